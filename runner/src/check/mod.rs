@@ -1,0 +1,186 @@
+//! Checks beyond the schema: names the services would reject, references between
+//! sections, templates, formats, timezones, regexes and the types that flow into partition
+//! paths. Every check runs and every finding is collected; nothing stops at the first.
+
+mod dataset;
+pub mod names;
+mod refs;
+mod templates;
+
+use crate::diag::Diagnostic;
+use crate::load::{Document, SpanIndex};
+use crate::spec::Pipeline;
+
+/// A pipeline that passed every check; what `plan` and `run` consume.
+#[derive(Clone, Debug)]
+pub struct Validated {
+    /// The pipeline.
+    pub pipeline: Pipeline,
+    /// The file it came from.
+    pub file: String,
+}
+
+/// Runs every check on `doc`. Returns the validated pipeline when nothing is an error,
+/// and all findings either way.
+pub fn check(doc: &Document) -> (Option<Validated>, Vec<Diagnostic>) {
+    let Some(pipeline) = &doc.pipeline else {
+        return (None, Vec::new());
+    };
+    let mut ctx = Ctx {
+        file: &doc.file,
+        index: &doc.index,
+        pipeline,
+        out: Vec::new(),
+    };
+    ctx.name_rules();
+    dataset::check_datasets(&mut ctx);
+    refs::check_references(&mut ctx);
+    templates::check_templates(&mut ctx);
+    let diags = ctx.out;
+    let ok = !diags
+        .iter()
+        .any(|d| d.severity == crate::diag::Severity::Error);
+    let validated = ok.then(|| Validated {
+        pipeline: pipeline.clone(),
+        file: doc.file.clone(),
+    });
+    (validated, diags)
+}
+
+/// Findings across files: two files may not declare the same pipeline name.
+pub fn check_across(docs: &[Document]) -> Vec<Diagnostic> {
+    let mut seen: Vec<(&str, &Document)> = Vec::new();
+    let mut out = Vec::new();
+    for doc in docs {
+        let Some(p) = &doc.pipeline else { continue };
+        if let Some((_, first)) = seen.iter().find(|(name, _)| *name == p.pipeline) {
+            out.push(Diagnostic::error(
+                &doc.file,
+                doc.index.span("/pipeline", false),
+                "pipeline",
+                format!(
+                    "pipeline '{}' is also declared in {}",
+                    p.pipeline, first.file
+                ),
+            ));
+        } else {
+            seen.push((&p.pipeline, doc));
+        }
+    }
+    out
+}
+
+/// The state shared by the checks of one document.
+pub(crate) struct Ctx<'a> {
+    file: &'a str,
+    index: &'a SpanIndex,
+    pipeline: &'a Pipeline,
+    out: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    /// Records an error at the value of `pointer` (or its key with `on_key`).
+    fn error(
+        &mut self,
+        pointer: &str,
+        on_key: bool,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        let located = self.index.find(pointer);
+        let span = self.index.span(pointer, on_key);
+        self.out
+            .push(Diagnostic::error(self.file, span, &located.path, message));
+        self.out.last_mut().expect("just pushed")
+    }
+
+    /// Records a warning at the value of `pointer` (or its key with `on_key`).
+    fn warning(
+        &mut self,
+        pointer: &str,
+        on_key: bool,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        let located = self.index.find(pointer);
+        let span = self.index.span(pointer, on_key);
+        self.out
+            .push(Diagnostic::warning(self.file, span, &located.path, message));
+        self.out.last_mut().expect("just pushed")
+    }
+
+    /// Reports a rule's `Err` at `pointer`.
+    fn rule(&mut self, pointer: &str, on_key: bool, result: Result<(), String>) {
+        if let Err(message) = result {
+            self.error(pointer, on_key, message);
+        }
+    }
+
+    /// Names of every section's entries.
+    fn name_rules(&mut self) {
+        let p = self.pipeline;
+        self.rule(
+            "/pipeline",
+            false,
+            names::identifier("pipeline", &p.pipeline),
+        );
+        let sections: [(&str, &str, Vec<&String>); 6] = [
+            ("sources", "source", p.sources.keys().collect()),
+            ("datasets", "dataset", p.datasets.keys().collect()),
+            ("flows", "flow", p.flows.keys().collect()),
+            ("queries", "query", p.queries.keys().collect()),
+            ("targets", "target", p.targets.keys().collect()),
+            (
+                "storage/layouts",
+                "layout",
+                p.storage.iter().flat_map(|s| s.layouts.keys()).collect(),
+            ),
+        ];
+        for (section, what, keys) in sections {
+            for key in keys {
+                self.rule(&ptr(&[section, key]), true, names::identifier(what, key));
+            }
+        }
+        for name in p.topics.keys() {
+            self.rule(&ptr(&["topics", name]), true, names::kafka_topic(name));
+        }
+        if let Some(storage) = &p.storage {
+            self.rule("/storage/bucket", false, names::s3_bucket(&storage.bucket));
+        }
+        if let Some(catalog) = &p.catalog {
+            self.rule(
+                "/catalog/database",
+                false,
+                names::glue("database", &catalog.database),
+            );
+            for table in catalog.tables.keys() {
+                self.rule(
+                    &ptr(&["catalog", "tables", table]),
+                    true,
+                    names::glue("table", table),
+                );
+            }
+        }
+        if p.targets.contains_key("local") {
+            self.error(
+                "/targets/local",
+                true,
+                "'local' is the built-in embedded target",
+            )
+            .hint = Some("rename this target; `local` needs no configuration".into());
+        }
+    }
+}
+
+/// A JSON Pointer from path segments; a segment may itself hold `/` (like
+/// `storage/layouts`), which is kept as a separator.
+pub(crate) fn ptr(segments: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, segment) in segments.iter().enumerate() {
+        out.push('/');
+        if i == 0 {
+            out.push_str(segment);
+        } else {
+            out.push_str(&segment.replace('~', "~0").replace('/', "~1"));
+        }
+    }
+    out
+}

@@ -1,0 +1,447 @@
+//! References between sections: flows, tables and panels name things that exist and fit;
+//! plus the settings of topics, layouts and targets that the services would refuse.
+
+use super::{Ctx, ptr};
+use crate::spec::flow::Flow;
+use crate::spec::query::Chart;
+use crate::spec::source::{Source, SourceKind};
+use crate::spec::storage::{Codec, Format};
+use crate::suggest::did_you_mean;
+
+/// Topic-level configs Kafka knows (KIP-defined names of Apache Kafka 3.x/4.x).
+const TOPIC_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "compression.type",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "follower.replication.throttled.replicas",
+    "index.interval.bytes",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "max.compaction.lag.ms",
+    "max.message.bytes",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "remote.storage.enable",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "segment.ms",
+    "unclean.leader.election.enable",
+    "message.downconversion.enable",
+];
+
+/// Checks references and service settings.
+pub(super) fn check_references(ctx: &mut Ctx<'_>) {
+    check_topics(ctx);
+    check_layouts(ctx);
+    check_layout_schemas(ctx);
+    check_sources(ctx);
+    check_flows(ctx);
+    check_tables(ctx);
+    check_dashboard(ctx);
+    check_targets(ctx);
+}
+
+/// Reports `name` at `at` unless it is one of `known`, with a suggestion.
+fn reference<'k>(
+    ctx: &mut Ctx<'_>,
+    at: &str,
+    what: &str,
+    name: &str,
+    known: impl Iterator<Item = &'k String> + Clone,
+) {
+    if known.clone().any(|k| k == name) {
+        return;
+    }
+    let names: Vec<&str> = known.map(String::as_str).collect();
+    let hint = did_you_mean(name, names.iter().copied()).or_else(|| {
+        if names.is_empty() {
+            Some(format!("declare a {what} first"))
+        } else {
+            Some(format!("declared {what}s: {}", names.join(", ")))
+        }
+    });
+    ctx.error(at, false, format!("unknown {what} '{name}'"))
+        .hint = hint;
+}
+
+fn check_topics(ctx: &mut Ctx<'_>) {
+    for (name, topic) in &ctx.pipeline.topics {
+        for key in topic.config.keys() {
+            if !TOPIC_CONFIGS.contains(&key.as_str()) {
+                let hint = did_you_mean(key, TOPIC_CONFIGS.iter().copied());
+                ctx.warning(
+                    &ptr(&["topics", name, "config", key]),
+                    true,
+                    format!("'{key}' is not a Kafka topic config"),
+                )
+                .hint = hint;
+            }
+        }
+    }
+}
+
+fn check_layouts(ctx: &mut Ctx<'_>) {
+    let Some(storage) = &ctx.pipeline.storage else {
+        return;
+    };
+    for (name, layout) in &storage.layouts {
+        let at = ptr(&["storage/layouts", name]);
+        if layout.prefix.starts_with('/')
+            || !layout.prefix.ends_with('/')
+            || layout.prefix.contains("//")
+        {
+            ctx.error(
+                &format!("{at}/prefix"),
+                false,
+                format!(
+                    "prefix '{}' must not start with '/' and must end with '/'",
+                    layout.prefix
+                ),
+            )
+            .hint = Some("e.g. `prefix: historical/`".into());
+        }
+        if let Some(codec) = layout.compression
+            && matches!(codec, Codec::Snappy | Codec::Zstd)
+            && layout.format != Format::Parquet
+        {
+            ctx.error(
+                &format!("{at}/compression"),
+                false,
+                format!(
+                    "{} compression needs the parquet format, not {}",
+                    codec.as_str(),
+                    layout.format.as_str()
+                ),
+            )
+            .hint = Some("use `gzip` or `none` for jsonl and csv".into());
+        }
+        if let Some(rotate) = &layout.rotate
+            && rotate.max_records.is_none()
+            && rotate.max_bytes.is_none()
+            && rotate.max_age.is_none()
+        {
+            ctx.warning(&format!("{at}/rotate"), true, "`rotate` sets no limit")
+                .hint = Some("set max_records, max_bytes or max_age".into());
+        }
+    }
+}
+
+/// Datasets written to one layout must agree on their output columns, since one table reads
+/// all its files.
+fn check_layout_schemas(ctx: &mut Ctx<'_>) {
+    let p = ctx.pipeline;
+    let Some(storage) = &p.storage else { return };
+    for layout in storage.layouts.keys() {
+        let datasets = p.layout_datasets(layout);
+        let Some((first_name, first)) = datasets
+            .iter()
+            .find_map(|d| p.datasets.get(*d).map(|ds| (*d, ds)))
+        else {
+            continue;
+        };
+        for name in &datasets {
+            let Some(other) = p.datasets.get(*name) else {
+                continue;
+            };
+            let columns = |d: &crate::spec::Dataset| -> Vec<(String, &'static str)> {
+                d.fields
+                    .iter()
+                    .map(|(n, f)| (n.clone(), f.kind.as_str()))
+                    .collect()
+            };
+            if columns(other) != columns(first) {
+                ctx.error(&ptr(&["datasets", name, "fields"]), true, format!(
+                    "datasets '{first_name}' and '{name}' both write to layout '{layout}' but their fields differ"
+                ))
+                .hint = Some("files under one layout share one table: give both datasets the same field names, types and order".into());
+            }
+        }
+    }
+}
+
+fn check_sources(ctx: &mut Ctx<'_>) {
+    for (name, source) in &ctx.pipeline.sources {
+        let at = ptr(&["sources", name]);
+        match source {
+            Source::Csv(csv) => {
+                if !csv.delimiter.is_ascii() {
+                    ctx.error(
+                        &format!("{at}/delimiter"),
+                        false,
+                        "the delimiter must be one ASCII character",
+                    );
+                }
+                if let Some((scheme, _)) = csv.path.split_once("://")
+                    && !matches!(scheme, "http" | "https" | "s3")
+                {
+                    ctx.error(
+                        &format!("{at}/path"),
+                        false,
+                        format!(
+                            "unsupported URL scheme '{scheme}'; use a path, http(s):// or s3://"
+                        ),
+                    );
+                }
+                if let Some(rest) = csv.path.strip_prefix("s3://")
+                    && !rest
+                        .split_once('/')
+                        .is_some_and(|(b, k)| !b.is_empty() && !k.is_empty())
+                {
+                    ctx.error(
+                        &format!("{at}/path"),
+                        false,
+                        "an s3 path needs a bucket and a key: s3://bucket/key",
+                    );
+                }
+            }
+            Source::Socrata(soda) => {
+                let ok = (soda.url.starts_with("https://") || soda.url.starts_with("http://"))
+                    && soda.url.contains("/resource/")
+                    && soda.url.ends_with(".json");
+                if !ok {
+                    ctx.error(
+                        &format!("{at}/url"),
+                        false,
+                        format!("'{}' is not a SODA resource URL", soda.url),
+                    )
+                    .hint = Some("e.g. https://data.seattle.gov/resource/tazs-3rd5.json".into());
+                }
+            }
+        }
+    }
+}
+
+fn check_flows(ctx: &mut Ctx<'_>) {
+    let p = ctx.pipeline;
+    let layouts: Vec<String> = p
+        .storage
+        .iter()
+        .flat_map(|s| s.layouts.keys().cloned())
+        .collect();
+    for (name, flow) in &p.flows {
+        let at = ptr(&["flows", name]);
+        match flow {
+            Flow::Backfill(f) => {
+                reference(
+                    ctx,
+                    &format!("{at}/from"),
+                    "source",
+                    &f.from,
+                    p.sources.keys(),
+                );
+                if let Some(source) = p.sources.get(&f.from)
+                    && source.kind() != SourceKind::Csv
+                {
+                    ctx.error(
+                        &format!("{at}/from"),
+                        false,
+                        format!(
+                            "a backfill reads a csv source; '{}' is {}",
+                            f.from,
+                            source.kind().as_str()
+                        ),
+                    );
+                }
+                reference(
+                    ctx,
+                    &format!("{at}/clean"),
+                    "dataset",
+                    &f.clean,
+                    p.datasets.keys(),
+                );
+                reference(ctx, &format!("{at}/to"), "layout", &f.to, layouts.iter());
+            }
+            Flow::Ingest(f) => {
+                reference(
+                    ctx,
+                    &format!("{at}/from"),
+                    "source",
+                    &f.from,
+                    p.sources.keys(),
+                );
+                reference(
+                    ctx,
+                    &format!("{at}/clean"),
+                    "dataset",
+                    &f.clean,
+                    p.datasets.keys(),
+                );
+                reference(
+                    ctx,
+                    &format!("{at}/to_topic"),
+                    "topic",
+                    &f.to_topic,
+                    p.topics.keys(),
+                );
+            }
+            Flow::Deliver(f) => {
+                reference(
+                    ctx,
+                    &format!("{at}/from_topic"),
+                    "topic",
+                    &f.from_topic,
+                    p.topics.keys(),
+                );
+                reference(ctx, &format!("{at}/to"), "layout", &f.to, layouts.iter());
+                if f.group.trim().is_empty() {
+                    ctx.error(
+                        &format!("{at}/group"),
+                        false,
+                        "the consumer group may not be empty",
+                    );
+                }
+                match &f.dataset {
+                    Some(dataset) => reference(
+                        ctx,
+                        &format!("{at}/dataset"),
+                        "dataset",
+                        dataset,
+                        p.datasets.keys(),
+                    ),
+                    None if p.topics.contains_key(&f.from_topic)
+                        && p.deliver_dataset(f).is_none() =>
+                    {
+                        ctx.error(&at, true, format!("no ingest flow produces to '{}', so the dataset of its records is unknown", f.from_topic))
+                            .hint = Some("add `dataset: NAME` to this flow".into());
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+fn check_tables(ctx: &mut Ctx<'_>) {
+    let p = ctx.pipeline;
+    let Some(catalog) = &p.catalog else { return };
+    let layouts: Vec<String> = p
+        .storage
+        .iter()
+        .flat_map(|s| s.layouts.keys().cloned())
+        .collect();
+    if p.storage.is_none() && !catalog.tables.is_empty() {
+        ctx.error(
+            "/catalog",
+            true,
+            "catalog tables describe files in `storage`, which is missing",
+        );
+    }
+    for (name, table) in &catalog.tables {
+        let at = ptr(&["catalog", "tables", name]);
+        reference(
+            ctx,
+            &format!("{at}/dataset"),
+            "dataset",
+            &table.dataset,
+            p.datasets.keys(),
+        );
+        reference(
+            ctx,
+            &format!("{at}/layout"),
+            "layout",
+            &table.layout,
+            layouts.iter(),
+        );
+        let layout = p
+            .storage
+            .as_ref()
+            .and_then(|s| s.layouts.get(&table.layout));
+        if table.projection && layout.is_some_and(|l| l.partition_by.is_empty()) {
+            ctx.warning(
+                &format!("{at}/projection"),
+                false,
+                format!("layout '{}' has no partitions to project", table.layout),
+            );
+        }
+    }
+}
+
+fn check_dashboard(ctx: &mut Ctx<'_>) {
+    let p = ctx.pipeline;
+    let Some(dashboard) = &p.dashboard else {
+        return;
+    };
+    for (i, panel) in dashboard.panels.iter().enumerate() {
+        let at = ptr(&["dashboard", "panels", &i.to_string()]);
+        reference(
+            ctx,
+            &format!("{at}/query"),
+            "query",
+            &panel.query,
+            p.queries.keys(),
+        );
+        let needs: &[(&str, &Option<String>)] = match panel.chart {
+            Chart::Bar | Chart::Line => &[("x", &panel.x), ("y", &panel.y)],
+            Chart::Map => &[("lat", &panel.lat), ("lon", &panel.lon)],
+            Chart::Table | Chart::Number => &[],
+        };
+        for (key, value) in needs {
+            if value.is_none() {
+                ctx.error(
+                    &format!("{at}/chart"),
+                    false,
+                    format!(
+                        "a {} panel needs `{key}`: the column to plot",
+                        panel.chart.as_str()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn check_targets(ctx: &mut Ctx<'_>) {
+    for (name, target) in &ctx.pipeline.targets {
+        let at = ptr(&["targets", name]);
+        if let Some(endpoint) = &target.endpoint
+            && !endpoint.is_empty()
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            ctx.error(
+                &format!("{at}/endpoint"),
+                false,
+                format!("endpoint '{endpoint}' must be an http:// or https:// URL"),
+            );
+        }
+        if let Some(athena) = &target.athena
+            && let Some(location) = &athena.output_location
+            && !location.is_empty()
+            && !location.starts_with("s3://")
+        {
+            ctx.error(
+                &format!("{at}/athena/output_location"),
+                false,
+                "the Athena output location must be an s3:// URL",
+            );
+        }
+        if let Some(kafka) = &target.kafka
+            && !kafka.bootstrap.is_empty()
+        {
+            for server in kafka.bootstrap.split(',') {
+                let ok = server
+                    .trim()
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+                if !ok {
+                    ctx.error(
+                        &format!("{at}/kafka/bootstrap"),
+                        false,
+                        format!("bootstrap server '{}' is not host:port", server.trim()),
+                    );
+                }
+            }
+        }
+    }
+}

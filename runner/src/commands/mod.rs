@@ -1,0 +1,26 @@
+//! One module per subcommand; the only code that prints.
+
+pub mod schema;
+pub mod validate;
+
+/// How a command ended, as a process exit status CI can act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything went fine (exit 0).
+    Success,
+    /// The command ran and found errors (exit 1).
+    Findings,
+    /// Usage or I/O error (exit 2).
+    Usage,
+}
+
+impl Outcome {
+    /// The exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Findings => 1,
+            Outcome::Usage => 2,
+        }
+    }
+}

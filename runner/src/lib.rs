@@ -1,0 +1,12 @@
+//! runner: a declarative pipeline-as-config runner.
+//!
+//! The data flows one way: [`load`] reads YAML into the typed [`spec`] with spans kept,
+//! [`check`] collects every finding as a [`diag::Diagnostic`], and [`commands`] prints.
+
+pub mod check;
+pub mod cli;
+pub mod commands;
+pub mod diag;
+pub mod load;
+pub mod spec;
+pub mod suggest;

@@ -1,0 +1,31 @@
+//! The `runner` binary: parse the command line, dispatch, map the outcome to an exit code.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use runner::cli::{Cli, Command};
+use runner::commands::{self, Outcome};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RUST_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    let result = match &cli.command {
+        Command::Validate(args) => commands::validate::run(args, &mut out, &mut err),
+        Command::Schema => commands::schema::run(&mut out),
+    };
+    let outcome = match result.and_then(|o| out.flush().map(|()| o)) {
+        Ok(outcome) => outcome,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Success,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            Outcome::Usage
+        }
+    };
+    ExitCode::from(outcome.code())
+}

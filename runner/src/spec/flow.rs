@@ -1,0 +1,56 @@
+//! `flows`: the data movements runner runs — backfill, ingest and deliver.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A data flow. `kind` says which.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Flow {
+    /// Batch: a CSV source through a dataset's cleaning rules into a layout.
+    Backfill(BackfillFlow),
+    /// Streaming: a source through a dataset's cleaning rules into a Kafka topic.
+    Ingest(IngestFlow),
+    /// Streaming: a Kafka topic into a layout, as a consumer group.
+    Deliver(DeliverFlow),
+}
+
+/// `kind: backfill`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillFlow {
+    /// The source to read (a `csv` source).
+    pub from: String,
+    /// The dataset whose rules clean the records.
+    pub clean: String,
+    /// The layout to write.
+    pub to: String,
+}
+
+/// `kind: ingest`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IngestFlow {
+    /// The source to poll (usually `socrata`).
+    pub from: String,
+    /// The dataset whose rules clean the records.
+    pub clean: String,
+    /// The topic to produce to, keyed by the dataset key.
+    pub to_topic: String,
+}
+
+/// `kind: deliver`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverFlow {
+    /// The topic to consume.
+    pub from_topic: String,
+    /// The consumer group; several workers in one group share the partitions.
+    pub group: String,
+    /// The layout to write.
+    pub to: String,
+    /// The dataset of the topic's records. Defaults to the dataset of the ingest flow that
+    /// produces to the topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+}
