@@ -43,7 +43,18 @@ pub enum Command {
     ///
     /// Editors use it through yaml-language-server: start a pipeline file with
     /// `# yaml-language-server: $schema=../schemas/pipeline.schema.json`.
-    Schema,
+    #[command(
+        after_help = "Examples:\n  runner schema > schemas/pipeline.schema.json\n  runner schema --markdown > docs/reference.md"
+    )]
+    Schema(SchemaArgs),
+}
+
+/// Arguments of `runner schema`.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// Print the reference of every key in Markdown (docs/reference.md) instead of the schema.
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 /// Arguments of `runner validate`.

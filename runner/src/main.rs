@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let mut err = std::io::stderr().lock();
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(args, &mut out, &mut err),
-        Command::Schema => commands::schema::run(&mut out),
+        Command::Schema(args) => commands::schema::run(args, &mut out),
     };
     let outcome = match result.and_then(|o| out.flush().map(|()| o)) {
         Ok(outcome) => outcome,

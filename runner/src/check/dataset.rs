@@ -89,7 +89,13 @@ fn check_field(ctx: &mut Ctx<'_>, at: &str, field: &Field) {
     if let Some(pattern) = &field.pattern
         && let Err(e) = regex::Regex::new(pattern)
     {
-        let first_line = e.to_string().lines().last().unwrap_or_default().to_owned();
+        let first_line = e
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_owned();
         ctx.error(
             &format!("{at}/pattern"),
             false,

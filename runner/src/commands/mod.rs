@@ -1,5 +1,6 @@
 //! One module per subcommand; the only code that prints.
 
+pub mod reference;
 pub mod schema;
 pub mod validate;
 

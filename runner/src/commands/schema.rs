@@ -1,6 +1,8 @@
-//! `runner schema`: prints the pipeline JSON Schema.
+//! `runner schema`: prints the pipeline JSON Schema or its Markdown reference.
 
 use std::io::Write;
+
+use crate::cli::SchemaArgs;
 
 /// The schema as committed in schemas/pipeline.schema.json: pretty JSON and a newline.
 pub fn schema_text() -> String {
@@ -10,8 +12,13 @@ pub fn schema_text() -> String {
     text
 }
 
-/// Prints the schema to `out`.
-pub fn run(out: &mut dyn Write) -> std::io::Result<super::Outcome> {
-    out.write_all(schema_text().as_bytes())?;
+/// Prints the schema, or with `--markdown` the reference, to `out`.
+pub fn run(args: &SchemaArgs, out: &mut dyn Write) -> std::io::Result<super::Outcome> {
+    let text = if args.markdown {
+        super::reference::markdown(&crate::spec::json_schema())
+    } else {
+        schema_text()
+    };
+    out.write_all(text.as_bytes())?;
     Ok(super::Outcome::Success)
 }

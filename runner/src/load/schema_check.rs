@@ -131,6 +131,14 @@ impl SchemaChecker {
                 )),
             };
         }
+        let constants: Vec<&Value> = branches.iter().filter_map(|b| b.get("const")).collect();
+        if constants.len() == branches.len() {
+            let names: Vec<String> = constants
+                .iter()
+                .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned))
+                .collect();
+            return Err(Narrowed::NotOneOf(names));
+        }
         let fitting: Vec<&&Value> = branches
             .iter()
             .filter(|b| type_fits(b, value) != Some(false))
@@ -161,6 +169,8 @@ enum Narrowed {
     BadKind(String, String, Option<String>),
     /// No branch takes this JSON type; the types that would do.
     WrongType(String),
+    /// The branches are the constants of an enum; their values.
+    NotOneOf(Vec<String>),
 }
 
 fn compile(schema: &Value) -> Validator {
@@ -298,6 +308,7 @@ impl Ctx<'_> {
                             None => d,
                         }
                     }
+                    Err(Narrowed::NotOneOf(names)) => self.not_one_of(&pointer, value, &names),
                     Err(Narrowed::WrongType(types)) => {
                         let expected: Vec<&str> = types.split(" or ").map(article).collect();
                         self.diag(
@@ -347,22 +358,11 @@ impl Ctx<'_> {
                     .as_array()
                     .map(|o| {
                         o.iter()
-                            .map(|v| v.as_str().map_or(v.to_string(), str::to_owned))
+                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
                             .collect()
                     })
                     .unwrap_or_default();
-                let d = self.diag(
-                    &pointer,
-                    false,
-                    format!("{} is not one of: {}", describe(value), names.join(", ")),
-                );
-                match value
-                    .as_str()
-                    .and_then(|v| did_you_mean(v, names.iter().map(String::as_str)))
-                {
-                    Some(h) => d.with_hint(h),
-                    None => d,
-                }
+                self.not_one_of(&pointer, value, &names)
             }
             ValidationErrorKind::Pattern { pattern } => {
                 let message = if pattern == DURATION_PATTERN {
@@ -400,7 +400,11 @@ impl Ctx<'_> {
                 } else {
                     "items"
                 };
-                self.diag(&pointer, false, format!("needs at least {limit} {what}"))
+                let message = match limit {
+                    1 => "must not be empty".to_owned(),
+                    n => format!("needs at least {n} {what}"),
+                };
+                self.diag(&pointer, false, message)
             }
             ValidationErrorKind::MaxItems { limit } => {
                 self.diag(&pointer, false, format!("takes at most {limit} items"))
@@ -424,6 +428,22 @@ impl Ctx<'_> {
             _ => self.diag(&pointer, false, error.to_string()),
         };
         out.push(d);
+    }
+
+    /// "`value` is not one of `names`", with a suggestion.
+    fn not_one_of(&self, pointer: &str, value: &Value, names: &[String]) -> Diagnostic {
+        let d = self.diag(
+            pointer,
+            false,
+            format!("{} is not one of: {}", describe(value), names.join(", ")),
+        );
+        match value
+            .as_str()
+            .and_then(|v| did_you_mean(v, names.iter().map(String::as_str)))
+        {
+            Some(h) => d.with_hint(h),
+            None => d,
+        }
     }
 
     /// Validates `value` against the chosen `branch` and reports its errors.
@@ -455,9 +475,11 @@ impl Ctx<'_> {
     }
 }
 
-fn first_sentence(text: &str) -> &str {
+/// The first sentence of a description, on one line.
+fn first_sentence(text: &str) -> String {
+    let text = text.replace('\n', " ");
     let end = text.find(". ").map_or(text.len(), |i| i + 1);
-    text[..end].trim_end_matches('.').trim()
+    text[..end].trim_end_matches('.').trim().to_owned()
 }
 
 #[cfg(test)]

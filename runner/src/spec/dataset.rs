@@ -18,7 +18,7 @@ pub struct Dataset {
     #[schemars(length(min = 1))]
     pub key: Vec<String>,
     /// The output fields, in column order, each with its cleaning rules.
-    #[schemars(length(min = 1))]
+    #[schemars(extend("minProperties" = 1))]
     pub fields: IndexMap<String, Field>,
     /// How rows sharing a key are deduplicated within a run.
     #[serde(default)]

@@ -14,7 +14,7 @@ pub struct Storage {
     /// it is a directory under the state directory.
     pub bucket: String,
     /// Named layouts: where and how a flow writes its files.
-    #[schemars(length(min = 1))]
+    #[schemars(extend("minProperties" = 1))]
     pub layouts: IndexMap<String, Layout>,
 }
 

@@ -1,0 +1,154 @@
+//! The command line: exit codes, formats, the committed schema and the shipped pipelines.
+
+use serde_json::Value;
+
+use crate::util::{root, runner, stdout};
+
+#[test]
+fn the_committed_schema_is_what_runner_schema_prints() {
+    let output = runner(&["schema"]);
+    assert_eq!(output.status.code(), Some(0));
+    let committed = std::fs::read_to_string(root().join("schemas/pipeline.schema.json"))
+        .expect("schemas/pipeline.schema.json is committed");
+    assert!(
+        stdout(&output) == committed,
+        "schemas/pipeline.schema.json is stale: run `cargo run -- schema > schemas/pipeline.schema.json`"
+    );
+}
+
+#[test]
+fn the_committed_reference_is_what_runner_schema_markdown_prints() {
+    let output = runner(&["schema", "--markdown"]);
+    assert_eq!(output.status.code(), Some(0));
+    let committed = std::fs::read_to_string(root().join("docs/reference.md"))
+        .expect("docs/reference.md is committed");
+    assert!(
+        stdout(&output) == committed,
+        "docs/reference.md is stale: run `cargo run -- schema --markdown > docs/reference.md`"
+    );
+    assert!(committed.contains("| `partitions` | integer | yes |"));
+}
+
+#[test]
+fn shipped_pipelines_validate_clean_by_default() {
+    let output = runner(&["validate", "--format", "json"]);
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["errors"], 0, "{report:#}");
+    assert_eq!(report["warnings"], 0, "{report:#}");
+    assert!(report["files"].as_u64().is_some_and(|n| n >= 1));
+}
+
+#[test]
+fn every_pipeline_file_names_the_schema_for_editors() {
+    let dir = root().join("pipelines");
+    for entry in std::fs::read_dir(dir).expect("pipelines/ exists") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../schemas/pipeline.schema.json\n"),
+            "{} does not start with the yaml-language-server line",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_missing_path_is_a_usage_error() {
+    let output = runner(&["validate", "no/such/pipeline.yaml"]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("no/such/pipeline.yaml"), "{err}");
+}
+
+#[test]
+fn an_unknown_flag_is_a_usage_error() {
+    let output = runner(&["validate", "--colour"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn findings_across_files_are_sorted_by_file_and_position() {
+    let output = runner(&[
+        "validate",
+        "tests/corpus/invalid/unknown_topic_key.yaml",
+        "tests/corpus/invalid/bad_bucket_name.yaml",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
+    let keys: Vec<(String, u64, u64)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["file"].as_str().unwrap_or_default().to_owned(),
+                f["line"].as_u64().unwrap_or_default(),
+                f["column"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(keys.len(), 3, "{report:#}");
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    for finding in report["findings"].as_array().expect("findings") {
+        for field in ["file", "line", "column", "path", "severity", "message"] {
+            assert!(!finding[field].is_null(), "{field} missing in {finding}");
+        }
+    }
+}
+
+#[test]
+fn a_target_s_variables_are_required_only_when_it_is_named() {
+    let pipeline = "pipelines/seattle_911_crime.yaml";
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_runner"));
+    command
+        .args(["validate", pipeline, "--target", "aws", "--format", "json"])
+        .current_dir(root())
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS");
+    let output = command.output().expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("KAFKA_BOOTSTRAP_SERVERS is required"),
+        "{text}"
+    );
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["validate", pipeline, "--target", "aws"])
+        .current_dir(root())
+        .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn two_files_may_not_declare_one_pipeline() {
+    let dir = std::env::temp_dir().join(format!("runner-dup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let minimal =
+        std::fs::read_to_string(root().join("tests/fixtures/minimal.yaml")).expect("fixture");
+    std::fs::write(dir.join("a.yaml"), &minimal).expect("write");
+    std::fs::write(dir.join("b.yaml"), &minimal).expect("write");
+    let dir_arg = dir.to_str().expect("UTF-8 temp path");
+    let output = runner(&["validate", dir_arg, "--format", "json"]);
+    let text = stdout(&output);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("pipeline 'demo' is also declared in"),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_teaches_the_exit_codes() {
+    let output = runner(&["validate", "--help"]);
+    let text = stdout(&output);
+    assert!(text.contains("Exit status: 0 valid"), "{text}");
+    assert!(text.contains("--format"), "{text}");
+}

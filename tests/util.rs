@@ -1,0 +1,30 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The project root (the workspace directory).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate lives in the workspace")
+        .to_path_buf()
+}
+
+/// Runs the `runner` binary in the project root with `args`, with no `RUNNER_TEST_*`
+/// variables set, and returns its output.
+pub fn runner(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
+    command.args(args).current_dir(root()).env("NO_COLOR", "1");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("RUNNER_TEST_") {
+            command.env_remove(name);
+        }
+    }
+    command.output().expect("the runner binary runs")
+}
+
+/// Standard output as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
