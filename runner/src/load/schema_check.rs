@@ -38,7 +38,7 @@ impl SchemaChecker {
             index,
         };
         for error in self.validator.iter_errors(instance) {
-            ctx.report(&error, "", &mut out);
+            ctx.report(&error, &Scope::ROOT, &mut out);
         }
         out
     }
@@ -144,7 +144,7 @@ impl SchemaChecker {
             .filter(|b| type_fits(b, value) != Some(false))
             .collect();
         match fitting.as_slice() {
-            [one] => Ok(self.narrow(one, value).unwrap_or(one)),
+            [one] => self.narrow(one, value),
             [] => {
                 let mut names: Vec<&str> = branches.iter().flat_map(|b| type_names(b)).collect();
                 names.dedup();
@@ -242,6 +242,25 @@ fn article(type_name: &str) -> &'static str {
     }
 }
 
+/// How deep `oneOf`/`anyOf` narrowing may nest before the raw message is used.
+const MAX_BRANCH_DEPTH: usize = 8;
+
+/// Where an error was found: the document pointer of the validated value and, inside a
+/// narrowed branch, that branch's schema.
+struct Scope<'a> {
+    base: &'a str,
+    branch: Option<&'a Value>,
+    depth: usize,
+}
+
+impl Scope<'_> {
+    const ROOT: Scope<'static> = Scope {
+        base: "",
+        branch: None,
+        depth: 0,
+    };
+}
+
 /// What the checker needs while reporting one document.
 struct Ctx<'a> {
     checker: &'a SchemaChecker,
@@ -257,9 +276,10 @@ impl Ctx<'_> {
         Diagnostic::error(self.file, span, path, message)
     }
 
-    /// Reports `error`, whose instance path is relative to `base`.
-    fn report(&self, error: &ValidationError<'_>, base: &str, out: &mut Vec<Diagnostic>) {
-        let pointer = format!("{base}{}", error.instance_path());
+    /// Reports `error`, found while validating the value at `scope.base`.
+    fn report(&self, error: &ValidationError<'_>, scope: &Scope<'_>, out: &mut Vec<Diagnostic>) {
+        let relative = error.instance_path().to_string();
+        let pointer = format!("{}{relative}", scope.base);
         let value = error.instance();
         let d = match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
@@ -284,13 +304,25 @@ impl Ctx<'_> {
                 return;
             }
             ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. } => {
-                let Some(schema) = self.checker.schema_at(self.instance, &pointer, false) else {
+                // Inside a branch, the failing schema at the branch's own root is the branch.
+                let schema = match scope.branch {
+                    Some(branch) if relative.is_empty() => Some(branch),
+                    _ => self.checker.schema_at(self.instance, &pointer, false),
+                };
+                let Some(schema) = schema else {
                     out.push(self.diag(&pointer, false, error.to_string()));
                     return;
                 };
                 match self.checker.narrow(schema, value) {
-                    Ok(branch) if !std::ptr::eq(branch, schema) => {
-                        self.report_branch(branch, value, &pointer, out);
+                    Ok(branch)
+                        if !std::ptr::eq(branch, schema) && scope.depth < MAX_BRANCH_DEPTH =>
+                    {
+                        let inner = Scope {
+                            base: &pointer,
+                            branch: Some(branch),
+                            depth: scope.depth + 1,
+                        };
+                        self.report_branch(value, &inner, out);
                         return;
                     }
                     Ok(_) => self.diag(&pointer, false, error.to_string()),
@@ -446,15 +478,9 @@ impl Ctx<'_> {
         }
     }
 
-    /// Validates `value` against the chosen `branch` and reports its errors.
-    fn report_branch(
-        &self,
-        branch: &Value,
-        value: &Value,
-        pointer: &str,
-        out: &mut Vec<Diagnostic>,
-    ) {
-        let mut schema = branch.clone();
+    /// Validates `value` against `scope.branch` and reports its errors.
+    fn report_branch(&self, value: &Value, scope: &Scope<'_>, out: &mut Vec<Diagnostic>) {
+        let mut schema = scope.branch.cloned().unwrap_or(Value::Bool(true));
         if let (Some(obj), Some(defs)) =
             (schema.as_object_mut(), self.checker.root.get("definitions"))
         {
@@ -463,11 +489,11 @@ impl Ctx<'_> {
         let validator = compile(&schema);
         let before = out.len();
         for error in validator.iter_errors(value) {
-            self.report(&error, pointer, out);
+            self.report(&error, scope, out);
         }
         if out.len() == before {
             out.push(self.diag(
-                pointer,
+                scope.base,
                 false,
                 format!("invalid value: {}", describe(value)),
             ));
