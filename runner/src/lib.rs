@@ -3,6 +3,8 @@
 //! The data flows one way: [`load`] reads YAML into the typed [`spec`] with spans kept,
 //! [`check`] collects every finding as a [`diag::Diagnostic`], and [`commands`] prints.
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod cli;
 pub mod commands;
