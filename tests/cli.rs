@@ -152,3 +152,39 @@ fn help_teaches_the_exit_codes() {
     assert!(text.contains("Exit status: 0 valid"), "{text}");
     assert!(text.contains("--format"), "{text}");
 }
+
+#[test]
+fn a_secret_s_value_never_appears_in_findings() {
+    let dir = std::env::temp_dir().join(format!("runner-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let minimal = std::fs::read_to_string(root().join("tests/fixtures/minimal.yaml"))
+        .expect("fixture")
+        .replace(
+            "    watermark: at\n",
+            "    watermark: at\n    app_token: ${RUNNER_SECRET_TOKEN}\n    page_size: ${RUNNER_SECRET_TOKEN}\n",
+        );
+    let file = dir.join("secret.yaml");
+    std::fs::write(&file, minimal).expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args([
+            "validate",
+            file.to_str().expect("UTF-8"),
+            "--format",
+            "json",
+        ])
+        .env("RUNNER_SECRET_TOKEN", "987654321")
+        .output()
+        .expect("runs");
+    std::fs::remove_dir_all(&dir).ok();
+    let text = stdout(&output);
+    // The token is a valid secret; the same value in a non-secret number field is an error
+    // about that field, and the token text may show there only because it is not a secret.
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let report: Value = serde_json::from_str(&text).expect("JSON");
+    let findings = report["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1, "{report:#}");
+    assert!(
+        findings[0]["path"] == "sources.live.page_size",
+        "{report:#}"
+    );
+}

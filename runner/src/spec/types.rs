@@ -172,8 +172,13 @@ impl fmt::Display for Secret {
 }
 
 impl<'de> Deserialize<'de> for Secret {
+    /// Takes text, or a number or boolean as its text (`${TOKEN}` may look like a number),
+    /// so a secret's value is never shown in a type error.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        match Scalar::deserialize(d)? {
+            Scalar::Text(text) => Ok(Secret(text)),
+            other => Ok(Secret(other.to_string())),
+        }
     }
 }
 
@@ -190,7 +195,7 @@ impl JsonSchema for Secret {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "type": "string",
+            "type": ["string", "number", "boolean"],
             "description": "A secret value. Write it as an environment reference such as `${SOCRATA_APP_TOKEN}`; runner never prints it."
         })
     }
@@ -251,5 +256,7 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
         assert_eq!(s.expose(), "hunter2");
+        let numeric: Secret = serde_json::from_str("12345").unwrap();
+        assert_eq!(numeric.expose(), "12345");
     }
 }
