@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: formatting, lints (warnings denied), every test, and the
-# editor check of the committed schema. Installs what it needs when it is missing.
+# Runs the whole test suite: formatting, lints (warnings denied), the editor check of the
+# committed schema, and every test — with the real services (Kafka-protocol broker, S3/Glue
+# API servers) installed when missing, started on 127.0.0.1 and stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+
+echo "== services: install (once per machine) and start"
+scripts/services.sh start
+trap 'scripts/services.sh stop' EXIT
+eval "$(scripts/services.sh env)"
 
 echo "== cargo clippy (warnings denied)"
 cargo clippy --all-targets --locked -- -D warnings

@@ -1,6 +1,10 @@
 //! The integration tests: one binary, one module per area.
 
 mod cli;
+mod conformance;
 mod corpus;
 mod fuzz;
+mod plan;
+mod remote;
+mod services;
 mod util;

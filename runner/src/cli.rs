@@ -39,6 +39,33 @@ pub enum Command {
         after_help = "Examples:\n  runner validate\n  runner validate pipelines/seattle_911_crime.yaml\n  runner validate pipelines/ --format json > findings.json"
     )]
     Validate(ValidateArgs),
+    /// Show what `apply` would change: reads the actual Kafka topics, S3 bucket and Glue
+    /// database and tables from the target and compares them with the pipeline.
+    ///
+    /// Each resource gets `+` create, `~` update in place, `-/+` replace or `-` delete, with
+    /// attribute diffs, and each change is classed safe, disruptive or destructive. Broker
+    /// defaults and parameters AWS adds by itself never show as changes.
+    ///
+    /// Exit status: 0 success; 1 error (including a change that cannot be made, such as
+    /// fewer Kafka partitions); with --detailed-exitcode, 0 no changes, 1 error, 2 changes.
+    #[command(
+        after_help = "Examples:\n  runner plan\n  runner plan --target aws --out plan.json\n  runner plan --format json --detailed-exitcode"
+    )]
+    Plan(PlanArgs),
+    /// Make the changes a plan shows, in dependency order (bucket, database, tables, topics).
+    ///
+    /// Give pipeline files (a fresh plan is made first) or a plan saved with `runner plan
+    /// --out`; a saved plan is refused when the actual state changed since it was made.
+    /// Destructive changes need --allow-destructive; deleting resources that left the
+    /// pipeline needs --prune and only touches resources carrying runner's marker. On a
+    /// failure part-way, apply reports what was and was not applied; running it again
+    /// converges. On remote targets apply holds a lock object in the bucket while it runs.
+    ///
+    /// Exit status: 0 applied (or nothing to do), 1 refused or failed, 2 usage error.
+    #[command(
+        after_help = "Examples:\n  runner apply\n  runner plan --target aws --out plan.json && runner apply plan.json --target aws"
+    )]
+    Apply(ApplyArgs),
     /// Print the JSON Schema of pipeline files (what schemas/pipeline.schema.json holds).
     ///
     /// Editors use it through yaml-language-server: start a pipeline file with
@@ -55,6 +82,54 @@ pub struct SchemaArgs {
     /// Print the reference of every key in Markdown (docs/reference.md) instead of the schema.
     #[arg(long)]
     pub markdown: bool,
+}
+
+/// Arguments of `runner plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Pipeline files, or directories of them.
+    #[arg(default_value = "pipelines")]
+    pub paths: Vec<PathBuf>,
+    /// The target: `local` (embedded, the default) or a name under `targets:`.
+    #[arg(long, default_value = "local")]
+    pub target: String,
+    /// Output format: `human` or `json` (the versioned plan format).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Save the plan as JSON for `runner apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 1 on error, 2 when there are changes.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Plan the deletion of resources runner made for this pipeline that it no longer
+    /// declares.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// Arguments of `runner apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Pipeline files or directories; or a saved plan (`*.json`) followed by the pipeline
+    /// files it was made from (default `pipelines/`).
+    #[arg(default_value = "pipelines")]
+    pub paths: Vec<PathBuf>,
+    /// The target: `local` (embedded, the default) or a name under `targets:`.
+    #[arg(long, default_value = "local")]
+    pub target: String,
+    /// Output format: `human` or `json` (the apply report).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Allow destructive changes (deleting resources, dropping or retyping columns).
+    #[arg(long)]
+    pub allow_destructive: bool,
+    /// Delete resources runner made for this pipeline that it no longer declares.
+    #[arg(long)]
+    pub prune: bool,
+    /// How long to wait for another apply's lock on a remote target (e.g. `30s`, `5m`).
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: crate::spec::types::Duration,
 }
 
 /// Arguments of `runner validate`.

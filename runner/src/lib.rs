@@ -5,10 +5,16 @@
 
 #![warn(missing_docs)]
 
+pub mod apply;
+pub mod backend;
 pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod diag;
 pub mod load;
+pub mod lock;
+pub mod plan;
+pub mod resource;
 pub mod spec;
 pub mod suggest;
+pub mod target;

@@ -7,6 +7,16 @@ use clap::Parser;
 use runner::cli::{Cli, Command};
 use runner::commands::{self, Outcome};
 
+/// Runs an async command on a single-threaded runtime.
+fn block_on<F: std::future::Future<Output = std::io::Result<Outcome>>>(
+    future: F,
+) -> std::io::Result<Outcome> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -18,6 +28,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(args, &mut out, &mut err),
         Command::Schema(args) => commands::schema::run(args, &mut out),
+        Command::Plan(args) => block_on(commands::plan::run(args, &mut out, &mut err)),
+        Command::Apply(args) => block_on(commands::apply::run(args, &mut out, &mut err)),
     };
     let outcome = match result.and_then(|o| out.flush().map(|()| o)) {
         Ok(outcome) => outcome,

@@ -1,5 +1,8 @@
 //! One module per subcommand; the only code that prints.
 
+pub mod apply;
+pub mod pipelines;
+pub mod plan;
 pub mod reference;
 pub mod schema;
 pub mod validate;
@@ -13,6 +16,8 @@ pub enum Outcome {
     Findings,
     /// Usage or I/O error (exit 2).
     Usage,
+    /// `plan --detailed-exitcode` found changes (exit 2).
+    Changes,
 }
 
 impl Outcome {
@@ -21,7 +26,7 @@ impl Outcome {
         match self {
             Outcome::Success => 0,
             Outcome::Findings => 1,
-            Outcome::Usage => 2,
+            Outcome::Usage | Outcome::Changes => 2,
         }
     }
 }

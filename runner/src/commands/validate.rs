@@ -5,10 +5,9 @@ use std::io::{IsTerminal, Write};
 use serde::Serialize;
 
 use super::Outcome;
-use crate::check;
+use super::pipelines::load_and_check;
 use crate::cli::{Format, ValidateArgs};
-use crate::diag::{Diagnostic, Severity, render_human};
-use crate::load::{self, Document, LoadOptions, SchemaChecker};
+use crate::diag::{Diagnostic, Severity};
 
 /// The JSON report of `--format json`.
 #[derive(Serialize)]
@@ -31,46 +30,12 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<Outcome> {
-    let paths = match load::expand_paths(&args.paths) {
-        Ok(paths) => paths,
-        Err(e) => {
-            writeln!(err, "error: {e}")?;
-            return Ok(Outcome::Usage);
-        }
+    let checked = match load_and_check(&args.paths, args.target.as_deref(), err)? {
+        Ok(checked) => checked,
+        Err(outcome) => return Ok(outcome),
     };
-    if paths.is_empty() {
-        writeln!(
-            err,
-            "error: no pipeline files (*.yaml, *.yml) in {:?}",
-            args.paths
-        )?;
-        return Ok(Outcome::Usage);
-    }
-    let lookup = |name: &str| std::env::var(name).ok();
-    let options = LoadOptions {
-        lookup: &lookup,
-        target: args.target.as_deref(),
-    };
-    let checker = SchemaChecker::new();
-    let mut docs: Vec<Document> = Vec::new();
-    let mut findings: Vec<Diagnostic> = Vec::new();
-    for path in &paths {
-        let (doc, diags) = match load::load_file(path, &options, &checker) {
-            Ok(loaded) => loaded,
-            Err(e) => {
-                writeln!(err, "error: {}: {e}", path.display())?;
-                return Ok(Outcome::Usage);
-            }
-        };
-        findings.extend(diags);
-        findings.extend(check::check(&doc).1);
-        tracing::debug!(file = %doc.file, "checked");
-        docs.push(doc);
-    }
-    findings.extend(check::check_across(&docs));
-    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    findings.dedup();
-
+    let findings = &checked.findings;
+    let docs = &checked.docs;
     let errors = findings
         .iter()
         .filter(|d| d.severity == Severity::Error)
@@ -83,20 +48,14 @@ pub fn run(
                 files: docs.len(),
                 errors,
                 warnings,
-                findings: &findings,
+                findings,
             };
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;
         }
         Format::Human => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            for d in &findings {
-                let source = docs
-                    .iter()
-                    .find(|doc| doc.file == d.file)
-                    .map(|doc| doc.source.as_str());
-                writeln!(out, "{}\n", render_human(d, source, color))?;
-            }
+            checked.render(out, color)?;
             writeln!(out, "{}", summary(docs.len(), errors, warnings))?;
         }
     }

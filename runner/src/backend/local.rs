@@ -1,0 +1,423 @@
+//! The embedded `local` target: everything under one state directory (`.runner/`, or
+//! `RUNNER_STATE_DIR`), written atomically (a temporary file renamed into place).
+//!
+//! ```text
+//! .runner/s3/<bucket>/<key>            objects
+//! .runner/s3-buckets/<bucket>.json     bucket region and tags
+//! .runner/glue/<database>/_database.json
+//! .runner/glue/<database>/<table>.json
+//! .runner/kafka/<topic>/_topic.json    partitions, replication factor, configs
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use super::{BackendError, Catalog, Log, ObjectStore, Result};
+use crate::resource::Attrs;
+
+/// The state directory: `RUNNER_STATE_DIR`, or `.runner` in the current directory.
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("RUNNER_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".runner"))
+}
+
+/// The local backends, rooted at one directory.
+#[derive(Clone, Debug)]
+pub struct Local {
+    root: PathBuf,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackendError + '_ {
+    move |source| BackendError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn failure(message: impl Into<String>) -> BackendError {
+    BackendError::Service {
+        service: "local",
+        message: message.into(),
+    }
+}
+
+/// A temporary path beside `path`, hidden from listings.
+fn temp_beside(path: &Path) -> PathBuf {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object");
+    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+}
+
+fn is_temp(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
+
+/// Writes `bytes` to `path` so readers see the old file or the whole new one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let temp = temp_beside(path);
+    std::fs::write(&temp, bytes).map_err(io(&temp))?;
+    std::fs::rename(&temp, path).map_err(io(path))
+}
+
+/// Reads a JSON state file; `None` when there is no file at that path (including when a
+/// parent is not a directory).
+fn read_json(path: &Path) -> Result<Option<Attrs>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| failure(format!("{}: {e}", path.display()))),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+fn write_json(path: &Path, attrs: &Attrs) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(attrs).map_err(|e| failure(e.to_string()))?;
+    write_atomic(path, &bytes)
+}
+
+fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// A key must stay inside its bucket directory.
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.starts_with('/') || key.split('/').any(|p| p == ".." || p == ".") {
+        return Err(failure(format!("invalid object key '{key}'")));
+    }
+    Ok(())
+}
+
+impl Local {
+    /// Backends under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Local { root: root.into() }
+    }
+
+    fn bucket_meta(&self, bucket: &str) -> PathBuf {
+        self.root.join("s3-buckets").join(format!("{bucket}.json"))
+    }
+
+    fn object(&self, bucket: &str, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
+        Ok(self.root.join("s3").join(bucket).join(key))
+    }
+
+    fn require_bucket(&self, bucket: &str) -> Result<()> {
+        if self.bucket_meta(bucket).exists() {
+            Ok(())
+        } else {
+            Err(failure(format!("bucket '{bucket}' does not exist")))
+        }
+    }
+
+    fn database_file(&self, name: &str) -> PathBuf {
+        self.root.join("glue").join(name).join("_database.json")
+    }
+
+    fn table_file(&self, database: &str, name: &str) -> PathBuf {
+        self.root
+            .join("glue")
+            .join(database)
+            .join(format!("{name}.json"))
+    }
+
+    fn topic_file(&self, name: &str) -> PathBuf {
+        self.root.join("kafka").join(name).join("_topic.json")
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Local {
+    async fn bucket(&self, bucket: &str) -> Result<Option<Attrs>> {
+        read_json(&self.bucket_meta(bucket))
+    }
+
+    async fn create_bucket(
+        &self,
+        bucket: &str,
+        region: &str,
+        tags: &Map<String, Value>,
+    ) -> Result<()> {
+        let meta = self.bucket_meta(bucket);
+        if meta.exists() {
+            return Err(failure(format!("bucket '{bucket}' already exists")));
+        }
+        let dir = self.root.join("s3").join(bucket);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let attrs: Attrs = [
+            ("region".to_owned(), json!(region)),
+            ("tags".to_owned(), Value::Object(tags.clone())),
+        ]
+        .into_iter()
+        .collect();
+        write_json(&meta, &attrs)
+    }
+
+    async fn set_bucket_tags(&self, bucket: &str, tags: &Map<String, Value>) -> Result<()> {
+        let meta = self.bucket_meta(bucket);
+        let mut attrs = read_json(&meta)?
+            .ok_or_else(|| failure(format!("bucket '{bucket}' does not exist")))?;
+        attrs.insert("tags".into(), Value::Object(tags.clone()));
+        write_json(&meta, &attrs)
+    }
+
+    async fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        if !self.list(bucket, "").await?.is_empty() {
+            return Err(failure(format!("bucket '{bucket}' is not empty")));
+        }
+        let dir = self.root.join("s3").join(bucket);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        remove(&self.bucket_meta(bucket))
+    }
+
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<()> {
+        self.require_bucket(bucket)?;
+        write_atomic(&self.object(bucket, key)?, &body)
+    }
+
+    async fn put_if_absent(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<bool> {
+        self.require_bucket(bucket)?;
+        let path = self.object(bucket, key)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let temp = temp_beside(&path);
+        std::fs::write(&temp, &body).map_err(io(&temp))?;
+        // A hard link fails when the target exists, so the check and the write are one step.
+        let linked = std::fs::hard_link(&temp, &path);
+        remove(&temp)?;
+        match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        self.require_bucket(bucket)?;
+        let path = self.object(bucket, key)?;
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        self.require_bucket(bucket)?;
+        remove(&self.object(bucket, key)?)
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        self.require_bucket(bucket)?;
+        let base = self.root.join("s3").join(bucket);
+        let mut keys = Vec::new();
+        let mut stack = vec![base.clone()];
+        while let Some(dir) = stack.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&dir)(e)),
+            };
+            for entry in entries {
+                let path = entry.map_err(io(&dir))?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                if is_temp(name) {
+                    continue;
+                }
+                if let Ok(relative) = path.strip_prefix(&base) {
+                    let key = relative
+                        .to_string_lossy()
+                        .replace(std::path::MAIN_SEPARATOR, "/");
+                    if key.starts_with(prefix) {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+#[async_trait]
+impl Catalog for Local {
+    async fn database(&self, name: &str) -> Result<Option<Attrs>> {
+        read_json(&self.database_file(name))
+    }
+
+    async fn create_database(&self, name: &str, attrs: &Attrs) -> Result<()> {
+        if self.database_file(name).exists() {
+            return Err(failure(format!("database '{name}' already exists")));
+        }
+        write_json(&self.database_file(name), attrs)
+    }
+
+    async fn update_database(&self, name: &str, attrs: &Attrs) -> Result<()> {
+        if !self.database_file(name).exists() {
+            return Err(failure(format!("database '{name}' does not exist")));
+        }
+        write_json(&self.database_file(name), attrs)
+    }
+
+    async fn delete_database(&self, name: &str) -> Result<()> {
+        let dir = self.root.join("glue").join(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        Ok(())
+    }
+
+    async fn table(&self, database: &str, name: &str) -> Result<Option<Attrs>> {
+        read_json(&self.table_file(database, name))
+    }
+
+    async fn tables(&self, database: &str) -> Result<Vec<(String, Attrs)>> {
+        let dir = self.root.join("glue").join(database);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(io(&dir))?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(table) = name.strip_suffix(".json") else {
+                continue;
+            };
+            if table == "_database" || is_temp(name) {
+                continue;
+            }
+            if let Some(attrs) = read_json(&path)? {
+                out.push((table.to_owned(), attrs));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    async fn create_table(&self, database: &str, name: &str, attrs: &Attrs) -> Result<()> {
+        if !self.database_file(database).exists() {
+            return Err(failure(format!("database '{database}' does not exist")));
+        }
+        if self.table_file(database, name).exists() {
+            return Err(failure(format!("table '{database}.{name}' already exists")));
+        }
+        write_json(&self.table_file(database, name), attrs)
+    }
+
+    async fn update_table(&self, database: &str, name: &str, attrs: &Attrs) -> Result<()> {
+        if !self.table_file(database, name).exists() {
+            return Err(failure(format!("table '{database}.{name}' does not exist")));
+        }
+        write_json(&self.table_file(database, name), attrs)
+    }
+
+    async fn delete_table(&self, database: &str, name: &str) -> Result<()> {
+        remove(&self.table_file(database, name))
+    }
+}
+
+#[async_trait]
+impl Log for Local {
+    async fn topic(&self, name: &str) -> Result<Option<Attrs>> {
+        read_json(&self.topic_file(name))
+    }
+
+    async fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        replication_factor: u16,
+        config: &Map<String, Value>,
+    ) -> Result<()> {
+        if self.topic_file(name).exists() {
+            return Err(failure(format!("topic '{name}' already exists")));
+        }
+        if partitions == 0 || replication_factor == 0 {
+            return Err(failure(
+                "partitions and replication factor must be positive",
+            ));
+        }
+        let attrs: Attrs = [
+            ("partitions".to_owned(), json!(partitions)),
+            ("replication_factor".to_owned(), json!(replication_factor)),
+            ("config".to_owned(), Value::Object(config.clone())),
+        ]
+        .into_iter()
+        .collect();
+        write_json(&self.topic_file(name), &attrs)
+    }
+
+    async fn set_topic_config(&self, name: &str, config: &Map<String, Value>) -> Result<()> {
+        let file = self.topic_file(name);
+        let mut attrs =
+            read_json(&file)?.ok_or_else(|| failure(format!("topic '{name}' does not exist")))?;
+        let mut current = attrs
+            .get("config")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        current.extend(config.clone());
+        attrs.insert("config".into(), Value::Object(current));
+        write_json(&file, &attrs)
+    }
+
+    async fn add_partitions(&self, name: &str, total: u32) -> Result<()> {
+        let file = self.topic_file(name);
+        let mut attrs =
+            read_json(&file)?.ok_or_else(|| failure(format!("topic '{name}' does not exist")))?;
+        let now = attrs.get("partitions").and_then(Value::as_u64).unwrap_or(0);
+        if u64::from(total) <= now {
+            return Err(failure(format!(
+                "topic '{name}' has {now} partitions; it can only grow"
+            )));
+        }
+        attrs.insert("partitions".into(), json!(total));
+        write_json(&file, &attrs)
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<()> {
+        let dir = self.root.join("kafka").join(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        Ok(())
+    }
+}

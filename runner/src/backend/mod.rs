@@ -1,0 +1,160 @@
+//! The I/O seams: one trait per role, each with an embedded `local` implementation and a
+//! real one. Nothing else talks to S3, Glue or Kafka.
+//!
+//! Attributes are exchanged in the shape [`crate::resource::desired`] produces, so plans
+//! compare like with like.
+
+pub mod glue;
+pub mod kafka;
+pub mod local;
+pub mod remote;
+pub mod s3;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::resource::Attrs;
+
+/// A backend failure, naming the service and what it said.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The service answered with an error.
+    #[error("{service}: {message}")]
+    Service {
+        /// `s3`, `glue`, `kafka`, or `local`.
+        service: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// An AWS SDK error as a [`BackendError`]: the service's error code and message, or the
+/// transport's reason (timeout, connection refused, ...).
+pub(crate) fn sdk_failure<E, R>(
+    service: &'static str,
+    what: &str,
+    error: aws_sdk_s3::error::SdkError<E, R>,
+) -> BackendError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let message = match error.as_service_error() {
+        Some(e) => format!(
+            "{what}: {} {}",
+            e.code().unwrap_or("error"),
+            e.message().unwrap_or_default()
+        ),
+        None => format!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&error)),
+    };
+    BackendError::Service { service, message }
+}
+
+/// Results of backend calls.
+pub type Result<T> = std::result::Result<T, BackendError>;
+
+/// Buckets and objects (S3, or a directory on the local target).
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// A bucket's `region` and `tags`, or `None` when it does not exist.
+    async fn bucket(&self, bucket: &str) -> Result<Option<Attrs>>;
+    /// Creates a bucket in `region` with `tags`.
+    async fn create_bucket(
+        &self,
+        bucket: &str,
+        region: &str,
+        tags: &Map<String, Value>,
+    ) -> Result<()>;
+    /// Replaces a bucket's tags.
+    async fn set_bucket_tags(&self, bucket: &str, tags: &Map<String, Value>) -> Result<()>;
+    /// Deletes an empty bucket.
+    async fn delete_bucket(&self, bucket: &str) -> Result<()>;
+    /// Writes an object whole.
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<()>;
+    /// Writes an object only if no object has that key; `false` when one exists.
+    async fn put_if_absent(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<bool>;
+    /// Reads an object, or `None` when it does not exist.
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Deletes an object (no error when it does not exist).
+    async fn delete(&self, bucket: &str, key: &str) -> Result<()>;
+    /// Keys under `prefix`, sorted.
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>>;
+}
+
+/// Databases and tables (Glue, or JSON files on the local target).
+#[async_trait]
+pub trait Catalog: Send + Sync {
+    /// A database's `description` and `parameters`, or `None`.
+    async fn database(&self, name: &str) -> Result<Option<Attrs>>;
+    /// Creates a database.
+    async fn create_database(&self, name: &str, attrs: &Attrs) -> Result<()>;
+    /// Updates a database in place.
+    async fn update_database(&self, name: &str, attrs: &Attrs) -> Result<()>;
+    /// Deletes a database.
+    async fn delete_database(&self, name: &str) -> Result<()>;
+    /// A table's attributes, or `None`.
+    async fn table(&self, database: &str, name: &str) -> Result<Option<Attrs>>;
+    /// Every table of a database with its attributes.
+    async fn tables(&self, database: &str) -> Result<Vec<(String, Attrs)>>;
+    /// Creates a table.
+    async fn create_table(&self, database: &str, name: &str, attrs: &Attrs) -> Result<()>;
+    /// Updates a table in place.
+    async fn update_table(&self, database: &str, name: &str, attrs: &Attrs) -> Result<()>;
+    /// Deletes a table.
+    async fn delete_table(&self, database: &str, name: &str) -> Result<()>;
+}
+
+/// Topics (Kafka, or a file-backed log on the local target).
+#[async_trait]
+pub trait Log: Send + Sync {
+    /// A topic's `partitions`, `replication_factor` and `config` (every config the system
+    /// reports), or `None`.
+    async fn topic(&self, name: &str) -> Result<Option<Attrs>>;
+    /// Creates a topic.
+    async fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        replication_factor: u16,
+        config: &Map<String, Value>,
+    ) -> Result<()>;
+    /// Sets the given configs (others keep their values).
+    async fn set_topic_config(&self, name: &str, config: &Map<String, Value>) -> Result<()>;
+    /// Raises the partition count to `total`.
+    async fn add_partitions(&self, name: &str, total: u32) -> Result<()>;
+    /// Deletes a topic.
+    async fn delete_topic(&self, name: &str) -> Result<()>;
+}
+
+/// The three backends of one target.
+pub struct Backends {
+    /// The target's name (`local` or a `targets:` entry).
+    pub target: String,
+    /// The region buckets are created in.
+    pub region: String,
+    /// Buckets and objects.
+    pub objects: Box<dyn ObjectStore>,
+    /// Databases and tables.
+    pub catalog: Box<dyn Catalog>,
+    /// Topics; `None` on a remote target without a `kafka:` section (then the pipeline
+    /// declares no topics).
+    pub log: Option<Box<dyn Log>>,
+}
+
+impl Backends {
+    /// The topic backend, or an error saying the target has none.
+    pub fn log(&self) -> Result<&dyn Log> {
+        self.log.as_deref().ok_or_else(|| BackendError::Service {
+            service: "kafka",
+            message: format!("target '{}' has no kafka: section", self.target),
+        })
+    }
+}

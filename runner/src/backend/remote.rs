@@ -1,0 +1,102 @@
+//! Connecting a named remote target: AWS clients through the standard credential chain
+//! (environment, profiles, SSO, instance roles) and endpoint settings, and a Kafka admin
+//! client with the pipeline's librdkafka properties passed through as given.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use rdkafka::config::ClientConfig;
+
+use super::Backends;
+use super::glue::Glue;
+use super::kafka::Kafka;
+use super::s3::S3;
+use crate::spec::Pipeline;
+
+/// An endpoint override for one service: `AWS_ENDPOINT_URL_<SERVICE>` wins (the SDK reads
+/// it itself), then the target's `endpoint`.
+fn endpoint_for(service_variable: &str, target_endpoint: Option<&str>) -> Option<String> {
+    if std::env::var_os(service_variable).is_some() {
+        return None;
+    }
+    target_endpoint.filter(|e| !e.is_empty()).map(str::to_owned)
+}
+
+/// Whether requests go to a custom endpoint (then S3 uses path-style addressing).
+fn custom_endpoint(target_endpoint: Option<&str>) -> bool {
+    target_endpoint.is_some_and(|e| !e.is_empty())
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+}
+
+/// The backends of remote target `name` for `pipeline`.
+pub async fn connect(name: &str, pipeline: &Pipeline) -> Result<Backends, String> {
+    let Some(settings) = pipeline.targets.get(name) else {
+        return Err(format!(
+            "pipeline '{}' has no target '{name}'",
+            pipeline.pipeline
+        ));
+    };
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(30))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3));
+    if let Some(region) = settings.region.as_deref().filter(|r| !r.is_empty()) {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    if let Some(profile) = settings.profile.as_deref().filter(|p| !p.is_empty()) {
+        loader = loader.profile_name(profile);
+    }
+    let sdk = loader.load().await;
+    let region = sdk
+        .region()
+        .map(ToString::to_string)
+        .ok_or_else(|| format!("target '{name}' has no AWS region: set `region:` or AWS_REGION"))?;
+    let endpoint = settings.endpoint.as_deref();
+
+    let mut s3 =
+        aws_sdk_s3::config::Builder::from(&sdk).force_path_style(custom_endpoint(endpoint));
+    if let Some(url) = endpoint_for("AWS_ENDPOINT_URL_S3", endpoint) {
+        s3 = s3.endpoint_url(url);
+    }
+    let mut glue = aws_sdk_glue::config::Builder::from(&sdk);
+    if let Some(url) = endpoint_for("AWS_ENDPOINT_URL_GLUE", endpoint) {
+        glue = glue.endpoint_url(url);
+    }
+
+    let log = match (&settings.kafka, pipeline.topics.is_empty()) {
+        (Some(kafka), _) => {
+            if kafka.bootstrap.trim().is_empty() {
+                return Err(format!("target '{name}': kafka.bootstrap is empty"));
+            }
+            let mut config = ClientConfig::new();
+            config
+                .set("bootstrap.servers", kafka.bootstrap.trim())
+                .set("socket.connection.setup.timeout.ms", "5000");
+            for (key, value) in &kafka.properties {
+                config.set(key, value.expose());
+            }
+            Some(Box::new(Kafka::new(&config).map_err(|e| e.to_string())?) as Box<dyn super::Log>)
+        }
+        (None, true) => None,
+        (None, false) => {
+            return Err(format!(
+                "target '{name}' has no `kafka:` section, but the pipeline declares topics"
+            ));
+        }
+    };
+    Ok(Backends {
+        target: name.to_owned(),
+        region,
+        objects: Box::new(S3::new(aws_sdk_s3::Client::from_conf(s3.build()))),
+        catalog: Box::new(Glue::new(aws_sdk_glue::Client::from_conf(glue.build()))),
+        log,
+    })
+}

@@ -1,0 +1,226 @@
+//! The object store on S3 (or any S3-compatible endpoint), through `aws-sdk-s3`.
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Tag, Tagging};
+use serde_json::{Map, Value, json};
+
+use super::{BackendError, ObjectStore, Result};
+
+fn failure<E, R>(what: &str, error: SdkError<E, R>) -> BackendError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    super::sdk_failure("s3", what, error)
+}
+use crate::resource::Attrs;
+
+/// S3 through one client.
+pub struct S3 {
+    client: Client,
+}
+
+impl S3 {
+    /// Wraps a configured client.
+    pub fn new(client: Client) -> Self {
+        S3 { client }
+    }
+}
+
+/// The HTTP status of an error response, if there was one.
+pub(super) fn status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
+    error.raw_response().map(|r| r.status().as_u16())
+}
+
+#[async_trait]
+impl ObjectStore for S3 {
+    async fn bucket(&self, bucket: &str) -> Result<Option<Attrs>> {
+        match self.client.head_bucket().bucket(bucket).send().await {
+            Ok(_) => {}
+            Err(e) if status(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(failure(&format!("HeadBucket {bucket}"), e)),
+        }
+        let location = self
+            .client
+            .get_bucket_location()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| failure(&format!("GetBucketLocation {bucket}"), e))?;
+        let region = match location.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => "us-east-1".to_owned(),
+            Some("EU") => "eu-west-1".to_owned(),
+            Some(other) => other.to_owned(),
+        };
+        let tags = match self.client.get_bucket_tagging().bucket(bucket).send().await {
+            Ok(out) => out
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_owned(), json!(t.value())))
+                .collect(),
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("NoSuchTagSet") => {
+                Map::new()
+            }
+            Err(e) if status(&e) == Some(404) => Map::new(),
+            Err(e) => return Err(failure(&format!("GetBucketTagging {bucket}"), e)),
+        };
+        Ok(Some(
+            [
+                ("region".to_owned(), json!(region)),
+                ("tags".to_owned(), Value::Object(tags)),
+            ]
+            .into_iter()
+            .collect(),
+        ))
+    }
+
+    async fn create_bucket(
+        &self,
+        bucket: &str,
+        region: &str,
+        tags: &Map<String, Value>,
+    ) -> Result<()> {
+        let mut request = self.client.create_bucket().bucket(bucket);
+        if region != "us-east-1" {
+            request = request.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| failure(&format!("CreateBucket {bucket}"), e))?;
+        self.set_bucket_tags(bucket, tags).await
+    }
+
+    async fn set_bucket_tags(&self, bucket: &str, tags: &Map<String, Value>) -> Result<()> {
+        let tag_set: Vec<Tag> = tags
+            .iter()
+            .filter_map(|(k, v)| {
+                let value = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                Tag::builder().key(k).value(value).build().ok()
+            })
+            .collect();
+        let tagging = Tagging::builder()
+            .set_tag_set(Some(tag_set))
+            .build()
+            .map_err(|e| BackendError::Service {
+                service: "s3",
+                message: e.to_string(),
+            })?;
+        self.client
+            .put_bucket_tagging()
+            .bucket(bucket)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| failure(&format!("PutBucketTagging {bucket}"), e))?;
+        Ok(())
+    }
+
+    async fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        self.client
+            .delete_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| failure(&format!("DeleteBucket {bucket}"), e))?;
+        Ok(())
+    }
+
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<()> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| failure(&format!("PutObject s3://{bucket}/{key}"), e))?;
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<bool> {
+        let result = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(status(&e), Some(412 | 409)) => Ok(false),
+            Err(e) => Err(failure(
+                &format!("PutObject (If-None-Match) s3://{bucket}/{key}"),
+                e,
+            )),
+        }
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| BackendError::Service {
+                        service: "s3",
+                        message: format!("GetObject s3://{bucket}/{key}: {e}"),
+                    })?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(failure(&format!("GetObject s3://{bucket}/{key}"), e)),
+        }
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| failure(&format!("DeleteObject s3://{bucket}/{key}"), e))?;
+        Ok(())
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| failure(&format!("ListObjectsV2 s3://{bucket}/{prefix}"), e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Real protocol peers for the integration tests, on 127.0.0.1:
+#   kafka  tansu 0.6.0 (a Kafka-protocol broker; cargo install, once per machine)  :9092
+#   aws    moto server (S3, Glue, Athena APIs; pip install)                         :5000
+#   s3s    s3s-fs 0.14.1 (an S3 server that checks SigV4 and checksums)             :5001
+#
+#   scripts/services.sh install   install what is missing (reuses what is there)
+#   scripts/services.sh start     start all three, wait until each accepts connections
+#   scripts/services.sh stop      stop them
+#   scripts/services.sh env       print the environment the tests read (eval "$(...)")
+#
+# State and logs live in target/services/. Tests find the services through
+# RUNNER_TEST_KAFKA, RUNNER_TEST_AWS and RUNNER_TEST_S3S.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=target/services
+kafka_port=${RUNNER_KAFKA_PORT:-9092}
+moto_port=${RUNNER_MOTO_PORT:-5000}
+s3s_port=${RUNNER_S3S_PORT:-5001}
+
+have_tansu() { command -v tansu >/dev/null 2>&1 && tansu --version 2>/dev/null | grep -q "0.6.0"; }
+have_moto() { command -v moto_server >/dev/null 2>&1; }
+have_s3s() { command -v s3s-fs >/dev/null 2>&1; }
+
+install() {
+    if ! have_tansu; then
+        echo "installing tansu 0.6.0 (about 15 minutes on 2 cores, once per machine)"
+        cargo install tansu --locked --version 0.6.0 --features dynostore
+    fi
+    if ! have_moto; then
+        echo "installing moto server"
+        python3 -m pip install --quiet "moto[server]"
+    fi
+    if ! have_s3s; then
+        echo "installing s3s-fs 0.14.1 (about 7 minutes on 2 cores, once per machine)"
+        cargo install s3s-fs --version 0.14.1 --locked --features binary
+    fi
+}
+
+wait_port() {
+    local name=$1 port=$2 pid=$3
+    for _ in $(seq 1 120); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$name listening on 127.0.0.1:$port (pid $pid)"
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "error: $name exited; its log:" >&2
+            tail -20 "$dir/$name.log" >&2
+            return 1
+        fi
+        sleep 0.5
+    done
+    echo "error: $name did not listen on port $port within 60 s" >&2
+    return 1
+}
+
+start_one() {
+    local name=$1 port=$2
+    shift 2
+    if [ -f "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
+        echo "$name already running (pid $(cat "$dir/$name.pid"))"
+        return 0
+    fi
+    "$@" >"$dir/$name.log" 2>&1 &
+    echo $! >"$dir/$name.pid"
+    wait_port "$name" "$port" "$!"
+}
+
+start() {
+    install
+    mkdir -p "$dir/s3s-data"
+    start_one kafka "$kafka_port" tansu broker \
+        --listener-url "tcp://127.0.0.1:$kafka_port" \
+        --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+        --storage-engine memory://tansu/
+    start_one aws "$moto_port" moto_server -H 127.0.0.1 -p "$moto_port"
+    start_one s3s "$s3s_port" s3s-fs --host 127.0.0.1 --port "$s3s_port" \
+        --access-key test --secret-key test "$dir/s3s-data"
+}
+
+stop() {
+    for name in kafka aws s3s; do
+        if [ -f "$dir/$name.pid" ]; then
+            kill "$(cat "$dir/$name.pid")" 2>/dev/null || true
+            rm -f "$dir/$name.pid"
+        fi
+    done
+}
+
+env_vars() {
+    echo "export RUNNER_TEST_KAFKA=127.0.0.1:$kafka_port"
+    echo "export RUNNER_TEST_AWS=http://127.0.0.1:$moto_port"
+    echo "export RUNNER_TEST_S3S=http://127.0.0.1:$s3s_port"
+}
+
+case "${1:-}" in
+    install) install ;;
+    start) start ;;
+    stop) stop ;;
+    env) env_vars ;;
+    *) echo "usage: $0 install|start|stop|env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,346 @@
+//! One conformance suite per backend trait, run against the local implementation and the
+//! real service: the object store against moto and s3s-fs (which checks signatures and
+//! checksums), the catalog against moto's Glue, the log against the tansu broker.
+
+use serde_json::{Map, Value, json};
+
+use runner::backend::glue::Glue;
+use runner::backend::kafka::Kafka;
+use runner::backend::local::Local;
+use runner::backend::s3::S3;
+use runner::backend::{Catalog, Log, ObjectStore};
+use runner::resource::Attrs;
+
+use crate::services::{glue_client, s3_client, service, unique};
+
+fn tags() -> Map<String, Value> {
+    json!({"managed-by": "runner", "runner-pipeline": "conformance"})
+        .as_object()
+        .cloned()
+        .expect("object")
+}
+
+async fn object_store_suite(store: &dyn ObjectStore, many: usize) {
+    let bucket = unique("conf-bucket-");
+    assert_eq!(store.bucket(&bucket).await.expect("head"), None);
+    store
+        .create_bucket(&bucket, "us-east-1", &tags())
+        .await
+        .expect("create bucket");
+    let attrs = store.bucket(&bucket).await.expect("head").expect("exists");
+    assert_eq!(attrs["region"], "us-east-1");
+    assert_eq!(attrs["tags"]["managed-by"], "runner");
+    let mut new_tags = tags();
+    new_tags.insert("team".into(), json!("data"));
+    store
+        .set_bucket_tags(&bucket, &new_tags)
+        .await
+        .expect("tags");
+    assert_eq!(
+        store.bucket(&bucket).await.expect("head").expect("exists")["tags"]["team"],
+        "data"
+    );
+
+    assert_eq!(
+        store.get(&bucket, "a/missing.json").await.expect("get"),
+        None
+    );
+    store
+        .put(&bucket, "a/one.json", b"{\"n\":1}".to_vec())
+        .await
+        .expect("put");
+    assert_eq!(
+        store
+            .get(&bucket, "a/one.json")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some(&b"{\"n\":1}"[..])
+    );
+    store
+        .put(&bucket, "a/one.json", b"replaced".to_vec())
+        .await
+        .expect("overwrite");
+    assert_eq!(
+        store
+            .get(&bucket, "a/one.json")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some(&b"replaced"[..])
+    );
+
+    assert!(
+        store
+            .put_if_absent(&bucket, "lock", b"first".to_vec())
+            .await
+            .expect("conditional put")
+    );
+    assert!(
+        !store
+            .put_if_absent(&bucket, "lock", b"second".to_vec())
+            .await
+            .expect("conditional put")
+    );
+    assert_eq!(
+        store.get(&bucket, "lock").await.expect("get").as_deref(),
+        Some(&b"first"[..])
+    );
+
+    for i in 0..many {
+        store
+            .put(&bucket, &format!("many/{i:05}"), vec![b'x'; 3])
+            .await
+            .expect("put many");
+    }
+    let listed = store.list(&bucket, "many/").await.expect("list");
+    assert_eq!(listed.len(), many, "every key listed across pages");
+    assert!(listed.windows(2).all(|w| w[0] < w[1]), "sorted");
+    assert_eq!(
+        store.list(&bucket, "a/").await.expect("list"),
+        ["a/one.json"]
+    );
+
+    for key in store.list(&bucket, "").await.expect("list") {
+        store.delete(&bucket, &key).await.expect("delete");
+    }
+    store
+        .delete(&bucket, "never-there")
+        .await
+        .expect("deleting a missing key is fine");
+    assert!(store.list(&bucket, "").await.expect("list").is_empty());
+    store.delete_bucket(&bucket).await.expect("delete bucket");
+    assert_eq!(store.bucket(&bucket).await.expect("head"), None);
+}
+
+fn table_attrs(location: &str) -> Attrs {
+    serde_json::from_value(json!({
+        "description": "conformance",
+        "table_type": "EXTERNAL_TABLE",
+        "columns": [{"name": "id", "type": "bigint"}, {"name": "at", "type": "timestamp"}],
+        "partition_keys": [{"name": "year", "type": "int"}],
+        "location": location,
+        "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "serde": {
+            "library": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+            "parameters": {"serialization.format": "1"}
+        },
+        "parameters": {"classification": "parquet", "managed-by": "runner", "runner-pipeline": "conformance"}
+    }))
+    .expect("attrs")
+}
+
+async fn catalog_suite(catalog: &dyn Catalog) {
+    let database = unique("conf_db_");
+    assert_eq!(catalog.database(&database).await.expect("get"), None);
+    let db_attrs: Attrs =
+        serde_json::from_value(json!({"description": "d", "parameters": {"managed-by": "runner"}}))
+            .expect("attrs");
+    catalog
+        .create_database(&database, &db_attrs)
+        .await
+        .expect("create database");
+    let read = catalog
+        .database(&database)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(read["description"], "d");
+    assert_eq!(read["parameters"]["managed-by"], "runner");
+
+    assert_eq!(catalog.table(&database, "t").await.expect("get"), None);
+    let attrs = table_attrs("s3://b/t/");
+    catalog
+        .create_table(&database, "t", &attrs)
+        .await
+        .expect("create table");
+    let read = catalog
+        .table(&database, "t")
+        .await
+        .expect("get")
+        .expect("exists");
+    for key in [
+        "columns",
+        "partition_keys",
+        "location",
+        "input_format",
+        "output_format",
+        "serde",
+        "table_type",
+        "description",
+    ] {
+        assert_eq!(read[key], attrs[key], "{key} reads back as written");
+    }
+    assert_eq!(read["parameters"]["classification"], "parquet");
+
+    let mut changed = attrs.clone();
+    changed.insert("location".into(), json!("s3://b/moved/"));
+    catalog
+        .update_table(&database, "t", &changed)
+        .await
+        .expect("update");
+    assert_eq!(
+        catalog
+            .table(&database, "t")
+            .await
+            .expect("get")
+            .expect("exists")["location"],
+        "s3://b/moved/"
+    );
+    let listed: Vec<String> = catalog
+        .tables(&database)
+        .await
+        .expect("tables")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(listed, ["t"]);
+    catalog
+        .delete_table(&database, "t")
+        .await
+        .expect("delete table");
+    assert_eq!(catalog.table(&database, "t").await.expect("get"), None);
+    catalog
+        .delete_database(&database)
+        .await
+        .expect("delete database");
+    assert_eq!(catalog.database(&database).await.expect("get"), None);
+}
+
+async fn log_suite(log: &dyn Log, can_add_partitions: bool) {
+    let topic = unique("conf_topic_");
+    assert_eq!(log.topic(&topic).await.expect("describe"), None);
+    let config = json!({"retention.ms": "604800000"})
+        .as_object()
+        .cloned()
+        .expect("object");
+    log.create_topic(&topic, 3, 1, &config)
+        .await
+        .expect("create topic");
+    let read = wait_for_topic(log, &topic).await;
+    assert_eq!(read["partitions"], 3);
+    assert_eq!(read["replication_factor"], 1);
+    assert_eq!(read["config"]["retention.ms"], "604800000");
+
+    let change = json!({"retention.ms": "3600000"})
+        .as_object()
+        .cloned()
+        .expect("object");
+    log.set_topic_config(&topic, &change)
+        .await
+        .expect("set config");
+    let read = log.topic(&topic).await.expect("describe").expect("exists");
+    assert_eq!(read["config"]["retention.ms"], "3600000");
+
+    if can_add_partitions {
+        log.add_partitions(&topic, 5).await.expect("add partitions");
+        assert_eq!(
+            log.topic(&topic).await.expect("describe").expect("exists")["partitions"],
+            5
+        );
+    }
+    log.delete_topic(&topic).await.expect("delete topic");
+}
+
+/// Topic metadata can lag creation by a moment on a real broker.
+async fn wait_for_topic(log: &dyn Log, topic: &str) -> Attrs {
+    for _ in 0..50 {
+        if let Some(attrs) = log.topic(topic).await.expect("describe") {
+            return attrs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("topic {topic} never appeared");
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("runner-conf-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[tokio::test]
+async fn object_store_local() {
+    let dir = scratch("objects");
+    object_store_suite(&Local::new(&dir), 1005).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn object_store_moto() {
+    let Some(endpoint) = service("RUNNER_TEST_AWS") else {
+        return;
+    };
+    object_store_suite(&S3::new(s3_client(&endpoint)), 1005).await;
+}
+
+#[tokio::test]
+async fn object_store_s3s_fs_checks_signatures_and_checksums() {
+    let Some(endpoint) = service("RUNNER_TEST_S3S") else {
+        return;
+    };
+    object_store_suite(&S3::new(s3_client(&endpoint)), 1005).await;
+}
+
+#[tokio::test]
+async fn catalog_local() {
+    let dir = scratch("catalog");
+    catalog_suite(&Local::new(&dir)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn catalog_moto_glue() {
+    let Some(endpoint) = service("RUNNER_TEST_AWS") else {
+        return;
+    };
+    catalog_suite(&Glue::new(glue_client(&endpoint))).await;
+}
+
+#[tokio::test]
+async fn log_local() {
+    let dir = scratch("log");
+    log_suite(&Local::new(&dir), true).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn log_tansu_broker() {
+    let Some(bootstrap) = service("RUNNER_TEST_KAFKA") else {
+        return;
+    };
+    let mut config = rdkafka::config::ClientConfig::new();
+    config.set("bootstrap.servers", &bootstrap);
+    let kafka = Kafka::new(&config).expect("client");
+    // tansu 0.6 answers CreatePartitions with "unsupported"; that path is covered by the
+    // local log here and in the plan tests.
+    log_suite(&kafka, false).await;
+}
+
+#[tokio::test]
+async fn bad_credentials_are_a_clear_error_not_a_hang() {
+    let Some(endpoint) = service("RUNNER_TEST_S3S") else {
+        return;
+    };
+    let config = aws_sdk_s3::Config::builder()
+        .endpoint_url(&endpoint)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "wrong", None, None, "tests",
+        ))
+        .force_path_style(true)
+        .behavior_version_latest()
+        .build();
+    let store = S3::new(aws_sdk_s3::Client::from_conf(config));
+    let error = store
+        .list("any-bucket", "")
+        .await
+        .expect_err("a wrong secret is refused");
+    let message = error.to_string();
+    assert!(message.starts_with("s3: ListObjectsV2"), "{message}");
+    assert!(
+        message.contains("Signature") || message.contains("AccessDenied"),
+        "{message}"
+    );
+}

@@ -1,0 +1,346 @@
+//! `runner plan` / `runner apply` on the embedded local target: create, idempotence, drift,
+//! saved plans, the destructive guard, impossible changes, prune and partial failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::util::{root, stdout};
+
+/// A scratch state directory and pipeline files, removed on drop.
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("runner-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch { dir }
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// Writes the Seattle pipeline with `edits` applied, returns its path.
+    pub fn pipeline(&self, file: &str, edits: &[(&str, &str)]) -> String {
+        let mut text = std::fs::read_to_string(root().join("pipelines/seattle_911_crime.yaml"))
+            .expect("pipeline");
+        for (from, to) in edits {
+            assert!(
+                text.contains(from),
+                "edit target {from:?} not in the pipeline"
+            );
+            text = text.replacen(from, to, 1);
+        }
+        let path = self.dir.join(file);
+        std::fs::write(&path, text).expect("write pipeline");
+        path.to_str().expect("UTF-8").to_owned()
+    }
+
+    /// Runs runner with this scratch state directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+            .args(args)
+            .current_dir(root())
+            .env("RUNNER_STATE_DIR", self.state())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("runner runs")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut value: Value =
+        serde_json::from_slice(&std::fs::read(path).expect("state file")).expect("JSON");
+    edit(&mut value);
+    std::fs::write(path, serde_json::to_vec_pretty(&value).expect("JSON")).expect("write");
+}
+
+#[test]
+fn plan_apply_then_no_changes_on_the_seattle_pipeline() {
+    let s = Scratch::new("plan-apply");
+    let p = s.pipeline("seattle.yaml", &[]);
+
+    let first = s.run(&["plan", &p, "--detailed-exitcode"]);
+    let out = text(&first);
+    assert_eq!(first.status.code(), Some(2), "{out}");
+    for address in [
+        "+ s3_bucket.seattle-911",
+        "+ glue_database.seattle_911",
+        "+ glue_table.seattle_911.offenses",
+        "+ glue_table.seattle_911.offenses_incremental",
+        "+ kafka_topic.seattle_911_crime",
+    ] {
+        assert!(out.contains(address), "{address} missing in:\n{out}");
+    }
+    assert!(
+        out.contains("Plan: 5 to add, 0 to change, 0 to destroy."),
+        "{out}"
+    );
+
+    let applied = s.run(&["apply", &p]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    assert!(stdout(&applied).contains("apply complete: 5 added, 0 changed, 0 destroyed."));
+
+    let second = s.run(&["plan", &p, "--detailed-exitcode"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert!(stdout(&second).contains("No changes."));
+
+    // What apply made is what the spec says: read the catalog back.
+    let table: Value = serde_json::from_slice(
+        &std::fs::read(s.state().join("glue/seattle_911/offenses.json")).expect("table file"),
+    )
+    .expect("JSON");
+    assert_eq!(table["location"], "s3://seattle-911/historical/");
+    assert_eq!(table["parameters"]["projection.month.range"], "1,12");
+    assert_eq!(table["parameters"]["managed-by"], "runner");
+    let topic: Value = serde_json::from_slice(
+        &std::fs::read(s.state().join("kafka/seattle_911_crime/_topic.json")).expect("topic file"),
+    )
+    .expect("JSON");
+    assert_eq!(topic["partitions"], 3);
+    assert_eq!(topic["config"]["retention.ms"], "604800000");
+}
+
+#[test]
+fn drift_behind_runner_s_back_shows_in_the_next_plan_and_apply_repairs_it() {
+    let s = Scratch::new("drift");
+    let p = s.pipeline("seattle.yaml", &[]);
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+
+    edit_json(
+        &s.state().join("kafka/seattle_911_crime/_topic.json"),
+        |t| {
+            t["config"]["retention.ms"] = "1000".into();
+            t["config"]["segment.bytes"] = "1024".into();
+        },
+    );
+    edit_json(&s.state().join("glue/seattle_911/offenses.json"), |t| {
+        t["columns"][1]["type"] = "string".into();
+        t["parameters"]["added_by_aws"] = "yes".into();
+    });
+    let plan = s.run(&["plan", &p, "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    let file: Value = serde_json::from_str(&stdout(&plan)).expect("JSON plan");
+    assert_eq!(file["format_version"], 1);
+    let changes = file["plans"][0]["changes"].as_array().expect("changes");
+    let changed: Vec<(&str, &str)> = changes
+        .iter()
+        .filter(|c| c["action"] != "no_op")
+        .flat_map(|c| {
+            c["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |a| {
+                    (
+                        c["address"]["name"].as_str().unwrap_or(""),
+                        a["name"].as_str().unwrap_or(""),
+                    )
+                })
+        })
+        .collect();
+    // Only what the pipeline sets shows; segment.bytes and the extra parameter do not.
+    assert_eq!(
+        changed,
+        [
+            ("seattle_911.offenses", "columns.offense_id"),
+            ("seattle_911_crime", "config.retention.ms")
+        ]
+    );
+
+    let refused = s.run(&["apply", &p]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused).contains(
+            "destructive changes need --allow-destructive: glue_table.seattle_911.offenses"
+        )
+    );
+
+    let fixed = s.run(&["apply", &p, "--allow-destructive"]);
+    assert_eq!(fixed.status.code(), Some(0), "{}", text(&fixed));
+    let after = s.run(&["plan", &p, "--detailed-exitcode"]);
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+    // The parameter AWS added is kept by the update.
+    let table: Value = serde_json::from_slice(
+        &std::fs::read(s.state().join("glue/seattle_911/offenses.json")).expect("table"),
+    )
+    .expect("JSON");
+    assert_eq!(table["parameters"]["added_by_aws"], "yes");
+}
+
+#[test]
+fn a_saved_plan_is_refused_when_the_state_changed() {
+    let s = Scratch::new("stale");
+    let p = s.pipeline("seattle.yaml", &[]);
+    let plan_file = s.dir.join("plan.json");
+    let plan_path = plan_file.to_str().expect("UTF-8");
+    let planned = s.run(&["plan", &p, "--out", plan_path]);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+
+    // Someone creates the topic in between.
+    let other = s.pipeline("other.yaml", &[]);
+    assert_eq!(s.run(&["apply", &other]).status.code(), Some(0));
+
+    let stale = s.run(&["apply", plan_path, &p]);
+    assert_eq!(stale.status.code(), Some(1), "{}", text(&stale));
+    assert!(
+        text(&stale).contains("changed since the plan was made"),
+        "{}",
+        text(&stale)
+    );
+
+    // A fresh saved plan applies, and a plan file that is not a plan is a usage error.
+    let fresh = s.run(&["plan", &p, "--out", plan_path]);
+    assert_eq!(fresh.status.code(), Some(0));
+    let applied = s.run(&["apply", plan_path, &p]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    std::fs::write(&plan_file, "{}").expect("write");
+    let bad = s.run(&["apply", plan_path, &p]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("not a runner plan"), "{}", text(&bad));
+}
+
+#[test]
+fn fewer_partitions_is_an_error_and_more_partitions_grow_the_local_log() {
+    // The test broker (tansu 0.6) answers CreatePartitions with "unsupported", so the
+    // partition-increase path is tested here, on the local log.
+    let s = Scratch::new("partitions");
+    let p = s.pipeline("seattle.yaml", &[]);
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+
+    let fewer = s.pipeline("fewer.yaml", &[("    partitions: 3", "    partitions: 2")]);
+    let plan = s.run(&["plan", &fewer]);
+    assert_eq!(plan.status.code(), Some(1), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("Kafka cannot remove partitions (3 -> 2)"),
+        "{}",
+        text(&plan)
+    );
+    let apply = s.run(&["apply", &fewer, "--allow-destructive"]);
+    assert_eq!(apply.status.code(), Some(1));
+    assert!(text(&apply).contains("cannot be made"), "{}", text(&apply));
+
+    let more = s.pipeline("more.yaml", &[("    partitions: 3", "    partitions: 6")]);
+    let plan = s.run(&["plan", &more]);
+    assert!(
+        text(&plan).contains("~ partitions: 3 -> 6  (disruptive"),
+        "{}",
+        text(&plan)
+    );
+    assert_eq!(s.run(&["apply", &more]).status.code(), Some(0));
+    let topic: Value = serde_json::from_slice(
+        &std::fs::read(s.state().join("kafka/seattle_911_crime/_topic.json")).expect("topic"),
+    )
+    .expect("JSON");
+    assert_eq!(topic["partitions"], 6);
+}
+
+#[test]
+fn prune_deletes_only_marked_leftovers_and_only_when_asked() {
+    let s = Scratch::new("prune");
+    let p = s.pipeline("seattle.yaml", &[]);
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    // A table someone else made in the same database carries no marker.
+    std::fs::write(
+        s.state().join("glue/seattle_911/theirs.json"),
+        r#"{"parameters": {}}"#,
+    )
+    .expect("write");
+
+    let without = s.pipeline(
+        "without.yaml",
+        &[(
+            "    offenses_incremental:\n      dataset: offenses\n      layout: incremental\n      description: SPD crime reports delivered from the live feed through Kafka.\n",
+            "",
+        )],
+    );
+    let plan = s.run(&["plan", &without, "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(
+        text(&plan).contains(
+            "kept (apply --prune deletes them): glue_table.seattle_911.offenses_incremental"
+        ),
+        "{}",
+        text(&plan)
+    );
+
+    let pruned_plan = s.run(&["plan", &without, "--prune"]);
+    assert!(
+        text(&pruned_plan).contains("- glue_table.seattle_911.offenses_incremental"),
+        "{}",
+        text(&pruned_plan)
+    );
+    assert!(!text(&pruned_plan).contains("theirs"));
+    let refused = s.run(&["apply", &without, "--prune"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let pruned = s.run(&["apply", &without, "--prune", "--allow-destructive"]);
+    assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned));
+    assert!(
+        !s.state()
+            .join("glue/seattle_911/offenses_incremental.json")
+            .exists()
+    );
+    assert!(s.state().join("glue/seattle_911/theirs.json").exists());
+}
+
+#[test]
+fn a_failure_part_way_reports_what_was_applied_and_a_rerun_converges() {
+    let s = Scratch::new("partial");
+    let p = s.pipeline("seattle.yaml", &[]);
+    // A file where the log's directory should be makes the topic step fail.
+    std::fs::create_dir_all(s.state()).expect("state");
+    std::fs::write(s.state().join("kafka"), "in the way").expect("write");
+    let failed = s.run(&["apply", &p]);
+    let out = text(&failed);
+    assert_eq!(failed.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("apply FAILED at kafka_topic.seattle_911_crime"),
+        "{out}"
+    );
+    assert!(out.contains("applied: s3_bucket.seattle-911, glue_database.seattle_911, glue_table.seattle_911.offenses, glue_table.seattle_911.offenses_incremental"), "{out}");
+
+    std::fs::remove_file(s.state().join("kafka")).expect("remove");
+    let plan = s.run(&["plan", &p]);
+    assert!(
+        text(&plan).contains("Plan: 1 to add, 0 to change, 0 to destroy."),
+        "{}",
+        text(&plan)
+    );
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    assert_eq!(
+        s.run(&["plan", &p, "--detailed-exitcode"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn an_unknown_target_is_named_with_the_known_ones() {
+    let s = Scratch::new("unknown-target");
+    let p = s.pipeline("seattle.yaml", &[]);
+    let out = s.run(&["plan", &p, "--target", "prod"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("has no target 'prod'; targets: local, aws"),
+        "{}",
+        text(&out)
+    );
+}

@@ -1,0 +1,217 @@
+//! `runner plan` / `apply` against real services: moto (S3, Glue) and the tansu broker, with
+//! the Seattle pipeline's `aws` target configured only from the environment.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use runner::backend::Log;
+use runner::backend::kafka::Kafka;
+use serde_json::json;
+
+use crate::plan::Scratch;
+use crate::services::{service, unique};
+use crate::util::stdout;
+
+struct Remote {
+    scratch: Scratch,
+    aws: String,
+    kafka: String,
+    pipeline: String,
+    bucket: String,
+    topic: String,
+}
+
+impl Remote {
+    /// The Seattle pipeline with names unique to this test, or `None` when the services are
+    /// not running (outside CI).
+    fn new(name: &str) -> Option<Remote> {
+        let aws = service("RUNNER_TEST_AWS")?;
+        let kafka = service("RUNNER_TEST_KAFKA")?;
+        let scratch = Scratch::new(name);
+        let bucket = unique("seattle-911-");
+        let topic = unique("seattle_911_crime_");
+        let database = unique("seattle_911_");
+        let pipeline = scratch.pipeline(
+            "seattle.yaml",
+            &[
+                (
+                    "pipeline: seattle-911-crime",
+                    &format!("pipeline: {}", unique("seattle-")),
+                ),
+                ("bucket: seattle-911", &format!("bucket: {bucket}")),
+                (
+                    "  seattle_911_crime:\n    partitions",
+                    &format!("  {topic}:\n    partitions"),
+                ),
+                ("to_topic: seattle_911_crime", &format!("to_topic: {topic}")),
+                (
+                    "from_topic: seattle_911_crime",
+                    &format!("from_topic: {topic}"),
+                ),
+                ("database: seattle_911", &format!("database: {database}")),
+            ],
+        );
+        Some(Remote {
+            scratch,
+            aws,
+            kafka,
+            pipeline,
+            bucket,
+            topic,
+        })
+    }
+
+    fn run_with(&self, args: &[&str], endpoint: &str) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+            .args(args)
+            .current_dir(&self.scratch.dir)
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-west-2")
+            .env("KAFKA_BOOTSTRAP_SERVERS", &self.kafka)
+            .env_remove("AWS_PROFILE")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("runner runs")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &self.aws)
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn plan_apply_no_changes_and_drift_on_real_services() {
+    let Some(r) = Remote::new("remote-apply") else {
+        return;
+    };
+    let p = r.pipeline.as_str();
+    let plan = r.run(&["plan", p, "--target", "aws", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("Plan: 5 to add, 0 to change, 0 to destroy."),
+        "{}",
+        text(&plan)
+    );
+
+    let apply = r.run(&["apply", p, "--target", "aws"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+
+    let again = r.run(&["plan", p, "--target", "aws", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(stdout(&again).contains("No changes."), "{}", text(&again));
+
+    // Drift: a topic config changed behind runner's back.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut config = rdkafka::config::ClientConfig::new();
+    config.set("bootstrap.servers", &r.kafka);
+    let kafka = Kafka::new(&config).expect("client");
+    let change = json!({"retention.ms": "1000"})
+        .as_object()
+        .cloned()
+        .expect("object");
+    runtime
+        .block_on(kafka.set_topic_config(&r.topic, &change))
+        .expect("alter");
+    let drift = r.run(&["plan", p, "--target", "aws", "--detailed-exitcode"]);
+    assert_eq!(drift.status.code(), Some(2), "{}", text(&drift));
+    assert!(
+        text(&drift).contains(&format!("~ kafka_topic.{}", r.topic)),
+        "{}",
+        text(&drift)
+    );
+    assert!(
+        text(&drift).contains("~ config.retention.ms: \"1000\" -> \"604800000\""),
+        "{}",
+        text(&drift)
+    );
+    let repair = r.run(&["apply", p, "--target", "aws"]);
+    assert_eq!(repair.status.code(), Some(0), "{}", text(&repair));
+    let clean = r.run(&["plan", p, "--target", "aws", "--detailed-exitcode"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+}
+
+#[test]
+fn a_held_lock_is_reported_with_its_holder() {
+    let Some(r) = Remote::new("remote-lock") else {
+        return;
+    };
+    let p = r.pipeline.as_str();
+    // Create the bucket only, then hold the lock as another run would.
+    assert_eq!(
+        r.run(&["apply", p, "--target", "aws"]).status.code(),
+        Some(0)
+    );
+    let pipeline_name = std::fs::read_to_string(p)
+        .expect("pipeline")
+        .lines()
+        .find_map(|l| l.strip_prefix("pipeline: ").map(str::to_owned))
+        .expect("name");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = crate::services::s3_client(&r.aws);
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 600;
+    runtime
+        .block_on(
+            client
+                .put_object()
+                .bucket(&r.bucket)
+                .key(runner::lock::key(&pipeline_name))
+                .body(
+                    format!(r#"{{"who":"ci@elsewhere (pid 1)","until":{until}}}"#)
+                        .into_bytes()
+                        .into(),
+                )
+                .send(),
+        )
+        .expect("lock object");
+    let changed = std::fs::read_to_string(p)
+        .expect("pipeline")
+        .replace("retention.ms: \"604800000\"", "retention.ms: \"86400000\"");
+    std::fs::write(p, changed).expect("write");
+    let blocked = r.run(&["apply", p, "--target", "aws", "--lock-timeout", "1s"]);
+    assert_eq!(blocked.status.code(), Some(1), "{}", text(&blocked));
+    assert!(
+        text(&blocked).contains("another apply holds the lock: ci@elsewhere (pid 1)"),
+        "{}",
+        text(&blocked)
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_fast_with_a_clear_error() {
+    let Some(r) = Remote::new("remote-unreachable") else {
+        return;
+    };
+    let started = Instant::now();
+    let out = r.run_with(
+        &["plan", &r.pipeline, "--target", "aws"],
+        "http://127.0.0.1:9",
+    );
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("reading target 'aws'"),
+        "{}",
+        text(&out)
+    );
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+}
