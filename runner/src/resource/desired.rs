@@ -51,7 +51,10 @@ pub fn desired(pipeline: &Pipeline, region: &str) -> Vec<Resource> {
                 .collect();
             let keys = partition_keys(layout, dataset);
             let mut parameters = Map::new();
-            parameters.insert("classification".into(), json!(layout.format.as_str()));
+            parameters.insert(
+                "classification".into(),
+                json!(classification(layout.format)),
+            );
             parameters.insert("EXTERNAL".into(), json!("TRUE"));
             if let Value::Object(m) = markers(name) {
                 parameters.extend(m);
@@ -116,6 +119,15 @@ pub fn desired(pipeline: &Pipeline, region: &str) -> Vec<Resource> {
         });
     }
     out
+}
+
+/// The Glue `classification` of a layout format.
+fn classification(format: crate::spec::Format) -> &'static str {
+    match format {
+        crate::spec::Format::Parquet => "parquet",
+        crate::spec::Format::Jsonl => "json",
+        crate::spec::Format::Csv => "csv",
+    }
 }
 
 fn attrs<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
