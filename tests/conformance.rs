@@ -8,7 +8,10 @@ use runner::backend::glue::Glue;
 use runner::backend::kafka::Kafka;
 use runner::backend::local::Local;
 use runner::backend::s3::S3;
-use runner::backend::{Catalog, Log, ObjectStore};
+use std::time::Duration;
+
+use runner::backend::local_log::partition_for;
+use runner::backend::{Catalog, Log, ObjectStore, Record};
 use runner::resource::Attrs;
 
 use crate::services::{glue_client, s3_client, service, unique};
@@ -232,6 +235,82 @@ async fn log_suite(log: &dyn Log, can_add_partitions: bool) {
         .expect("set config");
     let read = log.topic(&topic).await.expect("describe").expect("exists");
     assert_eq!(read["config"]["retention.ms"], "3600000");
+
+    // Produce: acknowledged with partition and offset; one key, one partition (Kafka's
+    // murmur2, the same on both implementations).
+    let records: Vec<Record> = (0..12)
+        .map(|i| Record {
+            key: (i < 10).then(|| format!("offense-{}", i % 5).into_bytes()),
+            value: format!("{{\"n\":{i}}}").into_bytes(),
+        })
+        .collect();
+    eprintln!("STEP produce");
+    let acked = log.produce(&topic, &records).await.expect("produce");
+    eprintln!("STEP produced");
+    assert_eq!(acked.len(), records.len());
+    for (record, (partition, _)) in records.iter().zip(&acked) {
+        if let Some(key) = &record.key {
+            assert_eq!(
+                *partition,
+                partition_for(key, 3),
+                "key {:?}",
+                String::from_utf8_lossy(key)
+            );
+        }
+    }
+    let mut seen = Vec::new();
+    for partition in 0..3 {
+        let messages = log
+            .fetch(&topic, partition, 0, 100, Duration::from_secs(3))
+            .await
+            .expect("fetch");
+        let expected = acked.iter().filter(|(p, _)| *p == partition).count();
+        assert_eq!(messages.len(), expected, "partition {partition}");
+        assert!(
+            messages.windows(2).all(|w| w[0].offset + 1 == w[1].offset),
+            "offsets in order"
+        );
+        seen.extend(messages.into_iter().map(|m| (m.key, m.value)));
+        if expected > 1 {
+            let later = log
+                .fetch(&topic, partition, 1, 100, Duration::from_secs(3))
+                .await
+                .expect("fetch from 1");
+            assert_eq!(later.len(), expected - 1);
+            assert_eq!(later[0].offset, 1);
+        }
+    }
+    seen.sort();
+    let mut sent: Vec<(Option<Vec<u8>>, Vec<u8>)> = records
+        .iter()
+        .map(|r| (r.key.clone(), r.value.clone()))
+        .collect();
+    sent.sort();
+    assert_eq!(seen, sent, "every record read back once");
+
+    eprintln!("STEP groups");
+    // Consumer-group offsets.
+    let group = unique("conf-group-");
+    assert_eq!(
+        log.committed(&group, &topic, 1).await.expect("committed"),
+        None
+    );
+    log.commit(&group, &topic, 1, 2).await.expect("commit");
+    assert_eq!(
+        log.committed(&group, &topic, 1).await.expect("committed"),
+        Some(2)
+    );
+    log.commit(&group, &topic, 1, 3).await.expect("commit");
+    assert_eq!(
+        log.committed(&group, &topic, 1).await.expect("committed"),
+        Some(3)
+    );
+    assert_eq!(
+        log.committed(&unique("other-"), &topic, 1)
+            .await
+            .expect("committed"),
+        None
+    );
 
     if can_add_partitions {
         log.add_partitions(&topic, 5).await.expect("add partitions");

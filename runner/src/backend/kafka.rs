@@ -1,9 +1,12 @@
-//! Topics on a Kafka cluster, through the `rdkafka` admin client (bundled librdkafka).
+//! Topics on a Kafka cluster through `rdkafka` (bundled librdkafka): the admin client for
+//! topics and configs, the idempotent producer, and consumers for reads and group offsets.
 //!
 //! Configs are changed with IncrementalAlterConfigs (only the named configs change), which
 //! rdkafka does not wrap yet, so that one call goes through librdkafka's C API.
 
+use std::collections::HashMap;
 use std::ffi::{CStr, CString};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,10 +15,13 @@ use rdkafka::admin::{
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
 
-use super::{BackendError, Log, Result};
+use super::{BackendError, Log, Message, Record, Result};
 use crate::resource::Attrs;
 
 /// How long one admin request may take.
@@ -23,7 +29,11 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Kafka cluster's topics.
 pub struct Kafka {
-    admin: std::sync::Arc<AdminClient<DefaultClientContext>>,
+    config: ClientConfig,
+    admin: Arc<AdminClient<DefaultClientContext>>,
+    producer: FutureProducer,
+    reader: Arc<BaseConsumer>,
+    groups: Mutex<HashMap<String, Arc<BaseConsumer>>>,
 }
 
 fn failure(message: impl Into<String>) -> BackendError {
@@ -39,9 +49,51 @@ impl Kafka {
         let admin = config
             .create::<AdminClient<DefaultClientContext>>()
             .map_err(|e| failure(format!("cannot create the Kafka client: {e}")))?;
+        // The idempotent producer: no duplicates from its own retries; the same key
+        // partitioning as Kafka's Java clients (murmur2).
+        let producer = config
+            .clone()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "30000")
+            .create::<FutureProducer>()
+            .map_err(|e| failure(format!("cannot create the Kafka producer: {e}")))?;
+        let reader = Self::consumer(config, &format!("runner-reader-{}", std::process::id()))?;
         Ok(Kafka {
-            admin: std::sync::Arc::new(admin),
+            config: config.clone(),
+            admin: Arc::new(admin),
+            producer,
+            reader,
+            groups: Mutex::default(),
         })
+    }
+
+    /// A consumer in `group` that never commits by itself.
+    fn consumer(config: &ClientConfig, group: &str) -> Result<Arc<BaseConsumer>> {
+        config
+            .clone()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .create::<BaseConsumer>()
+            .map(Arc::new)
+            .map_err(|e| failure(format!("cannot create a Kafka consumer: {e}")))
+    }
+
+    /// The (cached) consumer of `group`.
+    fn group(&self, group: &str) -> Result<Arc<BaseConsumer>> {
+        let mut groups = self.groups.lock().map_err(|_| failure("consumer cache poisoned"))?;
+        if let Some(found) = groups.get(group) {
+            return Ok(Arc::clone(found));
+        }
+        let created = Self::consumer(&self.config, group)?;
+        groups.insert(group.to_owned(), Arc::clone(&created));
+        Ok(created)
     }
 
     fn options() -> AdminOptions {
@@ -52,7 +104,7 @@ impl Kafka {
 
     /// Partition and replica counts, or `None` when the topic does not exist.
     async fn layout(&self, name: &str) -> Result<Option<(usize, usize)>> {
-        let admin = std::sync::Arc::clone(&self.admin);
+        let admin = Arc::clone(&self.admin);
         let topic = name.to_owned();
         tokio::task::spawn_blocking(move || {
             let metadata = admin
@@ -146,7 +198,7 @@ impl Log for Kafka {
     }
 
     async fn set_topic_config(&self, name: &str, config: &Map<String, Value>) -> Result<()> {
-        let admin = std::sync::Arc::clone(&self.admin);
+        let admin = Arc::clone(&self.admin);
         let topic = name.to_owned();
         let values: Vec<(String, String)> =
             config.iter().map(|(k, v)| (k.clone(), plain(v))).collect();
@@ -166,6 +218,95 @@ impl Log for Kafka {
             result.map_err(|(topic, code)| failure(format!("CreatePartitions {topic}: {code}")))?;
         }
         Ok(())
+    }
+
+    async fn produce(&self, topic: &str, records: &[Record]) -> Result<Vec<(u32, u64)>> {
+        let mut pending = Vec::with_capacity(records.len());
+        for record in records {
+            let mut message = FutureRecord::<[u8], [u8]>::to(topic).payload(&record.value);
+            if let Some(key) = &record.key {
+                message = message.key(key.as_slice());
+            }
+            pending.push(self.producer.send(message, TIMEOUT));
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for delivery in pending {
+            let delivered = delivery
+                .await
+                .map_err(|(e, _)| failure(format!("Produce to {topic}: {e}")))?;
+            let partition = u32::try_from(delivered.partition).map_err(|_| failure("negative partition"))?;
+            let offset = u64::try_from(delivered.offset).map_err(|_| failure("negative offset"))?;
+            out.push((partition, offset));
+        }
+        Ok(out)
+    }
+
+    async fn fetch(&self, topic: &str, partition: u32, offset: u64, max: usize, wait: Duration) -> Result<Vec<Message>> {
+        let reader = Arc::clone(&self.reader);
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut assignment = TopicPartitionList::new();
+            assignment
+                .add_partition_offset(&topic, partition as i32, Offset::Offset(offset as i64))
+                .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
+            reader.assign(&assignment).map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
+            let deadline = std::time::Instant::now() + wait;
+            let mut out = Vec::new();
+            while out.len() < max {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match reader.poll(left) {
+                    Some(Ok(m)) => out.push(Message {
+                        offset: m.offset() as u64,
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    }),
+                    Some(Err(e)) => return Err(failure(format!("Fetch {topic}/{partition}: {e}"))),
+                    None => break,
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| failure(e.to_string()))?
+    }
+
+    async fn commit(&self, group: &str, topic: &str, partition: u32, next_offset: u64) -> Result<()> {
+        let consumer = self.group(group)?;
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut offsets = TopicPartitionList::new();
+            offsets
+                .add_partition_offset(&topic, partition as i32, Offset::Offset(next_offset as i64))
+                .map_err(|e| failure(format!("OffsetCommit {topic}/{partition}: {e}")))?;
+            consumer
+                .commit(&offsets, CommitMode::Sync)
+                .map_err(|e| failure(format!("OffsetCommit {topic}/{partition}: {e}")))
+        })
+        .await
+        .map_err(|e| failure(e.to_string()))?
+    }
+
+    async fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>> {
+        let consumer = self.group(group)?;
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut wanted = TopicPartitionList::new();
+            wanted.add_partition(&topic, partition as i32);
+            let found = consumer
+                .committed_offsets(wanted, TIMEOUT)
+                .map_err(|e| failure(format!("OffsetFetch {topic}/{partition}: {e}")))?;
+            Ok(found
+                .find_partition(&topic, partition as i32)
+                .and_then(|p| match p.offset() {
+                    Offset::Offset(n) if n >= 0 => Some(n as u64),
+                    _ => None,
+                }))
+        })
+        .await
+        .map_err(|e| failure(e.to_string()))?
     }
 
     async fn delete_topic(&self, name: &str) -> Result<()> {

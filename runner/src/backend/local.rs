@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::{BackendError, Catalog, Log, ObjectStore, Result};
+use super::local_log::{TopicFiles, partition_for};
+use super::{BackendError, Catalog, Log, Message, ObjectStore, Record, Result};
 use crate::resource::Attrs;
 
 /// The state directory: `RUNNER_STATE_DIR`, or `.runner` in the current directory.
@@ -29,6 +30,7 @@ pub fn state_dir() -> PathBuf {
 #[derive(Clone, Debug)]
 pub struct Local {
     root: PathBuf,
+    next_unkeyed: std::sync::Arc<AtomicU64>,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -62,7 +64,7 @@ fn is_temp(name: &str) -> bool {
 }
 
 /// Writes `bytes` to `path` so readers see the old file or the whole new one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
@@ -114,7 +116,10 @@ fn check_key(key: &str) -> Result<()> {
 impl Local {
     /// Backends under `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Local { root: root.into() }
+        Local {
+            root: root.into(),
+            next_unkeyed: std::sync::Arc::default(),
+        }
     }
 
     fn bucket_meta(&self, bucket: &str) -> PathBuf {
@@ -147,6 +152,21 @@ impl Local {
 
     fn topic_file(&self, name: &str) -> PathBuf {
         self.root.join("kafka").join(name).join("_topic.json")
+    }
+
+    fn topic_files(&self, name: &str) -> TopicFiles {
+        TopicFiles::new(self.root.join("kafka").join(name))
+    }
+
+    /// A topic's partition count; an error when it does not exist.
+    fn partitions(&self, topic: &str) -> Result<u32> {
+        let attrs = read_json(&self.topic_file(topic))?
+            .ok_or_else(|| failure(format!("topic '{topic}' does not exist")))?;
+        let count = attrs.get("partitions").and_then(Value::as_u64).unwrap_or(0);
+        u32::try_from(count)
+            .ok()
+            .filter(|c| *c > 0)
+            .ok_or_else(|| failure(format!("topic '{topic}' has no partitions")))
     }
 }
 
@@ -419,5 +439,74 @@ impl Log for Local {
             std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
         Ok(())
+    }
+
+    async fn produce(&self, topic: &str, records: &[Record]) -> Result<Vec<(u32, u64)>> {
+        let partitions = self.partitions(topic)?;
+        let mut by_partition: Vec<Vec<(usize, &Record)>> = vec![Vec::new(); partitions as usize];
+        for (i, record) in records.iter().enumerate() {
+            let partition = match &record.key {
+                Some(key) => partition_for(key, partitions),
+                None => {
+                    (self.next_unkeyed.fetch_add(1, Ordering::Relaxed) % u64::from(partitions))
+                        as u32
+                }
+            };
+            by_partition[partition as usize].push((i, record));
+        }
+        let files = self.topic_files(topic);
+        let mut out = vec![(0, 0); records.len()];
+        for (partition, batch) in by_partition.iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let refs: Vec<&Record> = batch.iter().map(|(_, r)| *r).collect();
+            let offsets = files.append(partition as u32, &refs)?;
+            for ((i, _), offset) in batch.iter().zip(offsets) {
+                out[*i] = (partition as u32, offset);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max: usize,
+        wait: std::time::Duration,
+    ) -> Result<Vec<Message>> {
+        if partition >= self.partitions(topic)? {
+            return Err(failure(format!(
+                "topic '{topic}' has no partition {partition}"
+            )));
+        }
+        let files = self.topic_files(topic);
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let messages = files.read(partition, offset, max)?;
+            if !messages.is_empty() || std::time::Instant::now() >= deadline {
+                return Ok(messages);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn commit(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        next_offset: u64,
+    ) -> Result<()> {
+        self.partitions(topic)?;
+        self.topic_files(topic)
+            .commit(group, partition, next_offset)
+    }
+
+    async fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>> {
+        self.partitions(topic)?;
+        self.topic_files(topic).committed(group, partition)
     }
 }

@@ -7,6 +7,7 @@
 pub mod glue;
 pub mod kafka;
 pub mod local;
+pub mod local_log;
 pub mod remote;
 pub mod s3;
 
@@ -132,6 +133,50 @@ pub trait Log: Send + Sync {
     async fn add_partitions(&self, name: &str, total: u32) -> Result<()>;
     /// Deletes a topic.
     async fn delete_topic(&self, name: &str) -> Result<()>;
+    /// Appends `records` and returns once the log acknowledged every one, with the
+    /// partition and offset each got. A record's partition is chosen from its key (the same
+    /// key always lands in the same partition) or round-robin without a key.
+    async fn produce(&self, topic: &str, records: &[Record]) -> Result<Vec<(u32, u64)>>;
+    /// Up to `max` messages of one partition from `offset` on, in offset order; fewer (or
+    /// none) when the partition has no more within `wait`.
+    async fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max: usize,
+        wait: std::time::Duration,
+    ) -> Result<Vec<Message>>;
+    /// Records `next_offset` as consumer group `group`'s position in a partition.
+    async fn commit(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        next_offset: u64,
+    ) -> Result<()>;
+    /// The position consumer group `group` committed in a partition, if any.
+    async fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>>;
+}
+
+/// A record to append to a topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The key (the dataset key), which picks the partition.
+    pub key: Option<Vec<u8>>,
+    /// The payload.
+    pub value: Vec<u8>,
+}
+
+/// A record read back from a partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Its offset in the partition.
+    pub offset: u64,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its payload.
+    pub value: Vec<u8>,
 }
 
 /// The three backends of one target.
