@@ -4,9 +4,8 @@
 //! Configs are changed with IncrementalAlterConfigs (only the named configs change), which
 //! rdkafka does not wrap yet, so that one call goes through librdkafka's C API.
 
-use std::collections::HashMap;
 use std::ffi::{CStr, CString};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,8 +31,6 @@ pub struct Kafka {
     config: ClientConfig,
     admin: Arc<AdminClient<DefaultClientContext>>,
     producer: FutureProducer,
-    reader: Arc<BaseConsumer>,
-    groups: Mutex<HashMap<String, Arc<BaseConsumer>>>,
 }
 
 fn failure(message: impl Into<String>) -> BackendError {
@@ -61,19 +58,17 @@ impl Kafka {
             .set("message.timeout.ms", "30000")
             .create::<FutureProducer>()
             .map_err(|e| failure(format!("cannot create the Kafka producer: {e}")))?;
-        let reader = Self::consumer(config, &format!("runner-reader-{}", std::process::id()))?;
         Ok(Kafka {
             config: config.clone(),
             admin: Arc::new(admin),
             producer,
-            reader,
-            groups: Mutex::default(),
         })
     }
 
-    /// A consumer in `group` that never commits by itself.
-    fn consumer(config: &ClientConfig, group: &str) -> Result<Arc<BaseConsumer>> {
-        config
+    /// A short-lived consumer in `group` that never commits by itself. Each read or offset
+    /// call uses its own and closes it, so no idle consumer keeps refreshing metadata.
+    fn consumer(&self, group: &str) -> Result<Arc<BaseConsumer>> {
+        self.config
             .clone()
             .set("group.id", group)
             .set("enable.auto.commit", "false")
@@ -83,17 +78,6 @@ impl Kafka {
             .create::<BaseConsumer>()
             .map(Arc::new)
             .map_err(|e| failure(format!("cannot create a Kafka consumer: {e}")))
-    }
-
-    /// The (cached) consumer of `group`.
-    fn group(&self, group: &str) -> Result<Arc<BaseConsumer>> {
-        let mut groups = self.groups.lock().map_err(|_| failure("consumer cache poisoned"))?;
-        if let Some(found) = groups.get(group) {
-            return Ok(Arc::clone(found));
-        }
-        let created = Self::consumer(&self.config, group)?;
-        groups.insert(group.to_owned(), Arc::clone(&created));
-        Ok(created)
     }
 
     fn options() -> AdminOptions {
@@ -234,22 +218,32 @@ impl Log for Kafka {
             let delivered = delivery
                 .await
                 .map_err(|(e, _)| failure(format!("Produce to {topic}: {e}")))?;
-            let partition = u32::try_from(delivered.partition).map_err(|_| failure("negative partition"))?;
+            let partition =
+                u32::try_from(delivered.partition).map_err(|_| failure("negative partition"))?;
             let offset = u64::try_from(delivered.offset).map_err(|_| failure("negative offset"))?;
             out.push((partition, offset));
         }
         Ok(out)
     }
 
-    async fn fetch(&self, topic: &str, partition: u32, offset: u64, max: usize, wait: Duration) -> Result<Vec<Message>> {
-        let reader = Arc::clone(&self.reader);
+    async fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Message>> {
+        let reader = self.consumer(&format!("runner-reader-{}", std::process::id()))?;
         let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut assignment = TopicPartitionList::new();
             assignment
                 .add_partition_offset(&topic, partition as i32, Offset::Offset(offset as i64))
                 .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
-            reader.assign(&assignment).map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
+            reader
+                .assign(&assignment)
+                .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
             let deadline = std::time::Instant::now() + wait;
             let mut out = Vec::new();
             while out.len() < max {
@@ -273,8 +267,14 @@ impl Log for Kafka {
         .map_err(|e| failure(e.to_string()))?
     }
 
-    async fn commit(&self, group: &str, topic: &str, partition: u32, next_offset: u64) -> Result<()> {
-        let consumer = self.group(group)?;
+    async fn commit(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        next_offset: u64,
+    ) -> Result<()> {
+        let consumer = self.consumer(group)?;
         let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut offsets = TopicPartitionList::new();
@@ -290,7 +290,7 @@ impl Log for Kafka {
     }
 
     async fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>> {
-        let consumer = self.group(group)?;
+        let consumer = self.consumer(group)?;
         let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut wanted = TopicPartitionList::new();
