@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod backend;
 pub mod check;
+pub mod clean;
 pub mod cli;
 pub mod commands;
 pub mod diag;

@@ -1,0 +1,430 @@
+//! The cleaning engine: a dataset's rules compiled once into a [`Program`] and applied to
+//! Arrow record batches of raw text columns, from any source (CSV, the Socrata API, ...).
+//!
+//! Per field, in order: trim, null tokens (and empty text), case, value map, parse, checks
+//! (range, allowed values, pattern), default, required. A value that breaks a rule either
+//! becomes null (`on_invalid: null`) or rejects its row with the reason; rejected rows are
+//! returned beside the clean batch, so every input row is accounted for.
+
+pub mod parse;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder, StructBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field as ArrowField, Fields, Schema, SchemaRef, TimeUnit};
+use chrono_tz::Tz;
+
+use crate::spec::dataset::{Case, Dataset, Field, FieldType, OnInvalid};
+use crate::spec::source::SourceKind;
+use crate::spec::types::Scalar;
+
+/// A row the rules rejected, with what and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reject {
+    /// The row's index in the input batch.
+    pub row: usize,
+    /// The output field whose rule rejected it.
+    pub field: String,
+    /// The raw value, as read.
+    pub raw: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// The result of cleaning one batch.
+#[derive(Debug)]
+pub struct Cleaned {
+    /// The accepted rows, typed, in input order.
+    pub batch: RecordBatch,
+    /// The rejected rows.
+    pub rejects: Vec<Reject>,
+}
+
+/// One field's compiled rules.
+struct FieldProgram {
+    name: String,
+    input: usize,
+    kind: FieldType,
+    trim: bool,
+    null_if: Vec<String>,
+    case: Option<Case>,
+    map: HashMap<String, String>,
+    formats: Vec<String>,
+    timezone: Option<Tz>,
+    range: Option<[f64; 2]>,
+    allowed: Vec<String>,
+    pattern: Option<(regex::Regex, String)>,
+    default: Option<String>,
+    required: bool,
+    on_invalid: OnInvalid,
+}
+
+/// A dataset's rules compiled against one input schema.
+pub struct Program {
+    fields: Vec<FieldProgram>,
+    schema: SchemaRef,
+}
+
+/// The Arrow type of a field type (timestamps in UTC microseconds).
+pub fn arrow_type(kind: FieldType) -> DataType {
+    match kind {
+        FieldType::String => DataType::Utf8,
+        FieldType::Int => DataType::Int64,
+        FieldType::Double => DataType::Float64,
+        FieldType::Bool => DataType::Boolean,
+        FieldType::Date => DataType::Date32,
+        FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        FieldType::GeoPoint => DataType::Struct(point_fields()),
+    }
+}
+
+fn point_fields() -> Fields {
+    Fields::from(vec![
+        ArrowField::new("lat", DataType::Float64, false),
+        ArrowField::new("lon", DataType::Float64, false),
+    ])
+}
+
+/// The output schema of a dataset: its fields, in order, all nullable.
+pub fn output_schema(dataset: &Dataset) -> SchemaRef {
+    Arc::new(Schema::new(
+        dataset
+            .fields
+            .iter()
+            .map(|(name, field)| ArrowField::new(name, arrow_type(field.kind), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+impl Program {
+    /// Compiles `dataset` for input columns named `columns` from a `kind` source. An error
+    /// names every mapped column the input lacks.
+    pub fn compile(
+        dataset: &Dataset,
+        kind: SourceKind,
+        columns: &[String],
+    ) -> Result<Program, String> {
+        let mut fields = Vec::new();
+        let mut missing = Vec::new();
+        for (name, field) in &dataset.fields {
+            let column = field
+                .from
+                .as_ref()
+                .and_then(|f| f.for_kind(kind))
+                .unwrap_or(name);
+            match columns.iter().position(|c| c == column) {
+                Some(input) => fields.push(compile_field(name, field, input)?),
+                None => missing.push(format!("'{column}' (for field {name})")),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(format!("the input has no column {}", missing.join(", ")));
+        }
+        Ok(Program {
+            fields,
+            schema: output_schema(dataset),
+        })
+    }
+
+    /// The typed output schema.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// Cleans a batch whose columns are text (Utf8), in the order `compile` was given.
+    pub fn apply(&self, input: &RecordBatch) -> Result<Cleaned, String> {
+        let columns: Vec<&StringArray> = input
+            .columns()
+            .iter()
+            .map(|c| {
+                c.as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or("input columns must be text")
+            })
+            .collect::<Result<_, _>>()?;
+        let rows = input.num_rows();
+        let mut outputs: Vec<Output> = self
+            .fields
+            .iter()
+            .map(|f| Output::new(f.kind, rows))
+            .collect();
+        let mut rejects = Vec::new();
+        // Values of the current row wait here until every field accepted it; text goes into
+        // one reused buffer, so a row costs no allocation once the buffers have grown.
+        let mut values: Vec<Value> = Vec::with_capacity(self.fields.len());
+        let mut row_text = String::new();
+        let mut scratch = String::new();
+        for row in 0..rows {
+            values.clear();
+            row_text.clear();
+            let mut rejected = None;
+            for field in &self.fields {
+                let column = columns[field.input];
+                let raw = (!column.is_null(row)).then(|| column.value(row));
+                match field.clean(raw, &mut scratch, &mut row_text) {
+                    Ok(value) => values.push(value),
+                    Err(reason) => {
+                        rejected = Some(Reject {
+                            row,
+                            field: field.name.clone(),
+                            raw: raw.map(str::to_owned),
+                            reason,
+                        });
+                        break;
+                    }
+                }
+            }
+            match rejected {
+                Some(reject) => rejects.push(reject),
+                None => {
+                    for (output, value) in outputs.iter_mut().zip(values.drain(..)) {
+                        output.push(value, &row_text);
+                    }
+                }
+            }
+        }
+        let arrays: Vec<ArrayRef> = outputs.into_iter().map(Output::finish).collect();
+        let batch = RecordBatch::try_new(self.schema(), arrays).map_err(|e| e.to_string())?;
+        Ok(Cleaned { batch, rejects })
+    }
+}
+
+fn compile_field(name: &str, field: &Field, input: usize) -> Result<FieldProgram, String> {
+    let timezone = field
+        .timezone
+        .as_deref()
+        .map(|tz| {
+            tz.parse::<Tz>()
+                .map_err(|_| format!("field {name}: unknown timezone '{tz}'"))
+        })
+        .transpose()?;
+    let pattern = field
+        .pattern
+        .as_deref()
+        .map(|p| {
+            regex::Regex::new(&format!("^(?:{p})$"))
+                .map(|r| (r, p.to_owned()))
+                .map_err(|e| format!("field {name}: {e}"))
+        })
+        .transpose()?;
+    Ok(FieldProgram {
+        name: name.to_owned(),
+        input,
+        kind: field.kind,
+        trim: field.trim,
+        null_if: field.null_if.clone(),
+        case: field.case,
+        map: field
+            .map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        formats: field.formats.clone(),
+        timezone,
+        range: field.range,
+        allowed: field.allowed.clone(),
+        pattern,
+        default: field.default.as_ref().map(Scalar::to_string),
+        required: field.required,
+        on_invalid: field.on_invalid,
+    })
+}
+
+/// A cleaned value; text is a range of the row's text buffer.
+enum Value {
+    Null,
+    Text(std::ops::Range<usize>),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    Date(i32),
+    Timestamp(i64),
+    Point(f64, f64),
+}
+
+impl FieldProgram {
+    /// Cleans one raw value (text values are appended to `row_text`): `Err` rejects the row.
+    fn clean(
+        &self,
+        raw: Option<&str>,
+        scratch: &mut String,
+        row_text: &mut String,
+    ) -> Result<Value, String> {
+        let text = self.normalize(raw, scratch);
+        let text = match (text, &self.default) {
+            (None, Some(default)) => Some(default.as_str()),
+            (text, _) => text,
+        };
+        let Some(text) = text else {
+            return if self.required {
+                Err("required value is missing".into())
+            } else {
+                Ok(Value::Null)
+            };
+        };
+        match self.parse_and_check(text, row_text) {
+            Ok(value) => Ok(value),
+            Err(_) if self.on_invalid == OnInvalid::Null && !self.required => Ok(Value::Null),
+            Err(reason) => Err(reason),
+        }
+    }
+
+    /// Trim, null tokens, case and value map; `None` is null.
+    fn normalize<'a>(&'a self, raw: Option<&'a str>, scratch: &'a mut String) -> Option<&'a str> {
+        let mut text = raw?;
+        if self.trim {
+            text = text.trim();
+        }
+        if text.is_empty() || self.null_if.iter().any(|n| n == text) {
+            return None;
+        }
+        if let Some(case) = self.case {
+            scratch.clear();
+            match case {
+                Case::Upper => scratch.extend(text.chars().flat_map(char::to_uppercase)),
+                Case::Lower => scratch.extend(text.chars().flat_map(char::to_lowercase)),
+                Case::Title => {
+                    let mut start = true;
+                    for c in text.chars() {
+                        if start {
+                            scratch.extend(c.to_uppercase());
+                        } else {
+                            scratch.extend(c.to_lowercase());
+                        }
+                        start = !c.is_alphanumeric();
+                    }
+                }
+            }
+            text = scratch.as_str();
+        }
+        match self.map.get(text) {
+            Some(mapped) if mapped.is_empty() => None,
+            Some(mapped) => Some(mapped.as_str()),
+            None => Some(text),
+        }
+    }
+
+    fn parse_and_check(&self, text: &str, row_text: &mut String) -> Result<Value, String> {
+        if !self.allowed.is_empty() && !self.allowed.iter().any(|a| a == text) {
+            return Err(format!("'{text}' is not one of the allowed values"));
+        }
+        if let Some((pattern, written)) = &self.pattern
+            && !pattern.is_match(text)
+        {
+            return Err(format!("'{text}' does not match the pattern {written}"));
+        }
+        let in_range = |x: f64| match self.range {
+            Some([min, max]) if x < min || x > max => Err(format!("{x} is outside [{min}, {max}]")),
+            _ => Ok(()),
+        };
+        let value = match self.kind {
+            FieldType::String => {
+                let start = row_text.len();
+                row_text.push_str(text);
+                Value::Text(start..row_text.len())
+            }
+            FieldType::Int => {
+                let n = parse::int(text).map_err(|e| format!("'{text}' is {e}"))?;
+                in_range(n as f64)?;
+                Value::Int(n)
+            }
+            FieldType::Double => {
+                let x = parse::double(text).map_err(|e| format!("'{text}' is {e}"))?;
+                in_range(x)?;
+                Value::Double(x)
+            }
+            FieldType::Bool => {
+                Value::Bool(parse::boolean(text).map_err(|e| format!("'{text}' is {e}"))?)
+            }
+            FieldType::Date => Value::Date(
+                parse::date(text, &self.formats).map_err(|e| format!("'{text}' is {e}"))?,
+            ),
+            FieldType::Timestamp => Value::Timestamp(
+                parse::timestamp(text, &self.formats, self.timezone)
+                    .map_err(|e| format!("'{text}': {e}"))?,
+            ),
+            FieldType::GeoPoint => {
+                let (lat, lon) = parse::geo_point(text).map_err(|e| format!("'{text}' is {e}"))?;
+                Value::Point(lat, lon)
+            }
+        };
+        Ok(value)
+    }
+}
+
+/// A typed column being built.
+enum Output {
+    Text(StringBuilder),
+    Int(Int64Builder),
+    Double(Float64Builder),
+    Bool(BooleanBuilder),
+    Date(Date32Builder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Point(StructBuilder),
+}
+
+impl Output {
+    fn new(kind: FieldType, rows: usize) -> Output {
+        match kind {
+            FieldType::String => Output::Text(StringBuilder::with_capacity(rows, rows * 16)),
+            FieldType::Int => Output::Int(Int64Builder::with_capacity(rows)),
+            FieldType::Double => Output::Double(Float64Builder::with_capacity(rows)),
+            FieldType::Bool => Output::Bool(BooleanBuilder::with_capacity(rows)),
+            FieldType::Date => Output::Date(Date32Builder::with_capacity(rows)),
+            FieldType::Timestamp => Output::Timestamp(
+                TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            ),
+            FieldType::GeoPoint => Output::Point(StructBuilder::from_fields(point_fields(), rows)),
+        }
+    }
+
+    fn push(&mut self, value: Value, row_text: &str) {
+        match (self, value) {
+            (Output::Text(b), Value::Text(range)) => b.append_value(&row_text[range]),
+            (Output::Int(b), Value::Int(n)) => b.append_value(n),
+            (Output::Double(b), Value::Double(x)) => b.append_value(x),
+            (Output::Bool(b), Value::Bool(v)) => b.append_value(v),
+            (Output::Date(b), Value::Date(d)) => b.append_value(d),
+            (Output::Timestamp(b), Value::Timestamp(t)) => b.append_value(t),
+            (Output::Point(b), Value::Point(lat, lon)) => push_point(b, lat, lon, true),
+            (Output::Text(b), _) => b.append_null(),
+            (Output::Int(b), _) => b.append_null(),
+            (Output::Double(b), _) => b.append_null(),
+            (Output::Bool(b), _) => b.append_null(),
+            (Output::Date(b), _) => b.append_null(),
+            (Output::Timestamp(b), _) => b.append_null(),
+            (Output::Point(b), _) => push_point(b, 0.0, 0.0, false),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Output::Text(mut b) => Arc::new(b.finish()),
+            Output::Int(mut b) => Arc::new(b.finish()),
+            Output::Double(mut b) => Arc::new(b.finish()),
+            Output::Bool(mut b) => Arc::new(b.finish()),
+            Output::Date(mut b) => Arc::new(b.finish()),
+            Output::Timestamp(mut b) => Arc::new(b.finish()),
+            Output::Point(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Appends a point (children always get a value; `valid` marks the struct null or not).
+fn push_point(builder: &mut StructBuilder, lat: f64, lon: f64, valid: bool) {
+    if let Some(b) = builder.field_builder::<Float64Builder>(0) {
+        b.append_value(lat);
+    }
+    if let Some(b) = builder.field_builder::<Float64Builder>(1) {
+        b.append_value(lon);
+    }
+    builder.append(valid);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,255 @@
+//! Parsers from cleaned text to typed values: integers, doubles, booleans, dates,
+//! timestamps (several formats, an IANA timezone, DST-correct conversion to UTC, hour 24 as
+//! midnight of the next day) and geo points.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone};
+use chrono_tz::Tz;
+
+/// Parses a whole number.
+pub fn int(text: &str) -> Result<i64, String> {
+    text.parse::<i64>()
+        .map_err(|_| "not a whole number".to_owned())
+}
+
+/// Parses a finite decimal number.
+pub fn double(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err("not a number".to_owned()),
+    }
+}
+
+/// Parses `true/false`, `yes/no`, `y/n`, `t/f`, `1/0` (any case).
+pub fn boolean(text: &str) -> Result<bool, String> {
+    const TRUE: [&str; 5] = ["true", "yes", "y", "t", "1"];
+    const FALSE: [&str; 5] = ["false", "no", "n", "f", "0"];
+    if TRUE.iter().any(|t| t.eq_ignore_ascii_case(text)) {
+        Ok(true)
+    } else if FALSE.iter().any(|f| f.eq_ignore_ascii_case(text)) {
+        Ok(false)
+    } else {
+        Err("not a boolean".to_owned())
+    }
+}
+
+/// Parses a date with `formats`, then ISO 8601 (`2024-01-31`), into days since 1970-01-01.
+pub fn date(text: &str, formats: &[String]) -> Result<i32, String> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+    formats
+        .iter()
+        .map(String::as_str)
+        .chain(["%Y-%m-%d"])
+        .find_map(|f| NaiveDate::parse_from_str(text, f).ok())
+        .or_else(|| timestamp_naive(text, formats).ok().map(|t| t.date()))
+        .map(|d| (d - epoch).num_days() as i32)
+        .ok_or_else(|| "not a date in the expected formats".to_owned())
+}
+
+/// ISO 8601 forms tried after the field's own formats.
+const ISO_NAIVE: [&str; 4] = [
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+];
+
+/// A local (zone-less) timestamp from `formats` or ISO 8601.
+fn timestamp_naive(text: &str, formats: &[String]) -> Result<NaiveDateTime, String> {
+    formats
+        .iter()
+        .map(String::as_str)
+        .chain(ISO_NAIVE)
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .ok_or_else(|| "not a timestamp in the expected formats".to_owned())
+}
+
+/// The byte position of an hour written as `24` (after `T` or a space, before `:`).
+fn hour_24(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    (1..bytes.len().saturating_sub(2)).find(|&i| {
+        matches!(bytes[i - 1], b'T' | b' ')
+            && &bytes[i..i + 2] == b"24"
+            && bytes.get(i + 2) == Some(&b':')
+    })
+}
+
+/// Parses a timestamp into microseconds since the Unix epoch (UTC).
+///
+/// Text with an offset (`+0000`, `Z`, `-07:00`) is exact; otherwise it is local time in
+/// `timezone` (UTC without one). A local time that occurs twice when clocks fall back is
+/// the first occurrence; one that never occurs when clocks spring forward is invalid.
+///
+/// An hour written as `24` (ISO 8601's end of day) is midnight of the next day.
+pub fn timestamp(text: &str, formats: &[String], timezone: Option<Tz>) -> Result<i64, String> {
+    match timestamp_once(text, formats, timezone) {
+        Ok(micros) => Ok(micros),
+        Err(error) => match hour_24(text) {
+            Some(at) => {
+                let mut fixed = text.to_owned();
+                fixed.replace_range(at..at + 2, "00");
+                let day = TimeDelta::days(1)
+                    .num_microseconds()
+                    .unwrap_or(86_400_000_000);
+                timestamp_once(&fixed, formats, timezone).map(|micros| micros + day)
+            }
+            None => Err(error),
+        },
+    }
+}
+
+fn timestamp_once(text: &str, formats: &[String], timezone: Option<Tz>) -> Result<i64, String> {
+    if let Some(exact) = with_offset(text, formats) {
+        return Ok(exact.timestamp_micros());
+    }
+    let local = timestamp_naive(text, formats)?;
+    match timezone {
+        None => Ok(local.and_utc().timestamp_micros()),
+        Some(tz) => match tz.from_local_datetime(&local) {
+            chrono::LocalResult::Single(t) => Ok(t.timestamp_micros()),
+            chrono::LocalResult::Ambiguous(first, _) => Ok(first.timestamp_micros()),
+            chrono::LocalResult::None => Err(format!(
+                "{local} does not exist in {} (clocks sprang forward)",
+                tz.name()
+            )),
+        },
+    }
+}
+
+/// A timestamp that carries its own offset, in one of `formats` (with `%z`) or RFC 3339.
+fn with_offset(text: &str, formats: &[String]) -> Option<DateTime<chrono::FixedOffset>> {
+    formats
+        .iter()
+        .filter(|f| f.contains("%z") || f.contains("%:z") || f.contains("%#z"))
+        .find_map(|f| DateTime::parse_from_str(text, f).ok())
+        .or_else(|| DateTime::parse_from_rfc3339(text).ok())
+        .or_else(|| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z").ok())
+}
+
+/// Parses a point: `(lat, lon)`, `POINT (lon lat)`, or a GeoJSON point
+/// (`{"type":"Point","coordinates":[lon, lat]}`). Returns `(lat, lon)`.
+pub fn geo_point(text: &str) -> Result<(f64, f64), String> {
+    let bad = || "not a point: expected (lat, lon), POINT (lon lat) or a GeoJSON point".to_owned();
+    let numbers = |inner: &str, separator: char| -> Option<(f64, f64)> {
+        let mut parts = inner
+            .split(separator)
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        let a = parts.next()?.parse::<f64>().ok()?;
+        let b = parts.next()?.parse::<f64>().ok()?;
+        parts.next().is_none().then_some((a, b))
+    };
+    let (lat, lon) = if let Some(inner) = text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
+        numbers(inner, ',').ok_or_else(bad)?
+    } else if let Some(rest) = text.strip_prefix("POINT") {
+        let inner = rest
+            .trim()
+            .strip_prefix('(')
+            .and_then(|t| t.strip_suffix(')'))
+            .ok_or_else(bad)?;
+        let (lon, lat) = numbers(inner, ' ').ok_or_else(bad)?;
+        (lat, lon)
+    } else if text.starts_with('{') {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| bad())?;
+        let coordinates = value
+            .get("coordinates")
+            .and_then(|c| c.as_array())
+            .ok_or_else(bad)?;
+        match coordinates.as_slice() {
+            [lon, lat] => (lat.as_f64().ok_or_else(bad)?, lon.as_f64().ok_or_else(bad)?),
+            _ => return Err(bad()),
+        }
+    } else {
+        return Err(bad());
+    };
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return Err(format!("point ({lat}, {lon}) is outside the globe"));
+    }
+    Ok((lat, lon))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn la() -> Option<Tz> {
+        Some(chrono_tz::America::Los_Angeles)
+    }
+
+    fn utc(text: &str) -> i64 {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_micros()
+    }
+
+    #[test]
+    fn seattle_local_times_become_utc_across_dst() {
+        let f = vec![
+            "%Y-%m-%d %H:%M:%S".to_owned(),
+            "%m/%d/%Y %I:%M:%S %p".to_owned(),
+        ];
+        // Winter: UTC-8.
+        assert_eq!(
+            timestamp("2023-12-31 00:32:25", &f, la()).unwrap(),
+            utc("2023-12-31T08:32:25Z")
+        );
+        // Summer: UTC-7, in the US export format.
+        assert_eq!(
+            timestamp("07/04/2020 09:39:33 PM", &f, la()).unwrap(),
+            utc("2020-07-05T04:39:33Z")
+        );
+        // Fall back on 2023-11-05: 01:30 happens twice; the first is PDT (UTC-7).
+        assert_eq!(
+            timestamp("2023-11-05 01:30:00", &f, la()).unwrap(),
+            utc("2023-11-05T08:30:00Z")
+        );
+        // Spring forward on 2024-03-10: 02:30 never happens.
+        let gap = timestamp("2024-03-10 02:30:00", &f, la()).unwrap_err();
+        assert!(gap.contains("does not exist"), "{gap}");
+        // Socrata floating timestamps.
+        assert_eq!(
+            timestamp("2024-03-13T19:51:00.000", &[], la()).unwrap(),
+            utc("2024-03-14T02:51:00Z")
+        );
+    }
+
+    #[test]
+    fn offsets_win_and_hour_24_is_next_midnight() {
+        let fire = vec!["%m/%d/%Y %I:%M:%S %p %z".to_owned()];
+        assert_eq!(
+            timestamp("11/09/2011 10:04:00 PM +0000", &fire, la()).unwrap(),
+            utc("2011-11-09T22:04:00Z")
+        );
+        assert_eq!(
+            timestamp("2011-10-24T24:22:00+0000", &fire, la()).unwrap(),
+            utc("2011-10-25T00:22:00Z")
+        );
+        assert!(timestamp("yesterday", &fire, la()).is_err());
+    }
+
+    #[test]
+    fn scalars_and_points() {
+        assert_eq!(int("53596532781").unwrap(), 53596532781);
+        assert!(int("12.5").is_err());
+        assert_eq!(double("-122.3130624").unwrap(), -122.3130624);
+        assert!(double("NaN").is_err());
+        assert!(boolean("Yes").unwrap());
+        assert!(!boolean("0").unwrap());
+        assert!(boolean("maybe").is_err());
+        assert_eq!(date("2024-01-31", &[]).unwrap(), 19753);
+        assert_eq!(date("01/31/2024", &["%m/%d/%Y".to_owned()]).unwrap(), 19753);
+        assert_eq!(
+            geo_point("(47.654152, -122.354466)").unwrap(),
+            (47.654152, -122.354466)
+        );
+        assert_eq!(
+            geo_point("POINT (-122.35 47.65)").unwrap(),
+            (47.65, -122.35)
+        );
+        assert_eq!(
+            geo_point(r#"{"type":"Point","coordinates":[-122.336894,47.608766]}"#).unwrap(),
+            (47.608766, -122.336894)
+        );
+        assert!(geo_point("(91, 0)").is_err());
+        assert!(geo_point("here").is_err());
+    }
+}
