@@ -12,6 +12,7 @@ pub mod clean;
 pub mod cli;
 pub mod commands;
 pub mod diag;
+pub mod flow;
 pub mod load;
 pub mod lock;
 pub mod plan;

@@ -1,0 +1,316 @@
+//! CSV source: a file (gzip detected by its magic bytes) read as a stream of Arrow batches
+//! of text columns, each row with its line number, in bounded memory.
+//!
+//! A UTF-8 byte-order mark is skipped; CRLF line ends and quoted fields spanning lines are
+//! handled by the `csv` reader. Rows that cannot be read as the header says — a different
+//! number of fields, invalid UTF-8 — are returned as rejects with their line, never dropped
+//! and never fatal.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::StringBuilder;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+
+use crate::spec::source::{Compression, CsvSource};
+
+/// A row the source could not read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceReject {
+    /// The 1-based line the row starts on.
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: String,
+    /// The row's raw bytes, as text (invalid UTF-8 replaced).
+    pub raw: String,
+}
+
+/// One batch read from the source.
+#[derive(Debug)]
+pub struct RawBatch {
+    /// The rows, every column text.
+    pub batch: RecordBatch,
+    /// The line each row starts on.
+    pub lines: Vec<u64>,
+    /// Rows in this stretch of the file that could not be read.
+    pub rejects: Vec<SourceReject>,
+}
+
+/// A CSV file being read batch by batch.
+pub struct CsvReader {
+    reader: csv::Reader<Box<dyn Read>>,
+    columns: Vec<String>,
+    schema: SchemaRef,
+    batch_rows: usize,
+    record: csv::ByteRecord,
+    file: String,
+}
+
+/// Whether bytes start with the gzip magic number.
+fn is_gzip(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b])
+}
+
+impl CsvReader {
+    /// Opens `path` as `source` describes it, reading `batch_rows` rows per batch. Errors
+    /// (missing file, unreadable or empty header) name the file.
+    pub fn open(path: &Path, source: &CsvSource, batch_rows: usize) -> Result<CsvReader, String> {
+        let file = path.display().to_string();
+        let mut reader = csv_reader(path, source)?;
+        let columns: Vec<String> = if source.header {
+            let header = reader
+                .byte_headers()
+                .map_err(|e| format!("{file}: header: {e}"))?;
+            if header.is_empty() || header.iter().all(<[u8]>::is_empty) {
+                return Err(format!("{file}: the file is empty or has no header row"));
+            }
+            header
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    std::str::from_utf8(name)
+                        .map(|n| n.trim().to_owned())
+                        .map_err(|_| {
+                            format!("{file}: line 1: header column {} is not UTF-8", i + 1)
+                        })
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            // Without a header, the first row (read by a second reader) gives the width.
+            let first = csv_reader(path, source)?
+                .byte_records()
+                .next()
+                .ok_or_else(|| format!("{file}: the file is empty"))?
+                .map_err(|e| format!("{file}: {e}"))?;
+            (1..=first.len()).map(|i| format!("column_{i}")).collect()
+        };
+        Ok(CsvReader {
+            schema: schema_of(&columns),
+            columns,
+            reader,
+            batch_rows: batch_rows.max(1),
+            record: csv::ByteRecord::new(),
+            file,
+        })
+    }
+
+    /// The column names (from the header, or `column_1`... without one).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The next batch, or `None` at the end of the file. A read error (I/O, broken gzip)
+    /// names the file and line.
+    pub fn next_batch(&mut self) -> Result<Option<RawBatch>, String> {
+        let width = self.columns.len();
+        let mut builders: Vec<StringBuilder> = (0..width)
+            .map(|_| StringBuilder::with_capacity(self.batch_rows, self.batch_rows * 24))
+            .collect();
+        let mut lines = Vec::with_capacity(self.batch_rows);
+        let mut rejects = Vec::new();
+        while lines.len() < self.batch_rows {
+            let more = match self.reader.read_byte_record(&mut self.record) {
+                Ok(more) => more,
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    match e.kind() {
+                        csv::ErrorKind::Io(_) => {
+                            return Err(format!("{}: line {line}: {e}", self.file));
+                        }
+                        _ => {
+                            rejects.push(SourceReject {
+                                line,
+                                reason: e.to_string(),
+                                raw: String::new(),
+                            });
+                            continue;
+                        }
+                    }
+                }
+            };
+            if !more {
+                break;
+            }
+            let line = self.record.position().map_or(0, |p| p.line());
+            if self.record.len() != width {
+                rejects.push(SourceReject {
+                    line,
+                    reason: format!(
+                        "the row has {} fields, the header {width}",
+                        self.record.len()
+                    ),
+                    raw: raw_text(&self.record),
+                });
+                continue;
+            }
+            if let Some(bad) = self
+                .record
+                .iter()
+                .position(|f| std::str::from_utf8(f).is_err())
+            {
+                rejects.push(SourceReject {
+                    line,
+                    reason: format!("column '{}' is not valid UTF-8", self.columns[bad]),
+                    raw: raw_text(&self.record),
+                });
+                continue;
+            }
+            for (builder, field) in builders.iter_mut().zip(self.record.iter()) {
+                // Checked above: every field is UTF-8.
+                builder.append_value(std::str::from_utf8(field).unwrap_or_default());
+            }
+            lines.push(line);
+        }
+        if lines.is_empty() && rejects.is_empty() {
+            return Ok(None);
+        }
+        let arrays: Vec<ArrayRef> = builders
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        let batch =
+            RecordBatch::try_new(Arc::clone(&self.schema), arrays).map_err(|e| e.to_string())?;
+        Ok(Some(RawBatch {
+            batch,
+            lines,
+            rejects,
+        }))
+    }
+}
+
+/// A CSV reader over `path`: gzip undone (by magic bytes with `compression: auto`), a
+/// UTF-8 byte-order mark skipped, rows of any width accepted (they are checked per row).
+fn csv_reader(path: &Path, source: &CsvSource) -> Result<csv::Reader<Box<dyn Read>>, String> {
+    let file = path.display();
+    let opened = File::open(path).map_err(|e| format!("{file}: {e}"))?;
+    let mut buffered = BufReader::with_capacity(1 << 16, opened);
+    let head = buffered.fill_buf().map_err(|e| format!("{file}: {e}"))?;
+    let gzip = match source.compression {
+        Compression::Gzip => true,
+        Compression::None => false,
+        Compression::Auto => is_gzip(head),
+    };
+    let mut input: Box<dyn BufRead> = if gzip {
+        Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(
+            buffered,
+        )))
+    } else {
+        Box::new(buffered)
+    };
+    let head = input.fill_buf().map_err(|e| format!("{file}: {e}"))?;
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        input.consume(3);
+    }
+    Ok(csv::ReaderBuilder::new()
+        .delimiter(source.delimiter.bytes().next().unwrap_or(b','))
+        .has_headers(source.header)
+        .flexible(true)
+        .from_reader(Box::new(CrlfToLf::new(input)) as Box<dyn Read>))
+}
+
+/// Reads CRLF line ends as LF, so the `csv` reader's line numbers are right for files
+/// from Windows tools (it miscounts lines after CRLF). A CRLF inside a quoted field is
+/// read as LF too; a lone CR is kept.
+struct CrlfToLf<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl<R: Read> CrlfToLf<R> {
+    fn new(inner: R) -> Self {
+        CrlfToLf {
+            inner,
+            buf: vec![0u8; 1 << 16].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for CrlfToLf<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let mut written = 0;
+        while written < out.len() {
+            if self.start == self.end {
+                if written > 0 {
+                    break;
+                }
+                let n = self.inner.read(&mut self.buf)?;
+                if n == 0 {
+                    break;
+                }
+                self.start = 0;
+                self.end = n;
+            }
+            let byte = self.buf[self.start];
+            if byte == b'\r' {
+                if self.start + 1 == self.end {
+                    // The CR is the last byte read: read on to see whether LF follows.
+                    self.buf[0] = b'\r';
+                    self.start = 0;
+                    self.end = 1 + self.inner.read(&mut self.buf[1..])?;
+                }
+                if self.end > self.start + 1 && self.buf[self.start + 1] == b'\n' {
+                    self.start += 1;
+                    continue;
+                }
+            }
+            out[written] = byte;
+            written += 1;
+            self.start += 1;
+        }
+        Ok(written)
+    }
+}
+
+fn schema_of(columns: &[String]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(c, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// A row's fields joined by commas, for the quarantine.
+fn raw_text(record: &csv::ByteRecord) -> String {
+    record
+        .iter()
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn through(input: &[u8], chunk: usize) -> Vec<u8> {
+        let mut reader = CrlfToLf::new(input);
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; chunk];
+        loop {
+            let n = reader.read(&mut buf).expect("reads");
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn crlf_becomes_lf_even_across_reads_and_lone_cr_stays() {
+        for chunk in [1, 2, 3, 64] {
+            assert_eq!(
+                through(b"a\r\nb\r\n\r\nc\rd\r", chunk),
+                b"a\nb\n\nc\rd\r",
+                "chunk {chunk}"
+            );
+        }
+    }
+}

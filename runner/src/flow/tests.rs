@@ -1,0 +1,148 @@
+//! The CSV source on the real Seattle exports and on broken files.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use arrow_array::cast::AsArray;
+
+use super::csv_source::CsvReader;
+use crate::spec::source::{Compression, CsvSource, Encoding};
+
+fn source() -> CsvSource {
+    CsvSource {
+        path: String::new(),
+        delimiter: ",".into(),
+        header: true,
+        encoding: Encoding::Utf8,
+        compression: Compression::Auto,
+    }
+}
+
+fn project_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(name)
+}
+
+/// Reads a whole file: (rows, rejects, line of each row).
+fn read_all(
+    path: &std::path::Path,
+    source: &CsvSource,
+    batch: usize,
+) -> (usize, Vec<(u64, String)>, Vec<u64>) {
+    let mut reader = CsvReader::open(path, source, batch).expect("opens");
+    let (mut rows, mut rejects, mut lines) = (0, Vec::new(), Vec::new());
+    while let Some(b) = reader.next_batch().expect("reads") {
+        assert!(b.batch.num_rows() <= batch);
+        rows += b.batch.num_rows();
+        lines.extend(b.lines);
+        rejects.extend(b.rejects.into_iter().map(|r| (r.line, r.reason)));
+    }
+    (rows, rejects, lines)
+}
+
+struct Temp(PathBuf);
+
+impl Temp {
+    fn new(name: &str, bytes: &[u8]) -> Temp {
+        let path = std::env::temp_dir().join(format!("runner-csv-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).expect("write");
+        Temp(path)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn the_real_exports_read_whole_with_bom_and_line_numbers() {
+    let export = project_file("data/spd_crime_data_2008_present_export_sample.csv");
+    let reader = CsvReader::open(&export, &source(), 4096).expect("opens");
+    assert_eq!(
+        reader.columns()[0],
+        "Report Number",
+        "the byte-order mark is not part of the name"
+    );
+    let (rows, rejects, lines) = read_all(&export, &source(), 4096);
+    assert_eq!(rows, 21_454);
+    assert!(rejects.is_empty(), "{rejects:?}");
+    assert_eq!(lines[0], 2);
+    assert_eq!(*lines.last().expect("rows"), 21_455);
+
+    let formatted = project_file("data/spd_crime_data_2023_formatted.csv");
+    let (rows, rejects, _) = read_all(&formatted, &source(), 1000);
+    assert_eq!((rows, rejects.len()), (12_885, 0));
+}
+
+#[test]
+fn gzip_is_recognised_by_its_magic_bytes() {
+    let formatted =
+        std::fs::read(project_file("data/spd_crime_data_2023_formatted.csv")).expect("data");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&formatted).expect("compress");
+    let gz = Temp::new("export.csv.gz", &encoder.finish().expect("finish"));
+    let (rows, rejects, _) = read_all(&gz.0, &source(), 4096);
+    assert_eq!((rows, rejects.len()), (12_885, 0));
+}
+
+#[test]
+fn crlf_quoted_newlines_ragged_rows_and_bad_utf8() {
+    let bytes: &[u8] = b"id,name,note\r\n1,a,plain\r\n2,b,\"two\r\nlines, and a comma\"\r\n3,c\r\n4,d,\xff\xfe\r\n5,e,last\r\n";
+    let file = Temp::new("dirty.csv", bytes);
+    let mut reader = CsvReader::open(&file.0, &source(), 10).expect("opens");
+    let batch = reader.next_batch().expect("reads").expect("a batch");
+    let notes = batch.batch.column(2).as_string::<i32>();
+    assert_eq!(batch.batch.num_rows(), 3);
+    assert_eq!(notes.value(1), "two\nlines, and a comma");
+    assert_eq!(batch.lines, [2, 3, 7]);
+    let rejects: Vec<(u64, &str)> = batch
+        .rejects
+        .iter()
+        .map(|r| (r.line, r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        rejects,
+        [
+            (5, "the row has 2 fields, the header 3"),
+            (6, "column 'note' is not valid UTF-8")
+        ]
+    );
+    assert_eq!(batch.rejects[0].raw, "3,c");
+    assert!(reader.next_batch().expect("reads").is_none());
+}
+
+#[test]
+fn empty_files_and_missing_files_are_clear_errors() {
+    let empty = Temp::new("empty.csv", b"");
+    let error = CsvReader::open(&empty.0, &source(), 10)
+        .err()
+        .expect("fails");
+    assert!(
+        error.ends_with("the file is empty or has no header row"),
+        "{error}"
+    );
+    assert!(error.contains("runner-csv-"), "names the file: {error}");
+    let header_only = Temp::new("header.csv", b"a,b\n");
+    let (rows, rejects, _) = read_all(&header_only.0, &source(), 10);
+    assert_eq!((rows, rejects.len()), (0, 0));
+    let missing = CsvReader::open(std::path::Path::new("no/such.csv"), &source(), 10)
+        .err()
+        .expect("fails");
+    assert!(missing.starts_with("no/such.csv: "), "{missing}");
+}
+
+#[test]
+fn without_a_header_columns_are_numbered_and_the_first_row_is_data() {
+    let file = Temp::new("noheader.csv", b"1;x\n2;y\n");
+    let mut settings = source();
+    settings.header = false;
+    settings.delimiter = ";".into();
+    let reader = CsvReader::open(&file.0, &settings, 10).expect("opens");
+    assert_eq!(reader.columns(), ["column_1", "column_2"]);
+    let (rows, _, lines) = read_all(&file.0, &settings, 10);
+    assert_eq!(rows, 2);
+    assert_eq!(lines, [1, 2]);
+}
