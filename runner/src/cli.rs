@@ -66,6 +66,19 @@ pub enum Command {
         after_help = "Examples:\n  runner apply\n  runner plan --target aws --out plan.json && runner apply plan.json --target aws"
     )]
     Apply(ApplyArgs),
+    /// Run a data flow of the pipeline by name (today: `backfill` flows).
+    ///
+    /// A backfill reads its CSV source, cleans every row with the dataset's rules and writes
+    /// the layout's Hive-partitioned Parquet files; rejected rows go to
+    /// `<prefix>_rejects/<flow>/` with file, line, field, raw value and reason. The summary's
+    /// counts reconcile: read = written + rejected.
+    ///
+    /// Exit status: 0 done; 1 failed, or more rows rejected than the dataset's
+    /// max_reject_ratio allows; 2 usage error.
+    #[command(
+        after_help = "Examples:\n  runner apply && runner run backfill\n  runner run backfill_export --format json"
+    )]
+    Run(RunArgs),
     /// Print the JSON Schema of pipeline files (what schemas/pipeline.schema.json holds).
     ///
     /// Editors use it through yaml-language-server: start a pipeline file with
@@ -130,6 +143,22 @@ pub struct ApplyArgs {
     /// How long to wait for another apply's lock on a remote target (e.g. `30s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0s")]
     pub lock_timeout: crate::spec::types::Duration,
+}
+
+/// Arguments of `runner run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The flow's name (a key under `flows:`).
+    pub flow: String,
+    /// Pipeline files, or directories of them.
+    #[arg(default_value = "pipelines")]
+    pub paths: Vec<PathBuf>,
+    /// The target: `local` (embedded, the default) or a name under `targets:`.
+    #[arg(long, default_value = "local")]
+    pub target: String,
+    /// Output format of the summary: `human` or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 /// Arguments of `runner validate`.

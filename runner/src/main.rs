@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => commands::schema::run(args, &mut out),
         Command::Plan(args) => block_on(commands::plan::run(args, &mut out, &mut err)),
         Command::Apply(args) => block_on(commands::apply::run(args, &mut out, &mut err)),
+        Command::Run(args) => block_on(commands::run::run(args, &mut out, &mut err)),
     };
     let outcome = match result.and_then(|o| out.flush().map(|()| o)) {
         Ok(outcome) => outcome,

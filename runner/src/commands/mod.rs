@@ -4,6 +4,7 @@ pub mod apply;
 pub mod pipelines;
 pub mod plan;
 pub mod reference;
+pub mod run;
 pub mod schema;
 pub mod validate;
 

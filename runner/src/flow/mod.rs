@@ -1,6 +1,8 @@
 //! The data path: sources read into Arrow batches, the cleaning engine, writers.
 
+pub mod backfill;
 pub mod csv_source;
+pub mod partition;
 
 #[cfg(test)]
 mod tests;

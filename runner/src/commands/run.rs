@@ -1,0 +1,110 @@
+//! `runner run FLOW`: runs one data flow and prints its summary.
+
+use std::io::Write;
+
+use super::Outcome;
+use super::pipelines::load_valid;
+use crate::cli::{Format, RunArgs};
+use crate::flow::backfill;
+use crate::spec::flow::Flow;
+use crate::target;
+
+/// Runs `runner run`.
+pub async fn run(
+    args: &RunArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<Outcome> {
+    let pipelines = match load_valid(&args.paths, Some(&args.target), err)? {
+        Ok(p) => p,
+        Err(outcome) => return Ok(outcome),
+    };
+    let owners: Vec<_> = pipelines
+        .iter()
+        .filter(|p| p.pipeline.flows.contains_key(&args.flow))
+        .collect();
+    let validated = match owners.as_slice() {
+        [one] => *one,
+        [] => {
+            writeln!(err, "error: no pipeline has a flow named '{}'", args.flow)?;
+            return Ok(Outcome::Usage);
+        }
+        many => {
+            let files: Vec<&str> = many.iter().map(|p| p.file.as_str()).collect();
+            writeln!(
+                err,
+                "error: several pipelines have a flow '{}': {}; name the file",
+                args.flow,
+                files.join(", ")
+            )?;
+            return Ok(Outcome::Usage);
+        }
+    };
+    let pipeline = &validated.pipeline;
+    match &pipeline.flows[&args.flow] {
+        Flow::Backfill(_) => {}
+        Flow::Ingest(_) | Flow::Deliver(_) => {
+            writeln!(
+                err,
+                "error: '{}' is an ingest or deliver flow; this runner runs backfill flows only so far",
+                args.flow
+            )?;
+            return Ok(Outcome::Usage);
+        }
+    }
+    let backends = match target::connect(pipeline, &args.target).await {
+        Ok(b) => b,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(Outcome::Findings);
+        }
+    };
+    tracing::info!(flow = %args.flow, target = %args.target, "backfill starting");
+    let summary = match backfill::run(pipeline, &args.flow, backends.objects.as_ref()).await {
+        Ok(summary) => summary,
+        Err(e) => {
+            writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;
+            return Ok(Outcome::Findings);
+        }
+    };
+    let dataset = match &pipeline.flows[&args.flow] {
+        Flow::Backfill(f) => &pipeline.datasets[&f.clean],
+        _ => unreachable!("checked above"),
+    };
+    let ratio = if summary.read == 0 {
+        0.0
+    } else {
+        summary.rejected_total() as f64 / summary.read as f64
+    };
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &summary)?;
+            writeln!(out)?;
+        }
+        Format::Human => {
+            writeln!(
+                out,
+                "{}: read {} rows, wrote {}, rejected {} ({:.2}%) into {} objects.",
+                summary.flow,
+                summary.read,
+                summary.written,
+                summary.rejected_total(),
+                ratio * 100.0,
+                summary.objects.len()
+            )?;
+            for (reason, count) in &summary.rejected {
+                writeln!(out, "  rejected by {reason}: {count}")?;
+            }
+        }
+    }
+    if ratio > dataset.max_reject_ratio {
+        writeln!(
+            err,
+            "error: {:.2}% of rows were rejected; the dataset allows {:.2}% (max_reject_ratio)",
+            ratio * 100.0,
+            dataset.max_reject_ratio * 100.0
+        )?;
+        return Ok(Outcome::Findings);
+    }
+    Ok(Outcome::Success)
+}

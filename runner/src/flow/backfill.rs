@@ -1,0 +1,242 @@
+//! The backfill flow: a CSV source through the dataset's cleaning rules into the layout's
+//! Hive-partitioned Parquet files, with every row accounted for: written, or quarantined
+//! under `<prefix>_rejects/` with the file, line, field, raw value and reason.
+//!
+//! Object names derive from the input file and a sequence, so a re-run replaces the same
+//! objects instead of adding duplicates. Each object is written whole (a temporary file
+//! renamed into place locally), so a half-written file is never visible.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use arrow_array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression as ParquetCompression;
+use parquet::file::properties::WriterProperties;
+use serde::Serialize;
+
+use super::csv_source::CsvReader;
+use super::partition::Partitioner;
+use crate::backend::ObjectStore;
+use crate::clean::Program;
+use crate::spec::Pipeline;
+use crate::spec::dataset::OnError;
+use crate::spec::flow::Flow;
+use crate::spec::source::{Source, SourceKind};
+use crate::spec::storage::{Codec, Format};
+
+/// Rows per batch read from the source.
+pub const BATCH_ROWS: usize = 8192;
+
+/// What a backfill did; the counts reconcile: `read = written + rejected`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    /// The flow.
+    pub flow: String,
+    /// Rows read from the source.
+    pub read: u64,
+    /// Rows written to the layout.
+    pub written: u64,
+    /// Rows quarantined, by reason kind (`field: reason` shortened to the field, or the
+    /// source problem).
+    pub rejected: BTreeMap<String, u64>,
+    /// Objects written (data files and the quarantine).
+    pub objects: Vec<String>,
+}
+
+impl Summary {
+    /// Total rejected rows.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+/// One open Parquet file of a partition.
+struct OpenFile {
+    key: String,
+    writer: ArrowWriter<Vec<u8>>,
+    rows: u64,
+}
+
+/// Runs backfill flow `name` of `pipeline`, writing to `objects`.
+pub async fn run(
+    pipeline: &Pipeline,
+    name: &str,
+    objects: &dyn ObjectStore,
+) -> Result<Summary, String> {
+    let Some(Flow::Backfill(flow)) = pipeline.flows.get(name) else {
+        return Err(format!(
+            "'{name}' is not a backfill flow of pipeline '{}'",
+            pipeline.pipeline
+        ));
+    };
+    let Some(Source::Csv(source)) = pipeline.sources.get(&flow.from) else {
+        return Err(format!("source '{}' is not a csv source", flow.from));
+    };
+    let dataset = &pipeline.datasets[&flow.clean];
+    let storage = pipeline
+        .storage
+        .as_ref()
+        .ok_or("the pipeline has no storage")?;
+    let layout = &storage.layouts[&flow.to];
+    if layout.format != Format::Parquet {
+        return Err(format!(
+            "backfill writes parquet layouts; '{}' is {}",
+            flow.to,
+            layout.format.as_str()
+        ));
+    }
+    if objects
+        .bucket(&storage.bucket)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        return Err(format!(
+            "bucket '{}' does not exist: run `runner apply` first",
+            storage.bucket
+        ));
+    }
+    let path = Path::new(&source.path);
+    let stem = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("input")
+        .replace('.', "_");
+    let mut reader = CsvReader::open(path, source, BATCH_ROWS)?;
+    let program = Program::compile(dataset, SourceKind::Csv, reader.columns())
+        .map_err(|e| format!("{}: {e}", source.path))?;
+    let partitioner = Partitioner::compile(&layout.partition_by, &program.schema())?;
+    let codec = match layout.compression.unwrap_or(Codec::Snappy) {
+        Codec::None => ParquetCompression::UNCOMPRESSED,
+        Codec::Gzip => ParquetCompression::GZIP(Default::default()),
+        Codec::Zstd => ParquetCompression::ZSTD(Default::default()),
+        Codec::Snappy => ParquetCompression::SNAPPY,
+    };
+    let properties = WriterProperties::builder()
+        .set_compression(codec)
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .build();
+    let max_records = layout
+        .rotate
+        .as_ref()
+        .and_then(|r| r.max_records)
+        .unwrap_or(u64::MAX);
+
+    let mut summary = Summary {
+        flow: name.to_owned(),
+        ..Summary::default()
+    };
+    let mut open: HashMap<String, OpenFile> = HashMap::new();
+    let mut sequence: HashMap<String, u32> = HashMap::new();
+    let mut quarantine = Vec::new();
+    while let Some(raw) = reader.next_batch()? {
+        summary.read += (raw.batch.num_rows() + raw.rejects.len()) as u64;
+        for reject in &raw.rejects {
+            *summary.rejected.entry("unreadable row".into()).or_default() += 1;
+            quarantine.push(serde_json::json!({
+                "file": source.path, "line": reject.line, "field": null, "raw": reject.raw, "reason": reject.reason,
+            }));
+        }
+        let cleaned = program.apply(&raw.batch)?;
+        for reject in &cleaned.rejects {
+            *summary.rejected.entry(reject.field.clone()).or_default() += 1;
+            quarantine.push(serde_json::json!({
+                "file": source.path, "line": raw.lines[reject.row], "field": reject.field, "raw": reject.raw, "reason": reject.reason,
+            }));
+        }
+        if dataset.on_error == OnError::Fail
+            && (!raw.rejects.is_empty() || !cleaned.rejects.is_empty())
+        {
+            let first = quarantine.first().cloned().unwrap_or_default();
+            return Err(format!(
+                "a row was rejected and the dataset says on_error: fail: {first}"
+            ));
+        }
+        for (partition, rows) in partitioner.group(&cleaned.batch)? {
+            let indices = arrow_array::UInt32Array::from(rows);
+            let part: RecordBatch = arrow_select::take::take_record_batch(&cleaned.batch, &indices)
+                .map_err(|e| e.to_string())?;
+            let file = match open.get_mut(&partition) {
+                Some(file) => file,
+                None => {
+                    let n = sequence.entry(partition.clone()).or_default();
+                    let key = format!("{}{partition}part-{stem}-{n:05}.parquet", layout.prefix);
+                    *n += 1;
+                    let writer = ArrowWriter::try_new(
+                        Vec::new(),
+                        program.schema(),
+                        Some(properties.clone()),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    open.entry(partition.clone()).or_insert(OpenFile {
+                        key,
+                        writer,
+                        rows: 0,
+                    })
+                }
+            };
+            file.writer.write(&part).map_err(|e| e.to_string())?;
+            file.rows += part.num_rows() as u64;
+            summary.written += part.num_rows() as u64;
+            if file.rows >= max_records
+                && let Some(full) = open.remove(&partition)
+            {
+                close(full, objects, &storage.bucket, &mut summary).await?;
+            }
+        }
+    }
+    for (_, file) in open.drain() {
+        close(file, objects, &storage.bucket, &mut summary).await?;
+    }
+    // Files of an earlier run of this input that this run did not write again.
+    let ours = format!("part-{stem}-");
+    for key in objects
+        .list(&storage.bucket, &layout.prefix)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let file_name = key.rsplit('/').next().unwrap_or_default();
+        if file_name.starts_with(&ours) && !summary.objects.contains(&key) {
+            objects
+                .delete(&storage.bucket, &key)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let quarantine_key = format!("{}_rejects/{name}/{stem}.jsonl", layout.prefix);
+    if quarantine.is_empty() {
+        objects
+            .delete(&storage.bucket, &quarantine_key)
+            .await
+            .map_err(|e| e.to_string())?;
+    } else {
+        let mut body = Vec::new();
+        for line in &quarantine {
+            body.extend_from_slice(line.to_string().as_bytes());
+            body.push(b'\n');
+        }
+        objects
+            .put(&storage.bucket, &quarantine_key, body)
+            .await
+            .map_err(|e| e.to_string())?;
+        summary.objects.push(quarantine_key);
+    }
+    summary.objects.sort();
+    Ok(summary)
+}
+
+async fn close(
+    file: OpenFile,
+    objects: &dyn ObjectStore,
+    bucket: &str,
+    summary: &mut Summary,
+) -> Result<(), String> {
+    let bytes = file.writer.into_inner().map_err(|e| e.to_string())?;
+    objects
+        .put(bucket, &file.key, bytes)
+        .await
+        .map_err(|e| e.to_string())?;
+    summary.objects.push(file.key);
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! `runner run backfill` on the local target: the real Seattle history read back from the
+//! Parquet it wrote, re-runs that replace instead of duplicating, and dirty input
+//! quarantined with file, line and reason.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use arrow_schema::{DataType, TimeUnit};
+use chrono::Datelike;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+use crate::plan::Scratch;
+use crate::util::stdout;
+
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn summary(output: &std::process::Output) -> Value {
+    serde_json::from_str(&stdout(output)).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            stdout(output),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+#[test]
+fn the_seattle_history_lands_as_typed_partitioned_parquet_and_reruns_replace() {
+    let s = Scratch::new("backfill");
+    let p = s.pipeline("seattle.yaml", &[]);
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let run = s.run(&["run", "backfill", &p, "--format", "json"]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let first = summary(&run);
+    assert_eq!(
+        (first["read"].as_u64(), first["written"].as_u64()),
+        (Some(12_885), Some(12_885))
+    );
+
+    let historical = s.state().join("s3/seattle-911/historical");
+    let files = parquet_files(&historical);
+    assert_eq!(files.len(), 4, "one file per report month");
+    let mut rows = 0;
+    let mut found_first = false;
+    for file in &files {
+        let partition = file
+            .parent()
+            .expect("dir")
+            .strip_prefix(&historical)
+            .expect("under")
+            .to_string_lossy()
+            .into_owned();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(file).expect("open"))
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            assert_eq!(
+                batch
+                    .schema()
+                    .field_with_name("report_datetime")
+                    .expect("field")
+                    .data_type(),
+                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            );
+            let reported = batch
+                .column_by_name("report_datetime")
+                .expect("col")
+                .as_primitive::<TimestampMicrosecondType>();
+            let ids = batch
+                .column_by_name("offense_id")
+                .expect("col")
+                .as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                let at =
+                    chrono::DateTime::from_timestamp_micros(reported.value(row)).expect("time");
+                assert_eq!(
+                    partition,
+                    format!("year={}/month={}", at.year(), at.month()),
+                    "row in the right partition"
+                );
+                if ids.value(row) == 53_596_532_781 {
+                    // 2023-12-31 00:32:25 in Seattle is 08:32:25 UTC.
+                    assert_eq!(reported.value(row), 1_704_011_545_000_000);
+                    found_first = true;
+                }
+            }
+            rows += batch.num_rows();
+        }
+    }
+    assert_eq!(rows, 12_885);
+    assert!(found_first);
+
+    let again = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(again["written"], 12_885);
+    assert_eq!(
+        parquet_files(&historical),
+        files,
+        "a re-run rewrites the same objects"
+    );
+}
+
+#[test]
+fn dirty_rows_are_quarantined_with_file_line_and_reason_and_the_ratio_fails_the_run() {
+    let s = Scratch::new("backfill-dirty");
+    let fixture = crate::util::root().join("tests/fixtures/spd_crime_dirty.csv");
+    let fixture = fixture.to_str().expect("UTF-8");
+    let p = s.pipeline(
+        "seattle.yaml",
+        &[(
+            "path: data/spd_crime_data_2023_formatted.csv",
+            &format!("path: {fixture}"),
+        )],
+    );
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let run = s.run(&["run", "backfill", &p, "--format", "json"]);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "4 of 8 rejected is over the 1% allowed"
+    );
+    assert!(
+        String::from_utf8_lossy(&run.stderr)
+            .contains("50.00% of rows were rejected; the dataset allows 1.00%")
+    );
+    let result = summary(&run);
+    assert_eq!(
+        (result["read"].as_u64(), result["written"].as_u64()),
+        (Some(8), Some(4))
+    );
+    assert_eq!(
+        result["rejected"],
+        serde_json::json!({"offense_id": 1, "report_datetime": 1, "unreadable row": 2})
+    );
+
+    let quarantine = s
+        .state()
+        .join("s3/seattle-911/historical/_rejects/backfill/spd_crime_dirty_csv.jsonl");
+    let lines: Vec<Value> = std::fs::read_to_string(quarantine)
+        .expect("quarantine written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let found: Vec<(u64, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["line"].as_u64().unwrap_or(0),
+                l["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (4, "the row has 6 fields, the header 15"),
+            (10, "column 'mcpp' is not valid UTF-8"),
+            (6, "'not-an-id' is not a whole number"),
+            (7, "required value is missing"),
+        ]
+    );
+    assert!(lines.iter().all(|l| l["file"] == fixture));
+    assert_eq!(lines[2]["field"], "offense_id");
+    assert_eq!(lines[2]["raw"], "not-an-id");
+}
+
+#[test]
+fn a_missing_bucket_or_column_is_a_clear_error() {
+    let s = Scratch::new("backfill-errors");
+    let p = s.pipeline("seattle.yaml", &[]);
+    let no_bucket = s.run(&["run", "backfill", &p]);
+    assert_eq!(no_bucket.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&no_bucket.stderr)
+            .contains("bucket 'seattle-911' does not exist: run `runner apply` first")
+    );
+
+    let export = crate::util::root().join("data/spd_crime_data_2008_present_export_sample.csv");
+    let wrong = s.pipeline(
+        "wrong.yaml",
+        &[(
+            "path: data/spd_crime_data_2023_formatted.csv",
+            &format!("path: {}", export.display()),
+        )],
+    );
+    assert_eq!(s.run(&["apply", &wrong]).status.code(), Some(0));
+    let missing = s.run(&["run", "backfill", &wrong]);
+    let err = String::from_utf8_lossy(&missing.stderr).into_owned();
+    assert_eq!(missing.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the input has no column 'report_number' (for field report_number)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("spd_crime_data_2008_present_export_sample.csv"),
+        "{err}"
+    );
+}
