@@ -220,3 +220,64 @@ fn a_missing_bucket_or_column_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn dedupe_keeps_the_last_or_the_first_row_of_a_key() {
+    let fixture = crate::util::root().join("tests/fixtures/spd_crime_duplicates.csv");
+    let fixture = fixture.to_str().expect("UTF-8");
+    for (mode, offense) in [("last", "Simple Assault"), ("first", "Aggravated Assault")] {
+        let s = Scratch::new(&format!("backfill-dedupe-{mode}"));
+        let p = s.pipeline(
+            "seattle.yaml",
+            &[
+                (
+                    "path: data/spd_crime_data_2023_formatted.csv",
+                    &format!("path: {fixture}"),
+                ),
+                ("    dedupe: last", &format!("    dedupe: {mode}")),
+            ],
+        );
+        assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+        let run = s.run(&["run", "backfill", &p, "--format", "json"]);
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let result = summary(&run);
+        assert_eq!(
+            (
+                result["read"].as_u64(),
+                result["written"].as_u64(),
+                result["deduplicated"].as_u64()
+            ),
+            (Some(4), Some(3), Some(1)),
+            "{mode}"
+        );
+        let mut offenses = Vec::new();
+        for file in parquet_files(&s.state().join("s3/seattle-911/historical")) {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(file).expect("open"))
+                .expect("parquet")
+                .build()
+                .expect("reader");
+            for batch in reader {
+                let batch = batch.expect("batch");
+                let ids = batch
+                    .column_by_name("offense_id")
+                    .expect("col")
+                    .as_primitive::<Int64Type>();
+                let names = batch
+                    .column_by_name("offense")
+                    .expect("col")
+                    .as_string::<i32>();
+                for row in 0..batch.num_rows() {
+                    if ids.value(row) == 53_596_532_781 {
+                        offenses.push(names.value(row).to_owned());
+                    }
+                }
+            }
+        }
+        assert_eq!(offenses, [offense], "dedupe: {mode}");
+    }
+}

@@ -23,6 +23,9 @@ pub(super) fn check_datasets(ctx: &mut Ctx<'_>) {
                     )
                     .hint = hint;
                 }
+                Some(field) if field.kind == FieldType::GeoPoint => {
+                    ctx.error(&at, false, format!("key field '{key}' is a geo_point; keys are text, numbers, booleans, dates or timestamps"));
+                }
                 Some(field) if !field.required => {
                     ctx.warning(
                         &at,

@@ -41,6 +41,8 @@ pub struct Reject {
 pub struct Cleaned {
     /// The accepted rows, typed, in input order.
     pub batch: RecordBatch,
+    /// For each accepted row, its row in the input batch.
+    pub rows: Vec<u32>,
     /// The rejected rows.
     pub rejects: Vec<Reject>,
 }
@@ -154,6 +156,7 @@ impl Program {
             .map(|f| Output::new(f.kind, rows))
             .collect();
         let mut rejects = Vec::new();
+        let mut accepted = Vec::with_capacity(rows);
         // Values of the current row wait here until every field accepted it; text goes into
         // one reused buffer, so a row costs no allocation once the buffers have grown.
         let mut values: Vec<Value> = Vec::with_capacity(self.fields.len());
@@ -185,12 +188,17 @@ impl Program {
                     for (output, value) in outputs.iter_mut().zip(values.drain(..)) {
                         output.push(value, &row_text);
                     }
+                    accepted.push(row as u32);
                 }
             }
         }
         let arrays: Vec<ArrayRef> = outputs.into_iter().map(Output::finish).collect();
         let batch = RecordBatch::try_new(self.schema(), arrays).map_err(|e| e.to_string())?;
-        Ok(Cleaned { batch, rejects })
+        Ok(Cleaned {
+            batch,
+            rows: accepted,
+            rejects,
+        })
     }
 }
 

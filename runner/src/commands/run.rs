@@ -84,10 +84,11 @@ pub async fn run(
         Format::Human => {
             writeln!(
                 out,
-                "{}: read {} rows, wrote {}, rejected {} ({:.2}%) into {} objects.",
+                "{}: read {} rows, wrote {}, deduplicated {}, rejected {} ({:.2}%) into {} objects.",
                 summary.flow,
                 summary.read,
                 summary.written,
+                summary.deduplicated,
                 summary.rejected_total(),
                 ratio * 100.0,
                 summary.objects.len()

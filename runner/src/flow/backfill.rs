@@ -9,26 +9,27 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use arrow_array::RecordBatch;
+use arrow_array::{BooleanArray, RecordBatch};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression as ParquetCompression;
 use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 
 use super::csv_source::CsvReader;
+use super::dedupe::{FirstRows, LastRows, key_hash};
 use super::partition::Partitioner;
 use crate::backend::ObjectStore;
 use crate::clean::Program;
 use crate::spec::Pipeline;
-use crate::spec::dataset::OnError;
+use crate::spec::dataset::{Dataset, Dedupe, OnError};
 use crate::spec::flow::Flow;
-use crate::spec::source::{Source, SourceKind};
+use crate::spec::source::{CsvSource, Source, SourceKind};
 use crate::spec::storage::{Codec, Format};
 
 /// Rows per batch read from the source.
 pub const BATCH_ROWS: usize = 8192;
 
-/// What a backfill did; the counts reconcile: `read = written + rejected`.
+/// What a backfill did; the counts reconcile: `read = written + deduplicated + rejected`.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
     /// The flow.
@@ -37,6 +38,8 @@ pub struct Summary {
     pub read: u64,
     /// Rows written to the layout.
     pub written: u64,
+    /// Rows dropped because another row has the same key (the dataset's `dedupe`).
+    pub deduplicated: u64,
     /// Rows quarantined, by reason kind (`field: reason` shortened to the field, or the
     /// source problem).
     pub rejected: BTreeMap<String, u64>,
@@ -127,6 +130,16 @@ pub async fn run(
         flow: name.to_owned(),
         ..Summary::default()
     };
+    let key_columns: Vec<usize> = dataset
+        .key
+        .iter()
+        .filter_map(|k| program.schema().index_of(k).ok())
+        .collect();
+    let mut first_rows = FirstRows::default();
+    let last_rows = match dataset.dedupe {
+        Dedupe::Last => Some(last_rows(dataset, source, path)?),
+        Dedupe::First | Dedupe::None => None,
+    };
     let mut open: HashMap<String, OpenFile> = HashMap::new();
     let mut sequence: HashMap<String, u32> = HashMap::new();
     let mut quarantine = Vec::new();
@@ -153,9 +166,36 @@ pub async fn run(
                 "a row was rejected and the dataset says on_error: fail: {first}"
             ));
         }
-        for (partition, rows) in partitioner.group(&cleaned.batch)? {
+        let batch = match dataset.dedupe {
+            Dedupe::None => cleaned.batch,
+            mode => {
+                let keep: Vec<bool> = (0..cleaned.batch.num_rows())
+                    .map(|i| {
+                        let key = key_hash(&cleaned.batch, &key_columns, i);
+                        match (&mode, &last_rows) {
+                            (Dedupe::Last, Some(last)) => {
+                                last.keep(key, raw.lines[cleaned.rows[i] as usize])
+                            }
+                            _ => first_rows.keep(key),
+                        }
+                    })
+                    .collect();
+                let dropped = keep.iter().filter(|k| !**k).count();
+                summary.deduplicated += dropped as u64;
+                if dropped == 0 {
+                    cleaned.batch
+                } else {
+                    arrow_select::filter::filter_record_batch(
+                        &cleaned.batch,
+                        &BooleanArray::from(keep),
+                    )
+                    .map_err(|e| e.to_string())?
+                }
+            }
+        };
+        for (partition, rows) in partitioner.group(&batch)? {
             let indices = arrow_array::UInt32Array::from(rows);
-            let part: RecordBatch = arrow_select::take::take_record_batch(&cleaned.batch, &indices)
+            let part: RecordBatch = arrow_select::take::take_record_batch(&batch, &indices)
                 .map_err(|e| e.to_string())?;
             let file = match open.get_mut(&partition) {
                 Some(file) => file,
@@ -224,6 +264,33 @@ pub async fn run(
     }
     summary.objects.sort();
     Ok(summary)
+}
+
+/// The first pass of `dedupe: last`: the line of each key's last row, from the key
+/// fields alone.
+fn last_rows(dataset: &Dataset, source: &CsvSource, path: &Path) -> Result<LastRows, String> {
+    let mut keys_only = dataset.clone();
+    keys_only
+        .fields
+        .retain(|name, _| dataset.key.contains(name));
+    let mut reader = CsvReader::open(path, source, BATCH_ROWS)?;
+    let program = Program::compile(&keys_only, SourceKind::Csv, reader.columns())?;
+    let columns: Vec<usize> = dataset
+        .key
+        .iter()
+        .filter_map(|k| program.schema().index_of(k).ok())
+        .collect();
+    let mut last = LastRows::default();
+    while let Some(raw) = reader.next_batch()? {
+        let cleaned = program.apply(&raw.batch)?;
+        for (i, &row) in cleaned.rows.iter().enumerate() {
+            last.record(
+                key_hash(&cleaned.batch, &columns, i),
+                raw.lines[row as usize],
+            );
+        }
+    }
+    Ok(last)
 }
 
 async fn close(

@@ -2,6 +2,7 @@
 
 pub mod backfill;
 pub mod csv_source;
+pub mod dedupe;
 pub mod partition;
 
 #[cfg(test)]
