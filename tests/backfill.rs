@@ -19,7 +19,10 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("dir").flatten() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
@@ -115,13 +118,116 @@ fn the_seattle_history_lands_as_typed_partitioned_parquet_and_reruns_replace() {
     assert_eq!(rows, 12_885);
     assert!(found_first);
 
-    let again = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    let skipped = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(
+        skipped["already_done"], true,
+        "the checkpoint says this input is done"
+    );
+    assert_eq!(skipped["written"], 12_885);
+
+    let again = summary(&s.run(&["run", "backfill", &p, "--format", "json", "--restart"]));
+    assert_eq!(again["already_done"], false);
     assert_eq!(again["written"], 12_885);
     assert_eq!(
         parquet_files(&historical),
         files,
         "a re-run rewrites the same objects"
     );
+}
+
+#[test]
+fn a_run_killed_part_way_is_finished_by_the_next_without_duplicates() {
+    // About 100,000 rows: the real history eight times over, each copy with its own ids.
+    let s = Scratch::new("backfill-kill");
+    let real =
+        std::fs::read_to_string(crate::util::root().join("data/spd_crime_data_2023_formatted.csv"))
+            .expect("data");
+    let mut lines = real.lines();
+    let header = lines.next().expect("header");
+    let rows: Vec<&str> = lines.collect();
+    let mut big = String::with_capacity(real.len() * 8);
+    big.push_str(header);
+    big.push('\n');
+    for copy in 0..8u64 {
+        for row in &rows {
+            let mut fields: Vec<String> = row.split(',').map(str::to_owned).collect();
+            let id: u64 = fields[1].parse().expect("real ids are numbers");
+            fields[1] = (id + copy * 1_000_000_000_000).to_string();
+            big.push_str(&fields.join(","));
+            big.push('\n');
+        }
+    }
+    let input = s.dir.join("big.csv");
+    std::fs::write(&input, big).expect("write input");
+    let expected = rows.len() * 8;
+    let p = s.pipeline(
+        "seattle.yaml",
+        &[
+            (
+                "path: data/spd_crime_data_2023_formatted.csv",
+                &format!("path: {}", input.display()),
+            ),
+            (
+                "rotate: { max_records: 500000, max_bytes: 128MiB }",
+                "rotate: { max_records: 5000 }",
+            ),
+        ],
+    );
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+
+    let historical = s.state().join("s3/seattle-911/historical");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["run", "backfill", &p])
+        .current_dir(crate::util::root())
+        .env("RUNNER_STATE_DIR", s.state())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    // Kill it (SIGKILL) as soon as it has written its first files.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline && parquet_files(&historical).is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = child.try_wait().expect("status").is_none();
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    let checkpoint = s
+        .state()
+        .join("s3/seattle-911/_runner/checkpoints/seattle-911-crime/backfill.json");
+    assert!(
+        killed,
+        "the run was still going when its first files appeared"
+    );
+    assert!(
+        !checkpoint.exists(),
+        "a killed run records nothing as finished"
+    );
+
+    let resumed = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(resumed["already_done"], false);
+    assert_eq!(resumed["written"].as_u64(), Some(expected as u64));
+    assert!(checkpoint.exists());
+    let mut ids = std::collections::HashSet::new();
+    let mut total = 0;
+    for file in parquet_files(&historical) {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(file).expect("open"))
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let column = batch
+                .column_by_name("offense_id")
+                .expect("col")
+                .as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                ids.insert(column.value(row));
+                total += 1;
+            }
+        }
+    }
+    assert_eq!(total, expected, "no row missing and none twice");
+    assert_eq!(ids.len(), expected, "every id once");
 }
 
 #[test]

@@ -159,6 +159,9 @@ pub struct RunArgs {
     /// Output format of the summary: `human` or `json`.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Forget the flow's checkpoint and do its input again.
+    #[arg(long)]
+    pub restart: bool,
 }
 
 /// Arguments of `runner validate`.

@@ -60,7 +60,14 @@ pub async fn run(
         }
     };
     tracing::info!(flow = %args.flow, target = %args.target, "backfill starting");
-    let summary = match backfill::run(pipeline, &args.flow, backends.objects.as_ref()).await {
+    let summary = match backfill::run(
+        pipeline,
+        &args.flow,
+        backends.objects.as_ref(),
+        args.restart,
+    )
+    .await
+    {
         Ok(summary) => summary,
         Err(e) => {
             writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;
@@ -82,6 +89,13 @@ pub async fn run(
             writeln!(out)?;
         }
         Format::Human => {
+            if summary.already_done {
+                writeln!(
+                    out,
+                    "{}: already done for this input (checkpoint); `--restart` does it again. That run:",
+                    summary.flow
+                )?;
+            }
             writeln!(
                 out,
                 "{}: read {} rows, wrote {}, deduplicated {}, rejected {} ({:.2}%) into {} objects.",

@@ -13,8 +13,9 @@ use arrow_array::{BooleanArray, RecordBatch};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression as ParquetCompression;
 use parquet::file::properties::WriterProperties;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::checkpoint::{self, Checkpoint, InputId};
 use super::csv_source::CsvReader;
 use super::dedupe::{FirstRows, LastRows, key_hash};
 use super::partition::Partitioner;
@@ -30,10 +31,14 @@ use crate::spec::storage::{Codec, Format};
 pub const BATCH_ROWS: usize = 8192;
 
 /// What a backfill did; the counts reconcile: `read = written + deduplicated + rejected`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Summary {
     /// The flow.
     pub flow: String,
+    /// True when the input was already finished by an earlier run (its checkpoint matched)
+    /// and nothing was done; the counts are that run's.
+    #[serde(default)]
+    pub already_done: bool,
     /// Rows read from the source.
     pub read: u64,
     /// Rows written to the layout.
@@ -62,10 +67,12 @@ struct OpenFile {
 }
 
 /// Runs backfill flow `name` of `pipeline`, writing to `objects`.
+/// With `restart`, an earlier run's checkpoint is ignored and the input done again.
 pub async fn run(
     pipeline: &Pipeline,
     name: &str,
     objects: &dyn ObjectStore,
+    restart: bool,
 ) -> Result<Summary, String> {
     let Some(Flow::Backfill(flow)) = pipeline.flows.get(name) else {
         return Err(format!(
@@ -101,6 +108,18 @@ pub async fn run(
         ));
     }
     let path = Path::new(&source.path);
+    let input = InputId::of(path)?;
+    let checkpoint_key = checkpoint::key(&pipeline.pipeline, name);
+    if restart {
+        checkpoint::clear(objects, &storage.bucket, &checkpoint_key).await?;
+    } else if let Some(done) = checkpoint::load(objects, &storage.bucket, &checkpoint_key).await?
+        && done.input == input
+    {
+        return Ok(Summary {
+            already_done: true,
+            ..done.summary
+        });
+    }
     let stem = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -263,6 +282,11 @@ pub async fn run(
         summary.objects.push(quarantine_key);
     }
     summary.objects.sort();
+    let finished = Checkpoint {
+        input,
+        summary: summary.clone(),
+    };
+    checkpoint::save(objects, &storage.bucket, &checkpoint_key, &finished).await?;
     Ok(summary)
 }
 

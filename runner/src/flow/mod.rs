@@ -1,6 +1,7 @@
 //! The data path: sources read into Arrow batches, the cleaning engine, writers.
 
 pub mod backfill;
+pub mod checkpoint;
 pub mod csv_source;
 pub mod dedupe;
 pub mod partition;

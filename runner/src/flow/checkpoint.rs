@@ -1,0 +1,86 @@
+//! Checkpoints of finished work, kept in the target's object store beside the data
+//! (`_runner/checkpoints/<pipeline>/<flow>.json`), so a later run skips an input it already
+//! finished and `--restart` starts over.
+
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+
+use super::backfill::Summary;
+use crate::backend::ObjectStore;
+
+/// What identifies an input file's content: path, size and modification time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputId {
+    /// The path as the source names it.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its modification time, in nanoseconds since the Unix epoch.
+    pub modified: u128,
+}
+
+impl InputId {
+    /// The identity of the file at `path`.
+    pub fn of(path: &Path) -> Result<InputId, String> {
+        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Ok(InputId {
+            path: path.display().to_string(),
+            size: meta.len(),
+            modified,
+        })
+    }
+}
+
+/// A finished input and what its run did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The input that was finished.
+    pub input: InputId,
+    /// The run's summary.
+    pub summary: Summary,
+}
+
+/// The checkpoint key of a flow.
+pub fn key(pipeline: &str, flow: &str) -> String {
+    format!("_runner/checkpoints/{pipeline}/{flow}.json")
+}
+
+/// The flow's checkpoint, if one was written.
+pub async fn load(
+    objects: &dyn ObjectStore,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Checkpoint>, String> {
+    match objects.get(bucket, key).await.map_err(|e| e.to_string())? {
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            format!("checkpoint s3://{bucket}/{key} is unreadable ({e}); run with --restart")
+        }),
+        None => Ok(None),
+    }
+}
+
+/// Records a finished input.
+pub async fn save(
+    objects: &dyn ObjectStore,
+    bucket: &str,
+    key: &str,
+    checkpoint: &Checkpoint,
+) -> Result<(), String> {
+    let body = serde_json::to_vec_pretty(checkpoint).map_err(|e| e.to_string())?;
+    objects
+        .put(bucket, key, body)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Forgets the flow's finished work.
+pub async fn clear(objects: &dyn ObjectStore, bucket: &str, key: &str) -> Result<(), String> {
+    objects.delete(bucket, key).await.map_err(|e| e.to_string())
+}
