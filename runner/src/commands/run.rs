@@ -1,6 +1,8 @@
 //! `runner run FLOW`: runs one data flow and prints its summary.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Outcome;
 use super::pipelines::load_valid;
@@ -8,6 +10,38 @@ use crate::cli::{Format, RunArgs};
 use crate::flow::backfill;
 use crate::spec::flow::Flow;
 use crate::target;
+
+/// A progress bar on a terminal (rows, bytes, rate, ETA); hidden elsewhere, where progress
+/// goes to the log instead.
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Shows one progress report: on the bar, or every 100,000 rows in the log.
+fn report_progress(bar: &ProgressBar, p: backfill::Progress) {
+    if bar.is_hidden() {
+        if p.rows % 100_000 < backfill::BATCH_ROWS as u64 {
+            tracing::info!(rows = p.rows, bytes = p.bytes, "backfill progress");
+        }
+        return;
+    }
+    if !p.compressed {
+        bar.set_length(p.total_bytes);
+        bar.set_position(p.bytes);
+    }
+    bar.set_message(format!("{} rows", p.rows));
+}
 
 /// Runs `runner run`.
 pub async fn run(
@@ -60,14 +94,18 @@ pub async fn run(
         }
     };
     tracing::info!(flow = %args.flow, target = %args.target, "backfill starting");
-    let summary = match backfill::run(
+    let bar = progress_bar();
+    let report = |p: backfill::Progress| report_progress(&bar, p);
+    let result = backfill::run(
         pipeline,
         &args.flow,
         backends.objects.as_ref(),
         args.restart,
+        &report,
     )
-    .await
-    {
+    .await;
+    bar.finish_and_clear();
+    let summary = match result {
         Ok(summary) => summary,
         Err(e) => {
             writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;

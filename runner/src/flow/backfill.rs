@@ -67,12 +67,27 @@ struct OpenFile {
 }
 
 /// Runs backfill flow `name` of `pipeline`, writing to `objects`.
+/// How far a run is, reported after each batch.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    /// Rows read so far.
+    pub rows: u64,
+    /// Input bytes read so far (decompressed).
+    pub bytes: u64,
+    /// The input file's size on disk (compressed, for gzip).
+    pub total_bytes: u64,
+    /// Whether the input is compressed (then `bytes` and `total_bytes` do not compare).
+    pub compressed: bool,
+}
+
 /// With `restart`, an earlier run's checkpoint is ignored and the input done again.
+/// `progress` is called after every batch.
 pub async fn run(
     pipeline: &Pipeline,
     name: &str,
     objects: &dyn ObjectStore,
     restart: bool,
+    progress: &dyn Fn(Progress),
 ) -> Result<Summary, String> {
     let Some(Flow::Backfill(flow)) = pipeline.flows.get(name) else {
         return Err(format!(
@@ -164,6 +179,12 @@ pub async fn run(
     let mut quarantine = Vec::new();
     while let Some(raw) = reader.next_batch()? {
         summary.read += (raw.batch.num_rows() + raw.rejects.len()) as u64;
+        progress(Progress {
+            rows: summary.read,
+            bytes: reader.bytes_read(),
+            total_bytes: input.size,
+            compressed: reader.compressed(),
+        });
         for reject in &raw.rejects {
             *summary.rejected.entry("unreadable row".into()).or_default() += 1;
             quarantine.push(serde_json::json!({

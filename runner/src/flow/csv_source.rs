@@ -47,6 +47,7 @@ pub struct CsvReader {
     batch_rows: usize,
     record: csv::ByteRecord,
     file: String,
+    gzip: bool,
 }
 
 /// Whether bytes start with the gzip magic number.
@@ -59,7 +60,7 @@ impl CsvReader {
     /// (missing file, unreadable or empty header) name the file.
     pub fn open(path: &Path, source: &CsvSource, batch_rows: usize) -> Result<CsvReader, String> {
         let file = path.display().to_string();
-        let mut reader = csv_reader(path, source)?;
+        let (mut reader, gzip) = csv_reader(path, source)?;
         let columns: Vec<String> = if source.header {
             let header = reader
                 .byte_headers()
@@ -81,6 +82,7 @@ impl CsvReader {
         } else {
             // Without a header, the first row (read by a second reader) gives the width.
             let first = csv_reader(path, source)?
+                .0
                 .byte_records()
                 .next()
                 .ok_or_else(|| format!("{file}: the file is empty"))?
@@ -94,7 +96,18 @@ impl CsvReader {
             batch_rows: batch_rows.max(1),
             record: csv::ByteRecord::new(),
             file,
+            gzip,
         })
+    }
+
+    /// Whether the file is gzip-compressed.
+    pub fn compressed(&self) -> bool {
+        self.gzip
+    }
+
+    /// Bytes of (decompressed) input read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.position().byte()
     }
 
     /// The column names (from the header, or `column_1`... without one).
@@ -183,7 +196,10 @@ impl CsvReader {
 
 /// A CSV reader over `path`: gzip undone (by magic bytes with `compression: auto`), a
 /// UTF-8 byte-order mark skipped, rows of any width accepted (they are checked per row).
-fn csv_reader(path: &Path, source: &CsvSource) -> Result<csv::Reader<Box<dyn Read>>, String> {
+fn csv_reader(
+    path: &Path,
+    source: &CsvSource,
+) -> Result<(csv::Reader<Box<dyn Read>>, bool), String> {
     let file = path.display();
     let opened = File::open(path).map_err(|e| format!("{file}: {e}"))?;
     let mut buffered = BufReader::with_capacity(1 << 16, opened);
@@ -204,11 +220,12 @@ fn csv_reader(path: &Path, source: &CsvSource) -> Result<csv::Reader<Box<dyn Rea
     if head.starts_with(b"\xEF\xBB\xBF") {
         input.consume(3);
     }
-    Ok(csv::ReaderBuilder::new()
+    let reader = csv::ReaderBuilder::new()
         .delimiter(source.delimiter.bytes().next().unwrap_or(b','))
         .has_headers(source.header)
         .flexible(true)
-        .from_reader(Box::new(CrlfToLf::new(input)) as Box<dyn Read>))
+        .from_reader(Box::new(CrlfToLf::new(input)) as Box<dyn Read>);
+    Ok((reader, gzip))
 }
 
 /// Reads CRLF line ends as LF, so the `csv` reader's line numbers are right for files
