@@ -35,6 +35,16 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Every record batch of a Parquet file.
+fn batches(file: &Path) -> Vec<arrow_array::RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(File::open(file).expect("open"))
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .map(|batch| batch.expect("batch"))
+        .collect()
+}
+
 fn summary(output: &std::process::Output) -> Value {
     serde_json::from_str(&stdout(output)).unwrap_or_else(|e| {
         panic!(
@@ -76,12 +86,7 @@ fn the_seattle_history_lands_as_typed_partitioned_parquet_and_reruns_replace() {
             .expect("under")
             .to_string_lossy()
             .into_owned();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(file).expect("open"))
-            .expect("parquet")
-            .build()
-            .expect("reader");
-        for batch in reader {
-            let batch = batch.expect("batch");
+        for batch in batches(file) {
             assert_eq!(
                 batch
                     .schema()
@@ -210,12 +215,7 @@ fn a_run_killed_part_way_is_finished_by_the_next_without_duplicates() {
     let mut ids = std::collections::HashSet::new();
     let mut total = 0;
     for file in parquet_files(&historical) {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(file).expect("open"))
-            .expect("parquet")
-            .build()
-            .expect("reader");
-        for batch in reader {
-            let batch = batch.expect("batch");
+        for batch in batches(&file) {
             let column = batch
                 .column_by_name("offense_id")
                 .expect("col")
@@ -363,12 +363,7 @@ fn dedupe_keeps_the_last_or_the_first_row_of_a_key() {
         );
         let mut offenses = Vec::new();
         for file in parquet_files(&s.state().join("s3/seattle-911/historical")) {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(file).expect("open"))
-                .expect("parquet")
-                .build()
-                .expect("reader");
-            for batch in reader {
-                let batch = batch.expect("batch");
+            for batch in batches(&file) {
                 let ids = batch
                     .column_by_name("offense_id")
                     .expect("col")

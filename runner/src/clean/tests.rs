@@ -8,19 +8,10 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Schema};
 
 use super::*;
-use crate::load::{LoadOptions, SchemaChecker, load_bytes};
 use crate::spec::Pipeline;
 
 fn seattle() -> Pipeline {
-    let text = include_str!("../../../pipelines/seattle_911_crime.yaml");
-    let lookup = |_: &str| None;
-    let options = LoadOptions {
-        lookup: &lookup,
-        target: None,
-    };
-    let (doc, diags) = load_bytes("p.yaml", text.as_bytes(), &options, &SchemaChecker::new());
-    assert!(diags.is_empty(), "{diags:?}");
-    doc.pipeline.expect("typed")
+    crate::load::seattle_pipeline()
 }
 
 const HEADER: &str = "report_number,offense_id,offense_start_datetime,offense_end_datetime,report_datetime,crime_against_category,offense_parent_group,offense,offense_code,precinct,sector,mcpp,block_address,longitude,latitude";

@@ -194,3 +194,17 @@ pub fn expand_paths(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     }
     Ok(out)
 }
+
+/// The shipped Seattle pipeline, loaded and typed, for unit tests.
+#[cfg(test)]
+pub(crate) fn seattle_pipeline() -> Pipeline {
+    let text = include_str!("../../../pipelines/seattle_911_crime.yaml");
+    let lookup = |_: &str| None;
+    let options = LoadOptions {
+        lookup: &lookup,
+        target: None,
+    };
+    let (doc, diags) = load_bytes("p.yaml", text.as_bytes(), &options, &SchemaChecker::new());
+    assert!(diags.is_empty(), "{diags:?}");
+    doc.pipeline.expect("the shipped pipeline is typed")
+}

@@ -137,18 +137,9 @@ fn attrs<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::{LoadOptions, SchemaChecker, load_bytes};
 
     fn seattle() -> Pipeline {
-        let text = include_str!("../../../pipelines/seattle_911_crime.yaml");
-        let lookup = |_: &str| None;
-        let options = LoadOptions {
-            lookup: &lookup,
-            target: None,
-        };
-        let (doc, diags) = load_bytes("p.yaml", text.as_bytes(), &options, &SchemaChecker::new());
-        assert!(diags.is_empty(), "{diags:?}");
-        doc.pipeline.expect("typed")
+        crate::load::seattle_pipeline()
     }
 
     #[test]
