@@ -215,3 +215,71 @@ fn an_unreachable_endpoint_fails_fast_with_a_clear_error() {
     );
     assert!(took < Duration::from_secs(60), "took {took:?}");
 }
+
+#[test]
+fn backfill_writes_parquet_to_s3() {
+    let Some(r) = Remote::new("remote-backfill") else {
+        return;
+    };
+    let p = r.pipeline.as_str();
+    assert_eq!(
+        r.run(&["apply", p, "--target", "aws"]).status.code(),
+        Some(0)
+    );
+    let data = crate::util::root().join("data/spd_crime_data_2023_formatted.csv");
+    let changed = std::fs::read_to_string(p).expect("pipeline").replace(
+        "path: data/spd_crime_data_2023_formatted.csv",
+        &format!("path: {}", data.display()),
+    );
+    std::fs::write(p, changed).expect("write");
+    let run = r.run(&["run", "backfill", p, "--target", "aws", "--format", "json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&run)).expect("summary");
+    assert_eq!(summary["written"], 12_885);
+
+    // Read the objects back from the S3 server.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = runner::backend::s3::S3::new(crate::services::s3_client(&r.aws));
+    let keys = runtime
+        .block_on(runner::backend::ObjectStore::list(
+            &store,
+            &r.bucket,
+            "historical/",
+        ))
+        .expect("list");
+    let parquet: Vec<&String> = keys.iter().filter(|k| k.ends_with(".parquet")).collect();
+    assert_eq!(parquet.len(), 4, "{keys:?}");
+    let mut rows = 0;
+    for key in parquet {
+        assert!(key.starts_with("historical/year="), "{key}");
+        let bytes = runtime
+            .block_on(runner::backend::ObjectStore::get(&store, &r.bucket, key))
+            .expect("get")
+            .expect("exists");
+        let local = r.scratch.dir.join("read-back.parquet");
+        std::fs::write(&local, bytes).expect("write");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&local).expect("open"),
+        )
+        .expect("parquet")
+        .build()
+        .expect("reader");
+        rows += reader.map(|b| b.expect("batch").num_rows()).sum::<usize>();
+    }
+    assert_eq!(rows, 12_885);
+    let checkpoints = runtime
+        .block_on(runner::backend::ObjectStore::list(
+            &store,
+            &r.bucket,
+            "_runner/checkpoints/",
+        ))
+        .expect("list");
+    assert_eq!(
+        checkpoints.len(),
+        1,
+        "the finished input is checkpointed in the bucket"
+    );
+}
