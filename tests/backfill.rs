@@ -382,3 +382,53 @@ fn dedupe_keeps_the_last_or_the_first_row_of_a_key() {
         assert_eq!(offenses, [offense], "dedupe: {mode}");
     }
 }
+
+#[test]
+fn a_glob_reads_every_file_and_a_new_file_is_the_only_work_next_time() {
+    let s = Scratch::new("backfill-glob");
+    let real =
+        std::fs::read_to_string(crate::util::root().join("data/spd_crime_data_2023_formatted.csv"))
+            .expect("data");
+    let mut lines = real.lines();
+    let header = lines.next().expect("header");
+    let rows: Vec<&str> = lines.collect();
+    let inputs = s.dir.join("inputs");
+    std::fs::create_dir_all(&inputs).expect("dir");
+    let thirds: Vec<&[&str]> = rows.chunks(rows.len() / 3 + 1).collect();
+    let write = |n: usize| {
+        let body = format!("{header}\n{}\n", thirds[n].join("\n"));
+        std::fs::write(inputs.join(format!("part{n}.csv")), body).expect("write");
+    };
+    write(0);
+    write(1);
+    let p = s.pipeline(
+        "seattle.yaml",
+        &[(
+            "path: data/spd_crime_data_2023_formatted.csv",
+            &format!("path: {}/part*.csv", inputs.display()),
+        )],
+    );
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let first = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(
+        first["read"].as_u64(),
+        Some((thirds[0].len() + thirds[1].len()) as u64)
+    );
+
+    write(2);
+    let second = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(second["already_done"], false);
+    assert_eq!(
+        second["written"].as_u64(),
+        Some(rows.len() as u64),
+        "earlier files count from their checkpoint"
+    );
+    let third = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(third["already_done"], true);
+
+    let mut total = 0;
+    for file in parquet_files(&s.state().join("s3/seattle-911/historical")) {
+        total += batches(&file).iter().map(|b| b.num_rows()).sum::<usize>();
+    }
+    assert_eq!(total, rows.len(), "every row once across the three inputs");
+}

@@ -53,6 +53,17 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds another input's counts and objects to these.
+    pub fn add(&mut self, other: &Summary) {
+        self.read += other.read;
+        self.written += other.written;
+        self.deduplicated += other.deduplicated;
+        for (reason, count) in &other.rejected {
+            *self.rejected.entry(reason.clone()).or_default() += count;
+        }
+        self.objects.extend(other.objects.iter().cloned());
+    }
+
     /// Total rejected rows.
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
@@ -66,7 +77,6 @@ struct OpenFile {
     rows: u64,
 }
 
-/// Runs backfill flow `name` of `pipeline`, writing to `objects`.
 /// How far a run is, reported after each batch.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Progress {
@@ -80,8 +90,10 @@ pub struct Progress {
     pub compressed: bool,
 }
 
-/// With `restart`, an earlier run's checkpoint is ignored and the input done again.
-/// `progress` is called after every batch.
+/// Runs backfill flow `name` of `pipeline`, writing to `objects`: every input file of the
+/// source (a path or a glob), each checkpointed when finished. With `restart`, earlier
+/// checkpoints are forgotten and every input done again. `progress` is called after every
+/// batch.
 pub async fn run(
     pipeline: &Pipeline,
     name: &str,
@@ -98,7 +110,6 @@ pub async fn run(
     let Some(Source::Csv(source)) = pipeline.sources.get(&flow.from) else {
         return Err(format!("source '{}' is not a csv source", flow.from));
     };
-    let dataset = &pipeline.datasets[&flow.clean];
     let storage = pipeline
         .storage
         .as_ref()
@@ -122,19 +133,92 @@ pub async fn run(
             storage.bucket
         ));
     }
-    let path = Path::new(&source.path);
-    let input = InputId::of(path)?;
+    let job = Job {
+        name,
+        source,
+        dataset: &pipeline.datasets[&flow.clean],
+        layout,
+        bucket: &storage.bucket,
+        objects,
+        progress,
+    };
     let checkpoint_key = checkpoint::key(&pipeline.pipeline, name);
-    if restart {
+    let mut done = if restart {
         checkpoint::clear(objects, &storage.bucket, &checkpoint_key).await?;
-    } else if let Some(done) = checkpoint::load(objects, &storage.bucket, &checkpoint_key).await?
-        && done.input == input
-    {
-        return Ok(Summary {
-            already_done: true,
-            ..done.summary
-        });
+        Checkpoint::default()
+    } else {
+        checkpoint::load(objects, &storage.bucket, &checkpoint_key)
+            .await?
+            .unwrap_or_default()
+    };
+    let mut total = Summary {
+        flow: name.to_owned(),
+        ..Summary::default()
+    };
+    let files = inputs(&source.path)?;
+    let mut skipped = 0;
+    for path in &files {
+        let input = InputId::of(path)?;
+        let summary = match done.finished(&input) {
+            Some(earlier) => {
+                skipped += 1;
+                earlier.clone()
+            }
+            None => {
+                let summary = run_file(&job, path).await?;
+                done.record(input, summary.clone());
+                checkpoint::save(objects, &storage.bucket, &checkpoint_key, &done).await?;
+                summary
+            }
+        };
+        total.add(&summary);
     }
+    total.already_done = skipped == files.len();
+    total.objects.sort();
+    Ok(total)
+}
+
+/// The input files of a source path: the file itself, or a glob's matches in order.
+fn inputs(path: &str) -> Result<Vec<std::path::PathBuf>, String> {
+    if !path.contains(['*', '?', '[']) {
+        return Ok(vec![std::path::PathBuf::from(path)]);
+    }
+    let mut files: Vec<std::path::PathBuf> = glob::glob(path)
+        .map_err(|e| format!("{path}: {e}"))?
+        .filter_map(Result::ok)
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{path}: no file matches"));
+    }
+    Ok(files)
+}
+
+/// What one input file's run needs.
+struct Job<'a> {
+    name: &'a str,
+    source: &'a CsvSource,
+    dataset: &'a Dataset,
+    layout: &'a crate::spec::Layout,
+    bucket: &'a str,
+    objects: &'a dyn ObjectStore,
+    progress: &'a dyn Fn(Progress),
+}
+
+/// Backfills one input file.
+async fn run_file(job: &Job<'_>, path: &Path) -> Result<Summary, String> {
+    let Job {
+        name,
+        source,
+        dataset,
+        layout,
+        bucket,
+        objects,
+        progress,
+    } = *job;
+    let input = InputId::of(path)?;
+    let file_name = path.display().to_string();
     let stem = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -142,7 +226,7 @@ pub async fn run(
         .replace('.', "_");
     let mut reader = CsvReader::open(path, source, BATCH_ROWS)?;
     let program = Program::compile(dataset, SourceKind::Csv, reader.columns())
-        .map_err(|e| format!("{}: {e}", source.path))?;
+        .map_err(|e| format!("{file_name}: {e}"))?;
     let partitioner = Partitioner::compile(&layout.partition_by, &program.schema())?;
     let codec = match layout.compression.unwrap_or(Codec::Snappy) {
         Codec::None => ParquetCompression::UNCOMPRESSED,
@@ -188,14 +272,14 @@ pub async fn run(
         for reject in &raw.rejects {
             *summary.rejected.entry("unreadable row".into()).or_default() += 1;
             quarantine.push(serde_json::json!({
-                "file": source.path, "line": reject.line, "field": null, "raw": reject.raw, "reason": reject.reason,
+                "file": file_name, "line": reject.line, "field": null, "raw": reject.raw, "reason": reject.reason,
             }));
         }
         let cleaned = program.apply(&raw.batch)?;
         for reject in &cleaned.rejects {
             *summary.rejected.entry(reject.field.clone()).or_default() += 1;
             quarantine.push(serde_json::json!({
-                "file": source.path, "line": raw.lines[reject.row], "field": reject.field, "raw": reject.raw, "reason": reject.reason,
+                "file": file_name, "line": raw.lines[reject.row], "field": reject.field, "raw": reject.raw, "reason": reject.reason,
             }));
         }
         if dataset.on_error == OnError::Fail
@@ -262,24 +346,24 @@ pub async fn run(
             if file.rows >= max_records
                 && let Some(full) = open.remove(&partition)
             {
-                close(full, objects, &storage.bucket, &mut summary).await?;
+                close(full, objects, bucket, &mut summary).await?;
             }
         }
     }
     for (_, file) in open.drain() {
-        close(file, objects, &storage.bucket, &mut summary).await?;
+        close(file, objects, bucket, &mut summary).await?;
     }
     // Files of an earlier run of this input that this run did not write again.
     let ours = format!("part-{stem}-");
     for key in objects
-        .list(&storage.bucket, &layout.prefix)
+        .list(bucket, &layout.prefix)
         .await
         .map_err(|e| e.to_string())?
     {
         let file_name = key.rsplit('/').next().unwrap_or_default();
         if file_name.starts_with(&ours) && !summary.objects.contains(&key) {
             objects
-                .delete(&storage.bucket, &key)
+                .delete(bucket, &key)
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -287,7 +371,7 @@ pub async fn run(
     let quarantine_key = format!("{}_rejects/{name}/{stem}.jsonl", layout.prefix);
     if quarantine.is_empty() {
         objects
-            .delete(&storage.bucket, &quarantine_key)
+            .delete(bucket, &quarantine_key)
             .await
             .map_err(|e| e.to_string())?;
     } else {
@@ -297,17 +381,12 @@ pub async fn run(
             body.push(b'\n');
         }
         objects
-            .put(&storage.bucket, &quarantine_key, body)
+            .put(bucket, &quarantine_key, body)
             .await
             .map_err(|e| e.to_string())?;
         summary.objects.push(quarantine_key);
     }
     summary.objects.sort();
-    let finished = Checkpoint {
-        input,
-        summary: summary.clone(),
-    };
-    checkpoint::save(objects, &storage.bucket, &checkpoint_key, &finished).await?;
     Ok(summary)
 }
 

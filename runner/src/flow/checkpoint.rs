@@ -38,13 +38,36 @@ impl InputId {
     }
 }
 
-/// A finished input and what its run did.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The inputs a flow finished, each with what its run did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// The input that was finished.
+    /// Finished inputs, in the order they finished.
+    pub files: Vec<Finished>,
+}
+
+/// One finished input.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Finished {
+    /// The input, as it was when it was finished.
     pub input: InputId,
-    /// The run's summary.
+    /// Its run's summary.
     pub summary: Summary,
+}
+
+impl Checkpoint {
+    /// The summary of `input` if it was finished as it is now (same path, size, time).
+    pub fn finished(&self, input: &InputId) -> Option<&Summary> {
+        self.files
+            .iter()
+            .find(|f| &f.input == input)
+            .map(|f| &f.summary)
+    }
+
+    /// Records `input` as finished, replacing an older record of the same path.
+    pub fn record(&mut self, input: InputId, summary: Summary) {
+        self.files.retain(|f| f.input.path != input.path);
+        self.files.push(Finished { input, summary });
+    }
 }
 
 /// The checkpoint key of a flow.
