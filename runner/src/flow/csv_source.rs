@@ -15,7 +15,7 @@ use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use crate::spec::source::{Compression, CsvSource};
+use crate::spec::source::{Compression, CsvSource, Encoding};
 
 /// A row the source could not read.
 #[derive(Clone, Debug, PartialEq)]
@@ -219,6 +219,14 @@ fn csv_reader(
     let head = input.fill_buf().map_err(|e| format!("{file}: {e}"))?;
     if head.starts_with(b"\xEF\xBB\xBF") {
         input.consume(3);
+    }
+    // Latin-1 and Windows-1252 text is decoded to UTF-8 as it is read (Latin-1 by its
+    // WHATWG meaning, which is Windows-1252).
+    if matches!(source.encoding, Encoding::Latin1 | Encoding::Windows1252) {
+        let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+            .encoding(Some(encoding_rs::WINDOWS_1252))
+            .build(input);
+        input = Box::new(BufReader::new(decoded));
     }
     let reader = csv::ReaderBuilder::new()
         .delimiter(source.delimiter.bytes().next().unwrap_or(b','))

@@ -146,3 +146,20 @@ fn without_a_header_columns_are_numbered_and_the_first_row_is_data() {
     assert_eq!(rows, 2);
     assert_eq!(lines, [1, 2]);
 }
+
+#[test]
+fn latin1_and_windows_1252_are_decoded() {
+    // "CAFÉ" and a euro sign in Windows-1252 bytes.
+    let file = Temp::new("latin1.csv", b"id,name\n1,CAF\xc9\n2,\x80 5\n");
+    let mut settings = source();
+    settings.encoding = Encoding::Latin1;
+    let mut reader = CsvReader::open(&file.0, &settings, 10).expect("opens");
+    let batch = reader.next_batch().expect("reads").expect("a batch");
+    assert!(batch.rejects.is_empty(), "{:?}", batch.rejects);
+    let names = batch.batch.column(1).as_string::<i32>();
+    assert_eq!(names.value(0), "CAFÉ");
+    assert_eq!(names.value(1), "€ 5");
+    // Read as UTF-8, the same bytes are rejected rows.
+    let (rows, rejects, _) = read_all(&file.0, &source(), 10);
+    assert_eq!((rows, rejects.len()), (0, 2));
+}
