@@ -432,3 +432,41 @@ fn a_glob_reads_every_file_and_a_new_file_is_the_only_work_next_time() {
     }
     assert_eq!(total, rows.len(), "every row once across the three inputs");
 }
+
+#[test]
+fn partitions_are_registered_for_tables_without_projection() {
+    let s = Scratch::new("backfill-partitions");
+    let p = s.pipeline(
+        "seattle.yaml",
+        &[(
+            "      layout: historical\n      projection: true",
+            "      layout: historical\n      projection: false",
+        )],
+    );
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    assert_eq!(s.run(&["run", "backfill", &p]).status.code(), Some(0));
+    let registered: Value = serde_json::from_slice(
+        &std::fs::read(s.state().join("glue/seattle_911/_partitions/offenses.json"))
+            .expect("registered"),
+    )
+    .expect("JSON");
+    let values: Vec<&Value> = registered
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|p| &p["values"])
+        .collect();
+    assert_eq!(
+        values,
+        [
+            &serde_json::json!(["2023", "12"]),
+            &serde_json::json!(["2024", "1"]),
+            &serde_json::json!(["2024", "2"]),
+            &serde_json::json!(["2024", "3"])
+        ]
+    );
+    assert_eq!(
+        registered[3]["location"],
+        "s3://seattle-911/historical/year=2024/month=3/"
+    );
+}

@@ -11,7 +11,7 @@ use runner::backend::s3::S3;
 use std::time::Duration;
 
 use runner::backend::local_log::partition_for;
-use runner::backend::{Catalog, Log, ObjectStore, Record};
+use runner::backend::{Catalog, Log, ObjectStore, Partition, Record};
 use runner::resource::Attrs;
 
 use crate::services::{glue_client, s3_client, service, unique};
@@ -197,6 +197,29 @@ async fn catalog_suite(catalog: &dyn Catalog) {
             .expect("exists")["location"],
         "s3://b/moved/"
     );
+    let partitions = [
+        Partition {
+            values: vec!["2024".into()],
+            location: "s3://b/moved/year=2024/".into(),
+        },
+        Partition {
+            values: vec!["2023".into()],
+            location: "s3://b/moved/year=2023/".into(),
+        },
+    ];
+    catalog
+        .add_partitions(&database, "t", &partitions)
+        .await
+        .expect("add partitions");
+    catalog
+        .add_partitions(&database, "t", &partitions[..1])
+        .await
+        .expect("adding again is fine");
+    let registered = catalog
+        .partitions(&database, "t")
+        .await
+        .expect("partitions");
+    assert_eq!(registered, [partitions[1].clone(), partitions[0].clone()]);
     let listed: Vec<String> = catalog
         .tables(&database)
         .await

@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_glue::Client;
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, Table, TableInput};
+use aws_sdk_glue::types::{
+    Column, DatabaseInput, PartitionInput, SerDeInfo, StorageDescriptor, Table, TableInput,
+};
 use serde_json::{Map, Value, json};
 
-use super::{BackendError, Catalog, Result};
+use super::{BackendError, Catalog, Partition, Result};
 use crate::resource::Attrs;
 
 /// Glue through one client.
@@ -317,6 +319,104 @@ impl Catalog for Glue {
             .await
             .map_err(|e| failure(&format!("UpdateTable {database}.{name}"), e))?;
         Ok(())
+    }
+
+    async fn add_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        partitions: &[Partition],
+    ) -> Result<()> {
+        let Some(found) = self
+            .client
+            .get_table()
+            .database_name(database)
+            .name(table)
+            .send()
+            .await
+            .map_err(|e| failure(&format!("GetTable {database}.{table}"), e))?
+            .table
+        else {
+            return Err(invalid(
+                &format!("table {database}.{table}"),
+                "does not exist",
+            ));
+        };
+        let descriptor = found
+            .storage_descriptor
+            .unwrap_or_else(|| StorageDescriptor::builder().build());
+        // BatchCreatePartition takes at most 100 partitions per call.
+        for chunk in partitions.chunks(100) {
+            let inputs: Vec<PartitionInput> = chunk
+                .iter()
+                .map(|p| {
+                    let mut sd = descriptor.clone();
+                    sd.location = Some(p.location.clone());
+                    PartitionInput::builder()
+                        .set_values(Some(p.values.clone()))
+                        .storage_descriptor(sd)
+                        .build()
+                })
+                .collect();
+            let out = self
+                .client
+                .batch_create_partition()
+                .database_name(database)
+                .table_name(table)
+                .set_partition_input_list(Some(inputs))
+                .send()
+                .await
+                .map_err(|e| failure(&format!("BatchCreatePartition {database}.{table}"), e))?;
+            for error in out.errors() {
+                let code = error
+                    .error_detail()
+                    .and_then(|d| d.error_code())
+                    .unwrap_or_default();
+                if code != "AlreadyExistsException" {
+                    let message = error
+                        .error_detail()
+                        .and_then(|d| d.error_message())
+                        .unwrap_or_default();
+                    return Err(invalid(
+                        &format!("BatchCreatePartition {database}.{table}"),
+                        format!("{code} {message}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .get_partitions()
+                .database_name(database)
+                .table_name(table)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| failure(&format!("GetPartitions {database}.{table}"), e))?;
+            out.extend(page.partitions().iter().map(|p| {
+                Partition {
+                    values: p.values().to_vec(),
+                    location: p
+                        .storage_descriptor()
+                        .and_then(StorageDescriptor::location)
+                        .unwrap_or_default()
+                        .to_owned(),
+                }
+            }));
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     async fn delete_table(&self, database: &str, name: &str) -> Result<()> {

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::local_log::{TopicFiles, partition_for};
-use super::{BackendError, Catalog, Log, Message, ObjectStore, Record, Result};
+use super::{BackendError, Catalog, Log, Message, ObjectStore, Partition, Record, Result};
 use crate::resource::Attrs;
 
 /// The state directory: `RUNNER_STATE_DIR`, or `.runner` in the current directory.
@@ -150,6 +150,14 @@ impl Local {
             .join(format!("{name}.json"))
     }
 
+    fn partitions_file(&self, database: &str, table: &str) -> PathBuf {
+        self.root
+            .join("glue")
+            .join(database)
+            .join("_partitions")
+            .join(format!("{table}.json"))
+    }
+
     fn topic_file(&self, name: &str) -> PathBuf {
         self.root.join("kafka").join(name).join("_topic.json")
     }
@@ -159,7 +167,7 @@ impl Local {
     }
 
     /// A topic's partition count; an error when it does not exist.
-    fn partitions(&self, topic: &str) -> Result<u32> {
+    fn partition_count(&self, topic: &str) -> Result<u32> {
         let attrs = read_json(&self.topic_file(topic))?
             .ok_or_else(|| failure(format!("topic '{topic}' does not exist")))?;
         let count = attrs.get("partitions").and_then(Value::as_u64).unwrap_or(0);
@@ -370,7 +378,40 @@ impl Catalog for Local {
     }
 
     async fn delete_table(&self, database: &str, name: &str) -> Result<()> {
-        remove(&self.table_file(database, name))
+        remove(&self.table_file(database, name))?;
+        remove(&self.partitions_file(database, name))
+    }
+
+    async fn add_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        partitions: &[Partition],
+    ) -> Result<()> {
+        if !self.table_file(database, table).exists() {
+            return Err(failure(format!(
+                "table '{database}.{table}' does not exist"
+            )));
+        }
+        let mut all = Catalog::partitions(self, database, table).await?;
+        for partition in partitions {
+            if !all.iter().any(|p| p.values == partition.values) {
+                all.push(partition.clone());
+            }
+        }
+        all.sort();
+        let bytes = serde_json::to_vec_pretty(&all).map_err(|e| failure(e.to_string()))?;
+        write_atomic(&self.partitions_file(database, table), &bytes)
+    }
+
+    async fn partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
+        let path = self.partitions_file(database, table);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| failure(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io(&path)(e)),
+        }
     }
 }
 
@@ -442,7 +483,7 @@ impl Log for Local {
     }
 
     async fn produce(&self, topic: &str, records: &[Record]) -> Result<Vec<(u32, u64)>> {
-        let partitions = self.partitions(topic)?;
+        let partitions = self.partition_count(topic)?;
         let mut by_partition: Vec<Vec<(usize, &Record)>> = vec![Vec::new(); partitions as usize];
         for (i, record) in records.iter().enumerate() {
             let partition = match &record.key {
@@ -477,7 +518,7 @@ impl Log for Local {
         max: usize,
         wait: std::time::Duration,
     ) -> Result<Vec<Message>> {
-        if partition >= self.partitions(topic)? {
+        if partition >= self.partition_count(topic)? {
             return Err(failure(format!(
                 "topic '{topic}' has no partition {partition}"
             )));
@@ -500,13 +541,13 @@ impl Log for Local {
         partition: u32,
         next_offset: u64,
     ) -> Result<()> {
-        self.partitions(topic)?;
+        self.partition_count(topic)?;
         self.topic_files(topic)
             .commit(group, partition, next_offset)
     }
 
     async fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>> {
-        self.partitions(topic)?;
+        self.partition_count(topic)?;
         self.topic_files(topic).committed(group, partition)
     }
 }

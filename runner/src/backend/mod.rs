@@ -111,6 +111,24 @@ pub trait Catalog: Send + Sync {
     async fn update_table(&self, database: &str, name: &str, attrs: &Attrs) -> Result<()>;
     /// Deletes a table.
     async fn delete_table(&self, database: &str, name: &str) -> Result<()>;
+    /// Registers partitions of a table; ones already registered are left as they are.
+    async fn add_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        partitions: &[Partition],
+    ) -> Result<()>;
+    /// The registered partitions of a table, sorted by values.
+    async fn partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>>;
+}
+
+/// A registered partition: its values (in partition-key order) and where its files are.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Partition {
+    /// The partition values, e.g. `["2024", "3"]`.
+    pub values: Vec<String>,
+    /// The location, e.g. `s3://seattle-911/historical/year=2024/month=3/`.
+    pub location: String,
 }
 
 /// Topics (Kafka, or a file-backed log on the local target).

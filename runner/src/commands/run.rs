@@ -96,14 +96,7 @@ pub async fn run(
     tracing::info!(flow = %args.flow, target = %args.target, "backfill starting");
     let bar = progress_bar();
     let report = |p: backfill::Progress| report_progress(&bar, p);
-    let result = backfill::run(
-        pipeline,
-        &args.flow,
-        backends.objects.as_ref(),
-        args.restart,
-        &report,
-    )
-    .await;
+    let result = backfill::run(pipeline, &args.flow, &backends, args.restart, &report).await;
     bar.finish_and_clear();
     let summary = match result {
         Ok(summary) => summary,
