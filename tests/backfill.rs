@@ -470,3 +470,86 @@ fn partitions_are_registered_for_tables_without_projection() {
         "s3://seattle-911/historical/year=2024/month=3/"
     );
 }
+
+/// Serves `body` at `/seattle.csv` (GET and HEAD, with an ETag) on 127.0.0.1 and 404 for
+/// any other path, for `requests` requests. Returns the base URL.
+fn serve(body: Vec<u8>, requests: usize) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let head = request.starts_with("HEAD");
+            let found = request.split(' ').nth(1) == Some("/seattle.csv");
+            let _ = if found {
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                stream.write_all(header.as_bytes()).and_then(|()| {
+                    if head {
+                        Ok(())
+                    } else {
+                        stream.write_all(&body)
+                    }
+                })
+            } else {
+                stream.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+            };
+        }
+    });
+    base
+}
+
+#[test]
+fn an_http_source_is_streamed_and_checkpointed_by_its_etag() {
+    let body = std::fs::read(crate::util::root().join("data/spd_crime_data_2023_formatted.csv"))
+        .expect("data");
+    let base = serve(body, 16);
+    let s = Scratch::new("backfill-http");
+    let p = s.pipeline(
+        "seattle.yaml",
+        &[(
+            "path: data/spd_crime_data_2023_formatted.csv",
+            &format!("path: {base}/seattle.csv"),
+        )],
+    );
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let run = s.run(&["run", "backfill", &p, "--format", "json"]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(summary(&run)["written"], 12_885);
+    let again = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(again["already_done"], true, "same ETag: nothing to do");
+
+    let missing = s.pipeline(
+        "missing.yaml",
+        &[(
+            "path: data/spd_crime_data_2023_formatted.csv",
+            &format!("path: {base}/gone.csv"),
+        )],
+    );
+    let failed = s.run(&["run", "backfill", &missing]);
+    let err = String::from_utf8_lossy(&failed.stderr).into_owned();
+    assert_eq!(failed.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("HEAD {base}/gone.csv: HTTP 404")),
+        "{err}"
+    );
+}

@@ -235,7 +235,10 @@ async fn register_partitions(
 
 /// The input files of a source path: the file itself, or a glob's matches in order.
 fn inputs(path: &str) -> Result<Vec<std::path::PathBuf>, String> {
-    if !path.contains(['*', '?', '[']) {
+    if !path.contains(['*', '?', '['])
+        || path.starts_with("http://")
+        || path.starts_with("https://")
+    {
         return Ok(vec![std::path::PathBuf::from(path)]);
     }
     let mut files: Vec<std::path::PathBuf> = glob::glob(path)

@@ -194,14 +194,37 @@ impl CsvReader {
     }
 }
 
-/// A CSV reader over `path`: gzip undone (by magic bytes with `compression: auto`), a
+/// The URL a source path holds, when it is an http(s) URL.
+pub fn url_of(path: &Path) -> Option<&str> {
+    path.to_str()
+        .filter(|p| p.starts_with("http://") || p.starts_with("https://"))
+}
+
+/// The body of a GET of `url`, streamed as it arrives (never downloaded whole first).
+fn open_url(url: &str) -> Result<Box<dyn Read>, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(std::time::Duration::from_secs(10)))
+        .timeout_recv_response(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into();
+    match agent.get(url).call() {
+        Ok(response) => Ok(Box::new(response.into_body().into_reader())),
+        Err(ureq::Error::StatusCode(code)) => Err(format!("GET {url}: HTTP {code}")),
+        Err(e) => Err(format!("GET {url}: {e}")),
+    }
+}
+
+/// A CSV reader over `path` (a file, or an http(s) URL read as a stream): gzip undone (by magic bytes with `compression: auto`), a
 /// UTF-8 byte-order mark skipped, rows of any width accepted (they are checked per row).
 fn csv_reader(
     path: &Path,
     source: &CsvSource,
 ) -> Result<(csv::Reader<Box<dyn Read>>, bool), String> {
     let file = path.display();
-    let opened = File::open(path).map_err(|e| format!("{file}: {e}"))?;
+    let opened: Box<dyn Read> = match url_of(path) {
+        Some(url) => open_url(url)?,
+        None => Box::new(File::open(path).map_err(|e| format!("{file}: {e}"))?),
+    };
     let mut buffered = BufReader::with_capacity(1 << 16, opened);
     let head = buffered.fill_buf().map_err(|e| format!("{file}: {e}"))?;
     let gzip = match source.compression {
