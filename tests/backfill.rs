@@ -165,18 +165,13 @@ fn a_run_killed_part_way_is_finished_by_the_next_without_duplicates() {
     let input = s.dir.join("big.csv");
     std::fs::write(&input, big).expect("write input");
     let expected = rows.len() * 8;
-    let p = s.pipeline(
+    let p = s.pipeline_reading(
         "seattle.yaml",
-        &[
-            (
-                "path: data/spd_crime_data_2023_formatted.csv",
-                &format!("path: {}", input.display()),
-            ),
-            (
-                "rotate: { max_records: 500000, max_bytes: 128MiB }",
-                "rotate: { max_records: 5000 }",
-            ),
-        ],
+        &input.display().to_string(),
+        &[(
+            "rotate: { max_records: 500000, max_bytes: 128MiB }",
+            "rotate: { max_records: 5000 }",
+        )],
     );
     assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
 
@@ -235,13 +230,7 @@ fn dirty_rows_are_quarantined_with_file_line_and_reason_and_the_ratio_fails_the_
     let s = Scratch::new("backfill-dirty");
     let fixture = crate::util::root().join("tests/fixtures/spd_crime_dirty.csv");
     let fixture = fixture.to_str().expect("UTF-8");
-    let p = s.pipeline(
-        "seattle.yaml",
-        &[(
-            "path: data/spd_crime_data_2023_formatted.csv",
-            &format!("path: {fixture}"),
-        )],
-    );
+    let p = s.pipeline_reading("seattle.yaml", fixture, &[]);
     assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
     let run = s.run(&["run", "backfill", &p, "--format", "json"]);
     assert_eq!(
@@ -306,13 +295,7 @@ fn a_missing_bucket_or_column_is_a_clear_error() {
     );
 
     let export = crate::util::root().join("data/spd_crime_data_2008_present_export_sample.csv");
-    let wrong = s.pipeline(
-        "wrong.yaml",
-        &[(
-            "path: data/spd_crime_data_2023_formatted.csv",
-            &format!("path: {}", export.display()),
-        )],
-    );
+    let wrong = s.pipeline_reading("wrong.yaml", &export.display().to_string(), &[]);
     assert_eq!(s.run(&["apply", &wrong]).status.code(), Some(0));
     let missing = s.run(&["run", "backfill", &wrong]);
     let err = String::from_utf8_lossy(&missing.stderr).into_owned();
@@ -333,15 +316,10 @@ fn dedupe_keeps_the_last_or_the_first_row_of_a_key() {
     let fixture = fixture.to_str().expect("UTF-8");
     for (mode, offense) in [("last", "Simple Assault"), ("first", "Aggravated Assault")] {
         let s = Scratch::new(&format!("backfill-dedupe-{mode}"));
-        let p = s.pipeline(
+        let p = s.pipeline_reading(
             "seattle.yaml",
-            &[
-                (
-                    "path: data/spd_crime_data_2023_formatted.csv",
-                    &format!("path: {fixture}"),
-                ),
-                ("    dedupe: last", &format!("    dedupe: {mode}")),
-            ],
+            fixture,
+            &[("    dedupe: last", &format!("    dedupe: {mode}"))],
         );
         assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
         let run = s.run(&["run", "backfill", &p, "--format", "json"]);
@@ -401,12 +379,10 @@ fn a_glob_reads_every_file_and_a_new_file_is_the_only_work_next_time() {
     };
     write(0);
     write(1);
-    let p = s.pipeline(
+    let p = s.pipeline_reading(
         "seattle.yaml",
-        &[(
-            "path: data/spd_crime_data_2023_formatted.csv",
-            &format!("path: {}/part*.csv", inputs.display()),
-        )],
+        &format!("{}/part*.csv", inputs.display()),
+        &[],
     );
     assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
     let first = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
@@ -519,13 +495,7 @@ fn an_http_source_is_streamed_and_checkpointed_by_its_etag() {
         .expect("data");
     let base = serve(body, 16);
     let s = Scratch::new("backfill-http");
-    let p = s.pipeline(
-        "seattle.yaml",
-        &[(
-            "path: data/spd_crime_data_2023_formatted.csv",
-            &format!("path: {base}/seattle.csv"),
-        )],
-    );
+    let p = s.pipeline_reading("seattle.yaml", &format!("{base}/seattle.csv"), &[]);
     assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
     let run = s.run(&["run", "backfill", &p, "--format", "json"]);
     assert_eq!(
@@ -538,13 +508,7 @@ fn an_http_source_is_streamed_and_checkpointed_by_its_etag() {
     let again = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
     assert_eq!(again["already_done"], true, "same ETag: nothing to do");
 
-    let missing = s.pipeline(
-        "missing.yaml",
-        &[(
-            "path: data/spd_crime_data_2023_formatted.csv",
-            &format!("path: {base}/gone.csv"),
-        )],
-    );
+    let missing = s.pipeline_reading("missing.yaml", &format!("{base}/gone.csv"), &[]);
     let failed = s.run(&["run", "backfill", &missing]);
     let err = String::from_utf8_lossy(&failed.stderr).into_owned();
     assert_eq!(failed.status.code(), Some(1), "{err}");

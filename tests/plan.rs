@@ -41,6 +41,18 @@ impl Scratch {
         path.to_str().expect("UTF-8").to_owned()
     }
 
+    /// Writes the Seattle pipeline with its `history` source reading `input` (a path, glob
+    /// or URL) and `edits` applied, returns its path.
+    pub fn pipeline_reading(&self, file: &str, input: &str, edits: &[(&str, &str)]) -> String {
+        let source = format!("path: {input}");
+        let mut all = vec![(
+            "path: data/spd_crime_data_2023_formatted.csv",
+            source.as_str(),
+        )];
+        all.extend_from_slice(edits);
+        self.pipeline(file, &all)
+    }
+
     /// Runs runner with this scratch state directory.
     pub fn run(&self, args: &[&str]) -> Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_runner"))

@@ -75,17 +75,15 @@ pub async fn run(
         }
     };
     let pipeline = &validated.pipeline;
-    match &pipeline.flows[&args.flow] {
-        Flow::Backfill(_) => {}
-        Flow::Ingest(_) | Flow::Deliver(_) => {
-            writeln!(
-                err,
-                "error: '{}' is an ingest or deliver flow; this runner runs backfill flows only so far",
-                args.flow
-            )?;
-            return Ok(Outcome::Usage);
-        }
-    }
+    let Flow::Backfill(flow) = &pipeline.flows[&args.flow] else {
+        writeln!(
+            err,
+            "error: '{}' is an ingest or deliver flow; this runner runs backfill flows only so far",
+            args.flow
+        )?;
+        return Ok(Outcome::Usage);
+    };
+    let dataset = &pipeline.datasets[&flow.clean];
     let backends = match target::connect(pipeline, &args.target).await {
         Ok(b) => b,
         Err(e) => {
@@ -104,10 +102,6 @@ pub async fn run(
             writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;
             return Ok(Outcome::Findings);
         }
-    };
-    let dataset = match &pipeline.flows[&args.flow] {
-        Flow::Backfill(f) => &pipeline.datasets[&f.clean],
-        _ => unreachable!("checked above"),
     };
     let ratio = if summary.read == 0 {
         0.0

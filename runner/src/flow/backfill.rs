@@ -168,7 +168,7 @@ pub async fn run(
                 earlier.clone()
             }
             None => {
-                let summary = run_file(&job, path).await?;
+                let summary = run_file(&job, path, input.size).await?;
                 done.record(input, summary.clone());
                 checkpoint::save(objects, &storage.bucket, &checkpoint_key, &done).await?;
                 summary
@@ -264,8 +264,8 @@ struct Job<'a> {
     progress: &'a dyn Fn(Progress),
 }
 
-/// Backfills one input file.
-async fn run_file(job: &Job<'_>, path: &Path) -> Result<Summary, String> {
+/// Backfills one input file of `size` bytes (for progress).
+async fn run_file(job: &Job<'_>, path: &Path, size: u64) -> Result<Summary, String> {
     let Job {
         name,
         source,
@@ -275,7 +275,6 @@ async fn run_file(job: &Job<'_>, path: &Path) -> Result<Summary, String> {
         objects,
         progress,
     } = *job;
-    let input = InputId::of(path)?;
     let file_name = path.display().to_string();
     let stem = path
         .file_name()
@@ -324,7 +323,7 @@ async fn run_file(job: &Job<'_>, path: &Path) -> Result<Summary, String> {
         progress(Progress {
             rows: summary.read,
             bytes: reader.bytes_read(),
-            total_bytes: input.size,
+            total_bytes: size,
             compressed: reader.compressed(),
         });
         for reject in &raw.rejects {
