@@ -20,7 +20,12 @@ moto_port=${RUNNER_MOTO_PORT:-5000}
 s3s_port=${RUNNER_S3S_PORT:-5001}
 
 have_tansu() { command -v tansu >/dev/null 2>&1 && tansu --version 2>/dev/null | grep -q "0.6.0"; }
-have_moto() { command -v moto_server >/dev/null 2>&1; }
+# 5.2.5 or later: 5.2.1 answered CompleteMultipartUpload with the wrong XML root element.
+moto_version=5.2.5
+have_moto() {
+    command -v moto_server >/dev/null 2>&1 &&
+        [ "$(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null)" = "$moto_version" ]
+}
 have_s3s() { command -v s3s-fs >/dev/null 2>&1; }
 
 install() {
@@ -29,8 +34,8 @@ install() {
         cargo install tansu --locked --version 0.6.0 --features dynostore
     fi
     if ! have_moto; then
-        echo "installing moto server"
-        python3 -m pip install --quiet "moto[server]"
+        echo "installing moto server $moto_version"
+        python3 -m pip install --quiet "moto[server]==$moto_version"
     fi
     if ! have_s3s; then
         echo "installing s3s-fs 0.14.1 (about 7 minutes on 2 cores, once per machine)"

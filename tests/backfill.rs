@@ -410,6 +410,47 @@ fn a_glob_reads_every_file_and_a_new_file_is_the_only_work_next_time() {
 }
 
 #[test]
+fn an_s3_glob_reads_gzip_objects_from_the_targets_store() {
+    let s = Scratch::new("backfill-s3-source");
+    let p = s.pipeline_reading("seattle.yaml", "s3://seattle-911/raw/*.csv.gz", &[]);
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let missing = s.run(&["run", "backfill", &p]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("s3://seattle-911/raw/*.csv.gz: no object matches"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let real = std::fs::read(crate::util::root().join("data/spd_crime_data_2023_formatted.csv"))
+        .expect("data");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &real).expect("compress");
+    let raw = s.state().join("s3/seattle-911/raw");
+    std::fs::create_dir_all(&raw).expect("dir");
+    std::fs::write(raw.join("2023.csv.gz"), gz.finish().expect("gzip")).expect("write");
+    std::fs::write(raw.join("notes.txt"), "not matched").expect("write");
+
+    let run = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(
+        (run["read"].as_u64(), run["written"].as_u64()),
+        (Some(12_885), Some(12_885))
+    );
+    let objects: Vec<&str> = run["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        objects.iter().all(|o| o.contains("/part-2023_csv_gz-")),
+        "named after the object: {objects:?}"
+    );
+    let again = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(again["already_done"], true);
+}
+
+#[test]
 fn partitions_are_registered_for_tables_without_projection() {
     let s = Scratch::new("backfill-partitions");
     let p = s.pipeline(

@@ -98,6 +98,8 @@ async fn objects_suite(store: &dyn ObjectStore, bucket: &str, many: usize) {
         Some(&b"first"[..])
     );
 
+    streams_suite(store, bucket).await;
+
     for i in 0..many {
         store
             .put(bucket, &format!("many/{i:05}"), vec![b'x'; 3])
@@ -120,6 +122,53 @@ async fn objects_suite(store: &dyn ObjectStore, bucket: &str, many: usize) {
         .await
         .expect("deleting a missing key is fine");
     assert!(store.list(bucket, "").await.expect("list").is_empty());
+}
+
+/// `head`, streamed `open`, and `put_file` of a file large enough for a multipart upload.
+async fn streams_suite(store: &dyn ObjectStore, bucket: &str) {
+    assert_eq!(store.head(bucket, "big/none").await.expect("head"), None);
+    let missing = store
+        .open(bucket, "big/none")
+        .await
+        .err()
+        .expect("opening a missing object fails");
+    assert!(missing.to_string().contains("no such object"), "{missing}");
+    // Two whole parts and a short one; every byte differs from its neighbours' position.
+    let size = 2 * runner::backend::s3::PART_SIZE as usize + 12_345;
+    let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, &body).expect("write");
+    store
+        .put_file(bucket, "big/object.bin", &file)
+        .await
+        .expect("put_file");
+    let info = store
+        .head(bucket, "big/object.bin")
+        .await
+        .expect("head")
+        .expect("exists");
+    assert_eq!(info.size, size as u64);
+    assert!(!info.version.is_empty());
+    let mut read = Vec::new();
+    let mut stream = store.open(bucket, "big/object.bin").await.expect("open");
+    tokio::task::spawn_blocking(move || {
+        std::io::Read::read_to_end(&mut stream, &mut read).map(|_| read)
+    })
+    .await
+    .expect("join")
+    .map(|read| assert!(read == body, "the object reads back byte for byte"))
+    .expect("read");
+    assert!(
+        !std::fs::read_dir(dir.path())
+            .expect("dir")
+            .any(|e| e.expect("entry").file_name() != "big.bin"),
+        "nothing left beside the source file"
+    );
+    store
+        .delete(bucket, "big/object.bin")
+        .await
+        .expect("delete");
 }
 
 fn table_attrs(location: &str) -> Attrs {

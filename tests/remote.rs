@@ -226,23 +226,39 @@ fn backfill_writes_parquet_to_s3() {
         r.run(&["apply", p, "--target", "aws"]).status.code(),
         Some(0)
     );
-    let data = crate::util::root().join("data/spd_crime_data_2023_formatted.csv");
+    // The history is read from the bucket itself, through an s3:// glob.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = runner::backend::s3::S3::new(crate::services::s3_client(&r.aws));
+    let data = std::fs::read(crate::util::root().join("data/spd_crime_data_2023_formatted.csv"))
+        .expect("data");
+    runtime
+        .block_on(runner::backend::ObjectStore::put(
+            &store,
+            &r.bucket,
+            "raw/spd_2023.csv",
+            data,
+        ))
+        .expect("upload the export");
     let changed = std::fs::read_to_string(p).expect("pipeline").replace(
         "path: data/spd_crime_data_2023_formatted.csv",
-        &format!("path: {}", data.display()),
+        &format!("path: s3://{}/raw/*.csv", r.bucket),
     );
     std::fs::write(p, changed).expect("write");
     let run = r.run(&["run", "backfill", p, "--target", "aws", "--format", "json"]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     let summary: serde_json::Value = serde_json::from_str(&stdout(&run)).expect("summary");
     assert_eq!(summary["written"], 12_885);
+    let again = r.run(&["run", "backfill", p, "--target", "aws", "--format", "json"]);
+    let again: serde_json::Value = serde_json::from_str(&stdout(&again)).expect("summary");
+    assert_eq!(
+        again["already_done"], true,
+        "the object's ETag marks it finished"
+    );
 
     // Read the objects back from the S3 server.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let store = runner::backend::s3::S3::new(crate::services::s3_client(&r.aws));
     let keys = runtime
         .block_on(runner::backend::ObjectStore::list(
             &store,

@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::local_log::{TopicFiles, partition_for};
-use super::{BackendError, Catalog, Log, Message, ObjectStore, Partition, Record, Result};
+use super::{
+    BackendError, Catalog, Log, Message, ObjectInfo, ObjectStore, Partition, Record, Result,
+};
 use crate::resource::Attrs;
 
 /// The state directory: `RUNNER_STATE_DIR`, or `.runner` in the current directory.
@@ -298,6 +300,53 @@ impl ObjectStore for Local {
         }
         keys.sort();
         Ok(keys)
+    }
+
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
+        self.require_bucket(bucket)?;
+        let path = self.object(bucket, key)?;
+        match std::fs::metadata(&path) {
+            Ok(meta) => {
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                Ok(Some(ObjectInfo {
+                    size: meta.len(),
+                    version: modified.to_string(),
+                }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    async fn open(&self, bucket: &str, key: &str) -> Result<Box<dyn std::io::Read + Send>> {
+        self.require_bucket(bucket)?;
+        let path = self.object(bucket, key)?;
+        match std::fs::File::open(&path) {
+            Ok(file) => Ok(Box::new(file)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(failure(format!("s3://{bucket}/{key}: no such object")))
+            }
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    async fn put_file(&self, bucket: &str, key: &str, path: &Path) -> Result<()> {
+        self.require_bucket(bucket)?;
+        let target = self.object(bucket, key)?;
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        // A hard link when the file is on the same file system, a copy otherwise; then a
+        // rename, so readers see the old object or the whole new one.
+        let temp = temp_beside(&target);
+        if std::fs::hard_link(path, &temp).is_err() {
+            std::fs::copy(path, &temp).map_err(io(&temp))?;
+        }
+        std::fs::rename(&temp, &target).map_err(io(&target))
     }
 }
 

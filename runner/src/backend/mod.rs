@@ -88,6 +88,23 @@ pub trait ObjectStore: Send + Sync {
     async fn delete(&self, bucket: &str, key: &str) -> Result<()>;
     /// Keys under `prefix`, sorted.
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>>;
+    /// An object's size and version (ETag, or modification time locally), or `None`.
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>>;
+    /// An object's body as a blocking stream, read as it arrives (never downloaded whole
+    /// first). Meant for a blocking reader such as the CSV source.
+    async fn open(&self, bucket: &str, key: &str) -> Result<Box<dyn std::io::Read + Send>>;
+    /// Writes the local file at `path` as an object, in parts when it is large (S3 multipart
+    /// upload), so memory stays bounded; the object appears only once it is whole.
+    async fn put_file(&self, bucket: &str, key: &str, path: &std::path::Path) -> Result<()>;
+}
+
+/// What [`ObjectStore::head`] tells about an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Its size in bytes.
+    pub size: u64,
+    /// What changes when its content does: the ETag on S3, the modification time locally.
+    pub version: String,
 }
 
 /// Databases and tables (Glue, or JSON files on the local target).

@@ -8,7 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Tag, Tagging};
 use serde_json::{Map, Value, json};
 
-use super::{BackendError, ObjectStore, Result};
+use super::{BackendError, ObjectInfo, ObjectStore, Result};
 
 fn failure<E, R>(what: &str, error: SdkError<E, R>) -> BackendError
 where
@@ -18,6 +18,13 @@ where
     super::sdk_failure("s3", what, error)
 }
 use crate::resource::Attrs;
+
+/// Files larger than this are uploaded in parts of this size (S3's minimum part is 5 MiB).
+pub const PART_SIZE: u64 = 8 << 20;
+
+/// How long a presigned read of a source object stays valid (a read started before the
+/// end runs to completion).
+const READ_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// S3 through one client.
 pub struct S3 {
@@ -222,5 +229,171 @@ impl ObjectStore for S3 {
         }
         keys.sort();
         Ok(keys)
+    }
+
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ObjectInfo {
+                size: out.content_length().unwrap_or(0).max(0) as u64,
+                version: out.e_tag().unwrap_or_default().to_owned(),
+            })),
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(failure(&format!("HeadObject s3://{bucket}/{key}"), e)),
+        }
+    }
+
+    async fn open(&self, bucket: &str, key: &str) -> Result<Box<dyn std::io::Read + Send>> {
+        // A presigned GET read by a blocking HTTP client streams the body straight into the
+        // blocking reader, with the request signed by this client's credentials.
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(READ_URL_LIFETIME)
+            .map_err(|e| BackendError::Service {
+                service: "s3",
+                message: e.to_string(),
+            })?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| failure(&format!("GetObject s3://{bucket}/{key}"), e))?;
+        let url = request.uri().to_owned();
+        let name = format!("s3://{bucket}/{key}");
+        tokio::task::spawn_blocking(move || match ureq::get(&url).call() {
+            Ok(response) => {
+                Ok(Box::new(response.into_body().into_reader()) as Box<dyn std::io::Read + Send>)
+            }
+            Err(ureq::Error::StatusCode(404)) => Err(format!("GetObject {name}: no such object")),
+            Err(ureq::Error::StatusCode(code)) => Err(format!("GetObject {name}: HTTP {code}")),
+            Err(e) => Err(format!("GetObject {name}: {e}")),
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|message| BackendError::Service {
+            service: "s3",
+            message,
+        })
+    }
+
+    async fn put_file(&self, bucket: &str, key: &str, path: &std::path::Path) -> Result<()> {
+        let what = format!("s3://{bucket}/{key}");
+        let io = |e: std::io::Error| BackendError::Io {
+            path: path.display().to_string(),
+            source: e,
+        };
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        if size <= PART_SIZE {
+            let body = ByteStream::from_path(path)
+                .await
+                .map_err(|e| BackendError::Service {
+                    service: "s3",
+                    message: format!("{}: {e}", path.display()),
+                })?;
+            self.client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| failure(&format!("PutObject {what}"), e))?;
+            return Ok(());
+        }
+        let upload = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| failure(&format!("CreateMultipartUpload {what}"), e))?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_owned();
+        let result = self.upload_parts(bucket, key, &upload_id, path, size).await;
+        if result.is_err() {
+            // Leave no parts behind; the object never appeared.
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        result
+    }
+}
+
+impl S3 {
+    /// Uploads `path` in [`PART_SIZE`] parts and completes the upload.
+    async fn upload_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        path: &std::path::Path,
+        size: u64,
+    ) -> Result<()> {
+        use aws_sdk_s3::primitives::Length;
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let what = format!("s3://{bucket}/{key}");
+        let mut parts = Vec::new();
+        let mut offset = 0;
+        let mut number = 1;
+        while offset < size {
+            let length = PART_SIZE.min(size - offset);
+            let body = ByteStream::read_from()
+                .path(path)
+                .offset(offset)
+                .length(Length::Exact(length))
+                .build()
+                .await
+                .map_err(|e| BackendError::Service {
+                    service: "s3",
+                    message: format!("{}: {e}", path.display()),
+                })?;
+            let part = self
+                .client
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| failure(&format!("UploadPart {number} of {what}"), e))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(part.e_tag().map(str::to_owned))
+                    .build(),
+            );
+            offset += length;
+            number += 1;
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| failure(&format!("CompleteMultipartUpload {what}"), e))?;
+        Ok(())
     }
 }

@@ -3,11 +3,15 @@
 //! under `<prefix>_rejects/` with the file, line, field, raw value and reason.
 //!
 //! Object names derive from the input file and a sequence, so a re-run replaces the same
-//! objects instead of adding duplicates. Each object is written whole (a temporary file
-//! renamed into place locally), so a half-written file is never visible.
+//! objects instead of adding duplicates. Files are written to a local spool directory and
+//! then stored whole (renamed into place locally, a multipart upload on S3), so a
+//! half-written object is never visible and memory stays bounded: when the open files'
+//! buffered row groups pass [`MEMORY_BUDGET`], the largest is flushed to its spool file.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 
 use arrow_array::{BooleanArray, RecordBatch};
 use parquet::arrow::ArrowWriter;
@@ -15,9 +19,10 @@ use parquet::basic::Compression as ParquetCompression;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{self, Checkpoint, InputId};
+use super::checkpoint::{self, Checkpoint};
 use super::csv_source::CsvReader;
 use super::dedupe::{FirstRows, LastRows, key_hash};
+use super::input::Input;
 use super::partition::Partitioner;
 use crate::backend::{Backends, Catalog, ObjectStore, Partition};
 use crate::clean::Program;
@@ -29,6 +34,10 @@ use crate::spec::storage::{Codec, Format};
 
 /// Rows per batch read from the source.
 pub const BATCH_ROWS: usize = 8192;
+
+/// Bytes of row groups the open Parquet files may buffer in memory together before the
+/// largest is flushed to its spool file.
+pub const MEMORY_BUDGET: usize = 64 << 20;
 
 /// What a backfill did; the counts reconcile: `read = written + deduplicated + rejected`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -70,10 +79,11 @@ impl Summary {
     }
 }
 
-/// One open Parquet file of a partition.
+/// One open Parquet file of a partition, written to a spool file.
 struct OpenFile {
     key: String,
-    writer: ArrowWriter<Vec<u8>>,
+    spool: PathBuf,
+    writer: ArrowWriter<File>,
     rows: u64,
 }
 
@@ -158,18 +168,18 @@ pub async fn run(
         flow: name.to_owned(),
         ..Summary::default()
     };
-    let files = inputs(&source.path)?;
+    let files = Input::list(&source.path, objects).await?;
     let mut skipped = 0;
-    for path in &files {
-        let input = InputId::of(path)?;
-        let summary = match done.finished(&input) {
+    for input in &files {
+        let id = input.identity(objects).await?;
+        let summary = match done.finished(&id) {
             Some(earlier) => {
                 skipped += 1;
                 earlier.clone()
             }
             None => {
-                let summary = run_file(&job, path, input.size).await?;
-                done.record(input, summary.clone());
+                let summary = run_file(&job, input, id.size).await?;
+                done.record(id, summary.clone());
                 checkpoint::save(objects, &storage.bucket, &checkpoint_key, &done).await?;
                 summary
             }
@@ -233,26 +243,6 @@ async fn register_partitions(
     Ok(())
 }
 
-/// The input files of a source path: the file itself, or a glob's matches in order.
-fn inputs(path: &str) -> Result<Vec<std::path::PathBuf>, String> {
-    if !path.contains(['*', '?', '['])
-        || path.starts_with("http://")
-        || path.starts_with("https://")
-    {
-        return Ok(vec![std::path::PathBuf::from(path)]);
-    }
-    let mut files: Vec<std::path::PathBuf> = glob::glob(path)
-        .map_err(|e| format!("{path}: {e}"))?
-        .filter_map(Result::ok)
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(format!("{path}: no file matches"));
-    }
-    Ok(files)
-}
-
 /// What one input file's run needs.
 struct Job<'a> {
     name: &'a str,
@@ -264,8 +254,8 @@ struct Job<'a> {
     progress: &'a dyn Fn(Progress),
 }
 
-/// Backfills one input file of `size` bytes (for progress).
-async fn run_file(job: &Job<'_>, path: &Path, size: u64) -> Result<Summary, String> {
+/// Backfills one input of `size` bytes (for progress).
+async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, String> {
     let Job {
         name,
         source,
@@ -275,13 +265,13 @@ async fn run_file(job: &Job<'_>, path: &Path, size: u64) -> Result<Summary, Stri
         objects,
         progress,
     } = *job;
-    let file_name = path.display().to_string();
-    let stem = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("input")
-        .replace('.', "_");
-    let mut reader = CsvReader::open(path, source, BATCH_ROWS)?;
+    let file_name = input.name();
+    let stem = input.file_name().replace('.', "_");
+    let spool_dir = tempfile::Builder::new()
+        .prefix("runner-spool-")
+        .tempdir()
+        .map_err(|e| format!("spool directory: {e}"))?;
+    let mut reader = CsvReader::open(&file_name, input.open(objects).await?, source, BATCH_ROWS)?;
     let program = Program::compile(dataset, SourceKind::Csv, reader.columns())
         .map_err(|e| format!("{file_name}: {e}"))?;
     let partitioner = Partitioner::compile(&layout.partition_by, &program.schema())?;
@@ -312,12 +302,13 @@ async fn run_file(job: &Job<'_>, path: &Path, size: u64) -> Result<Summary, Stri
         .collect();
     let mut first_rows = FirstRows::default();
     let last_rows = match dataset.dedupe {
-        Dedupe::Last => Some(last_rows(dataset, source, path)?),
+        Dedupe::Last => Some(last_rows(dataset, source, input, objects).await?),
         Dedupe::First | Dedupe::None => None,
     };
     let mut open: HashMap<String, OpenFile> = HashMap::new();
+    let mut spooled = 0u64;
     let mut sequence: HashMap<String, u32> = HashMap::new();
-    let mut quarantine = Vec::new();
+    let mut quarantine = Quarantine::create(spool_dir.path().join("rejects.jsonl"))?;
     while let Some(raw) = reader.next_batch()? {
         summary.read += (raw.batch.num_rows() + raw.rejects.len()) as u64;
         progress(Progress {
@@ -328,21 +319,21 @@ async fn run_file(job: &Job<'_>, path: &Path, size: u64) -> Result<Summary, Stri
         });
         for reject in &raw.rejects {
             *summary.rejected.entry("unreadable row".into()).or_default() += 1;
-            quarantine.push(serde_json::json!({
+            quarantine.push(&serde_json::json!({
                 "file": file_name, "line": reject.line, "field": null, "raw": reject.raw, "reason": reject.reason,
-            }));
+            }))?;
         }
         let cleaned = program.apply(&raw.batch)?;
         for reject in &cleaned.rejects {
             *summary.rejected.entry(reject.field.clone()).or_default() += 1;
-            quarantine.push(serde_json::json!({
+            quarantine.push(&serde_json::json!({
                 "file": file_name, "line": raw.lines[reject.row], "field": reject.field, "raw": reject.raw, "reason": reject.reason,
-            }));
+            }))?;
         }
         if dataset.on_error == OnError::Fail
             && (!raw.rejects.is_empty() || !cleaned.rejects.is_empty())
         {
-            let first = quarantine.first().cloned().unwrap_or_default();
+            let first = quarantine.first.clone().unwrap_or_default();
             return Err(format!(
                 "a row was rejected and the dataset says on_error: fail: {first}"
             ));
@@ -384,14 +375,16 @@ async fn run_file(job: &Job<'_>, path: &Path, size: u64) -> Result<Summary, Stri
                     let n = sequence.entry(partition.clone()).or_default();
                     let key = format!("{}{partition}part-{stem}-{n:05}.parquet", layout.prefix);
                     *n += 1;
-                    let writer = ArrowWriter::try_new(
-                        Vec::new(),
-                        program.schema(),
-                        Some(properties.clone()),
-                    )
-                    .map_err(|e| e.to_string())?;
+                    let spool = spool_dir.path().join(format!("{}.parquet", spooled));
+                    spooled += 1;
+                    let sink = File::create(&spool)
+                        .map_err(|e| format!("spool file {}: {e}", spool.display()))?;
+                    let writer =
+                        ArrowWriter::try_new(sink, program.schema(), Some(properties.clone()))
+                            .map_err(|e| e.to_string())?;
                     open.entry(partition.clone()).or_insert(OpenFile {
                         key,
+                        spool,
                         writer,
                         rows: 0,
                     })
@@ -406,6 +399,7 @@ async fn run_file(job: &Job<'_>, path: &Path, size: u64) -> Result<Summary, Stri
                 close(full, objects, bucket, &mut summary).await?;
             }
         }
+        bound_memory(&mut open)?;
     }
     for (_, file) in open.drain() {
         close(file, objects, bucket, &mut summary).await?;
@@ -426,35 +420,97 @@ async fn run_file(job: &Job<'_>, path: &Path, size: u64) -> Result<Summary, Stri
         }
     }
     let quarantine_key = format!("{}_rejects/{name}/{stem}.jsonl", layout.prefix);
-    if quarantine.is_empty() {
-        objects
+    match quarantine.finish()? {
+        None => objects
             .delete(bucket, &quarantine_key)
             .await
-            .map_err(|e| e.to_string())?;
-    } else {
-        let mut body = Vec::new();
-        for line in &quarantine {
-            body.extend_from_slice(line.to_string().as_bytes());
-            body.push(b'\n');
+            .map_err(|e| e.to_string())?,
+        Some(path) => {
+            objects
+                .put_file(bucket, &quarantine_key, &path)
+                .await
+                .map_err(|e| e.to_string())?;
+            summary.objects.push(quarantine_key);
         }
-        objects
-            .put(bucket, &quarantine_key, body)
-            .await
-            .map_err(|e| e.to_string())?;
-        summary.objects.push(quarantine_key);
     }
     summary.objects.sort();
     Ok(summary)
 }
 
+/// The quarantine of one input, spooled as JSON lines.
+struct Quarantine {
+    path: PathBuf,
+    out: BufWriter<File>,
+    /// The first rejected row, for the error of `on_error: fail`.
+    first: Option<serde_json::Value>,
+}
+
+impl Quarantine {
+    fn create(path: PathBuf) -> Result<Quarantine, String> {
+        let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Quarantine {
+            path,
+            out: BufWriter::new(file),
+            first: None,
+        })
+    }
+
+    fn push(&mut self, reject: &serde_json::Value) -> Result<(), String> {
+        serde_json::to_writer(&mut self.out, reject)
+            .map_err(|e| e.to_string())
+            .and_then(|()| self.out.write_all(b"\n").map_err(|e| e.to_string()))
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        if self.first.is_none() {
+            self.first = Some(reject.clone());
+        }
+        Ok(())
+    }
+
+    /// The spooled file when a row was quarantined.
+    fn finish(mut self) -> Result<Option<PathBuf>, String> {
+        self.out
+            .flush()
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        Ok(self.first.map(|_| self.path))
+    }
+}
+
+/// Flushes the largest buffered row group while the open files together buffer more than
+/// [`MEMORY_BUDGET`].
+fn bound_memory(open: &mut HashMap<String, OpenFile>) -> Result<(), String> {
+    loop {
+        let total: usize = open.values().map(|f| f.writer.in_progress_size()).sum();
+        if total <= MEMORY_BUDGET {
+            return Ok(());
+        }
+        let Some(largest) = open
+            .values_mut()
+            .max_by_key(|f| f.writer.in_progress_size())
+        else {
+            return Ok(());
+        };
+        largest.writer.flush().map_err(|e| e.to_string())?;
+    }
+}
+
 /// The first pass of `dedupe: last`: the line of each key's last row, from the key
 /// fields alone.
-fn last_rows(dataset: &Dataset, source: &CsvSource, path: &Path) -> Result<LastRows, String> {
+async fn last_rows(
+    dataset: &Dataset,
+    source: &CsvSource,
+    input: &Input,
+    objects: &dyn ObjectStore,
+) -> Result<LastRows, String> {
     let mut keys_only = dataset.clone();
     keys_only
         .fields
         .retain(|name, _| dataset.key.contains(name));
-    let mut reader = CsvReader::open(path, source, BATCH_ROWS)?;
+    let mut reader = CsvReader::open(
+        &input.name(),
+        input.open(objects).await?,
+        source,
+        BATCH_ROWS,
+    )?;
     let program = Program::compile(&keys_only, SourceKind::Csv, reader.columns())?;
     let columns: Vec<usize> = dataset
         .key
@@ -480,11 +536,12 @@ async fn close(
     bucket: &str,
     summary: &mut Summary,
 ) -> Result<(), String> {
-    let bytes = file.writer.into_inner().map_err(|e| e.to_string())?;
+    file.writer.close().map_err(|e| e.to_string())?;
     objects
-        .put(bucket, &file.key, bytes)
+        .put_file(bucket, &file.key, &file.spool)
         .await
         .map_err(|e| e.to_string())?;
+    std::fs::remove_file(&file.spool).map_err(|e| format!("{}: {e}", file.spool.display()))?;
     summary.objects.push(file.key);
     Ok(())
 }

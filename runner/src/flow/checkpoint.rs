@@ -2,15 +2,14 @@
 //! (`_runner/checkpoints/<pipeline>/<flow>.json`), so a later run skips an input it already
 //! finished and `--restart` starts over.
 
-use std::path::Path;
-use std::time::UNIX_EPOCH;
-
 use serde::{Deserialize, Serialize};
 
 use super::backfill::Summary;
 use crate::backend::ObjectStore;
 
-/// What identifies an input file's content: path, size and modification time.
+/// What identifies an input's content: its name, size and a version (modification time,
+/// or a hash of the validators a server or object store gives); see
+/// [`super::input::Input::identity`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputId {
     /// The path as the source names it.
@@ -19,61 +18,6 @@ pub struct InputId {
     pub size: u64,
     /// Its modification time, in nanoseconds since the Unix epoch.
     pub modified: u128,
-}
-
-impl InputId {
-    /// The identity of the file at `path`; for an http(s) URL, its `Content-Length` and a
-    /// hash of its `ETag` and `Last-Modified` (a URL with neither never counts as done).
-    pub fn of(path: &Path) -> Result<InputId, String> {
-        if let Some(url) = super::csv_source::url_of(path) {
-            return Self::of_url(url);
-        }
-        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        Ok(InputId {
-            path: path.display().to_string(),
-            size: meta.len(),
-            modified,
-        })
-    }
-
-    fn of_url(url: &str) -> Result<InputId, String> {
-        use std::hash::{DefaultHasher, Hash, Hasher};
-        let response = match ureq::head(url).call() {
-            Ok(response) => response,
-            Err(ureq::Error::StatusCode(code)) => return Err(format!("HEAD {url}: HTTP {code}")),
-            Err(e) => return Err(format!("HEAD {url}: {e}")),
-        };
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let validators = (header("etag"), header("last-modified"));
-        let modified = match &validators {
-            (None, None) => std::time::SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-            found => {
-                let mut hasher = DefaultHasher::new();
-                found.hash(&mut hasher);
-                u128::from(hasher.finish())
-            }
-        };
-        Ok(InputId {
-            path: url.to_owned(),
-            size: header("content-length")
-                .and_then(|l| l.parse().ok())
-                .unwrap_or(0),
-            modified,
-        })
-    }
 }
 
 /// The inputs a flow finished, each with what its run did.

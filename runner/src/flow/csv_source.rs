@@ -1,4 +1,4 @@
-//! CSV source: a file (gzip detected by its magic bytes) read as a stream of Arrow batches
+//! CSV source: an input stream (gzip detected by its magic bytes) read as a stream of Arrow batches
 //! of text columns, each row with its line number, in bounded memory.
 //!
 //! A UTF-8 byte-order mark is skipped; CRLF line ends and quoted fields spanning lines are
@@ -6,9 +6,7 @@
 //! number of fields, invalid UTF-8 — are returned as rejects with their line, never dropped
 //! and never fatal.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
@@ -41,7 +39,7 @@ pub struct RawBatch {
 
 /// A CSV file being read batch by batch.
 pub struct CsvReader {
-    reader: csv::Reader<Box<dyn Read>>,
+    reader: csv::Reader<Box<dyn Read + Send>>,
     columns: Vec<String>,
     schema: SchemaRef,
     batch_rows: usize,
@@ -56,18 +54,28 @@ fn is_gzip(head: &[u8]) -> bool {
 }
 
 impl CsvReader {
-    /// Opens `path` as `source` describes it, reading `batch_rows` rows per batch. Errors
-    /// (missing file, unreadable or empty header) name the file.
-    pub fn open(path: &Path, source: &CsvSource, batch_rows: usize) -> Result<CsvReader, String> {
-        let file = path.display().to_string();
-        let (mut reader, gzip) = csv_reader(path, source)?;
+    /// Reads `input` (named `name` in errors) as `source` describes it, `batch_rows` rows
+    /// per batch. Errors (unreadable or empty header) name the input.
+    pub fn open(
+        name: &str,
+        input: Box<dyn Read + Send>,
+        source: &CsvSource,
+        batch_rows: usize,
+    ) -> Result<CsvReader, String> {
+        let file = name.to_owned();
+        let (mut reader, gzip) = csv_reader(name, input, source)?;
+        // Without a header, the first row gives the width and is still read as data.
+        let header = reader
+            .byte_headers()
+            .map_err(|e| format!("{file}: line 1: {e}"))?;
+        if header.is_empty() || header.iter().all(<[u8]>::is_empty) {
+            return Err(if source.header {
+                format!("{file}: the file is empty or has no header row")
+            } else {
+                format!("{file}: the file is empty")
+            });
+        }
         let columns: Vec<String> = if source.header {
-            let header = reader
-                .byte_headers()
-                .map_err(|e| format!("{file}: header: {e}"))?;
-            if header.is_empty() || header.iter().all(<[u8]>::is_empty) {
-                return Err(format!("{file}: the file is empty or has no header row"));
-            }
             header
                 .iter()
                 .enumerate()
@@ -80,14 +88,7 @@ impl CsvReader {
                 })
                 .collect::<Result<_, _>>()?
         } else {
-            // Without a header, the first row (read by a second reader) gives the width.
-            let first = csv_reader(path, source)?
-                .0
-                .byte_records()
-                .next()
-                .ok_or_else(|| format!("{file}: the file is empty"))?
-                .map_err(|e| format!("{file}: {e}"))?;
-            (1..=first.len()).map(|i| format!("column_{i}")).collect()
+            (1..=header.len()).map(|i| format!("column_{i}")).collect()
         };
         Ok(CsvReader {
             schema: schema_of(&columns),
@@ -194,37 +195,13 @@ impl CsvReader {
     }
 }
 
-/// The URL a source path holds, when it is an http(s) URL.
-pub fn url_of(path: &Path) -> Option<&str> {
-    path.to_str()
-        .filter(|p| p.starts_with("http://") || p.starts_with("https://"))
-}
-
-/// The body of a GET of `url`, streamed as it arrives (never downloaded whole first).
-fn open_url(url: &str) -> Result<Box<dyn Read>, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(std::time::Duration::from_secs(10)))
-        .timeout_recv_response(Some(std::time::Duration::from_secs(60)))
-        .build()
-        .into();
-    match agent.get(url).call() {
-        Ok(response) => Ok(Box::new(response.into_body().into_reader())),
-        Err(ureq::Error::StatusCode(code)) => Err(format!("GET {url}: HTTP {code}")),
-        Err(e) => Err(format!("GET {url}: {e}")),
-    }
-}
-
-/// A CSV reader over `path` (a file, or an http(s) URL read as a stream): gzip undone (by magic bytes with `compression: auto`), a
+/// A CSV reader over a stream: gzip undone (by magic bytes with `compression: auto`), a
 /// UTF-8 byte-order mark skipped, rows of any width accepted (they are checked per row).
 fn csv_reader(
-    path: &Path,
+    file: &str,
+    opened: Box<dyn Read + Send>,
     source: &CsvSource,
-) -> Result<(csv::Reader<Box<dyn Read>>, bool), String> {
-    let file = path.display();
-    let opened: Box<dyn Read> = match url_of(path) {
-        Some(url) => open_url(url)?,
-        None => Box::new(File::open(path).map_err(|e| format!("{file}: {e}"))?),
-    };
+) -> Result<(csv::Reader<Box<dyn Read + Send>>, bool), String> {
     let mut buffered = BufReader::with_capacity(1 << 16, opened);
     let head = buffered.fill_buf().map_err(|e| format!("{file}: {e}"))?;
     let gzip = match source.compression {
@@ -232,7 +209,7 @@ fn csv_reader(
         Compression::None => false,
         Compression::Auto => is_gzip(head),
     };
-    let mut input: Box<dyn BufRead> = if gzip {
+    let mut input: Box<dyn BufRead + Send> = if gzip {
         Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(
             buffered,
         )))
@@ -255,7 +232,7 @@ fn csv_reader(
         .delimiter(source.delimiter.bytes().next().unwrap_or(b','))
         .has_headers(source.header)
         .flexible(true)
-        .from_reader(Box::new(CrlfToLf::new(input)) as Box<dyn Read>);
+        .from_reader(Box::new(CrlfToLf::new(input)) as Box<dyn Read + Send>);
     Ok((reader, gzip))
 }
 

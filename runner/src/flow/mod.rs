@@ -4,6 +4,7 @@ pub mod backfill;
 pub mod checkpoint;
 pub mod csv_source;
 pub mod dedupe;
+pub mod input;
 pub mod partition;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use arrow_array::cast::AsArray;
 
 use super::csv_source::CsvReader;
+use super::input::Input;
 use crate::spec::source::{Compression, CsvSource, Encoding};
 
 fn source() -> CsvSource {
@@ -30,7 +31,7 @@ fn read_all(
     source: &CsvSource,
     batch: usize,
 ) -> (usize, Vec<(u64, String)>, Vec<u64>) {
-    let mut reader = CsvReader::open(path, source, batch).expect("opens");
+    let mut reader = open(path, source, batch).expect("opens");
     let (mut rows, mut rejects, mut lines) = (0, Vec::new(), Vec::new());
     while let Some(b) = reader.next_batch().expect("reads") {
         assert!(b.batch.num_rows() <= batch);
@@ -39,6 +40,12 @@ fn read_all(
         rejects.extend(b.rejects.into_iter().map(|r| (r.line, r.reason)));
     }
     (rows, rejects, lines)
+}
+
+/// Opens a local file as the CSV source.
+fn open(path: &std::path::Path, source: &CsvSource, batch: usize) -> Result<CsvReader, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    CsvReader::open(&path.display().to_string(), Box::new(file), source, batch)
 }
 
 struct Temp(PathBuf);
@@ -60,7 +67,7 @@ impl Drop for Temp {
 #[test]
 fn the_real_exports_read_whole_with_bom_and_line_numbers() {
     let export = project_file("data/spd_crime_data_2008_present_export_sample.csv");
-    let reader = CsvReader::open(&export, &source(), 4096).expect("opens");
+    let reader = open(&export, &source(), 4096).expect("opens");
     assert_eq!(
         reader.columns()[0],
         "Report Number",
@@ -92,7 +99,7 @@ fn gzip_is_recognised_by_its_magic_bytes() {
 fn crlf_quoted_newlines_ragged_rows_and_bad_utf8() {
     let bytes: &[u8] = b"id,name,note\r\n1,a,plain\r\n2,b,\"two\r\nlines, and a comma\"\r\n3,c\r\n4,d,\xff\xfe\r\n5,e,last\r\n";
     let file = Temp::new("dirty.csv", bytes);
-    let mut reader = CsvReader::open(&file.0, &source(), 10).expect("opens");
+    let mut reader = open(&file.0, &source(), 10).expect("opens");
     let batch = reader.next_batch().expect("reads").expect("a batch");
     let notes = batch.batch.column(2).as_string::<i32>();
     assert_eq!(batch.batch.num_rows(), 3);
@@ -117,9 +124,7 @@ fn crlf_quoted_newlines_ragged_rows_and_bad_utf8() {
 #[test]
 fn empty_files_and_missing_files_are_clear_errors() {
     let empty = Temp::new("empty.csv", b"");
-    let error = CsvReader::open(&empty.0, &source(), 10)
-        .err()
-        .expect("fails");
+    let error = open(&empty.0, &source(), 10).err().expect("fails");
     assert!(
         error.ends_with("the file is empty or has no header row"),
         "{error}"
@@ -128,10 +133,40 @@ fn empty_files_and_missing_files_are_clear_errors() {
     let header_only = Temp::new("header.csv", b"a,b\n");
     let (rows, rejects, _) = read_all(&header_only.0, &source(), 10);
     assert_eq!((rows, rejects.len()), (0, 0));
-    let missing = CsvReader::open(std::path::Path::new("no/such.csv"), &source(), 10)
+}
+
+#[tokio::test]
+async fn inputs_name_what_is_missing() {
+    let store = crate::backend::local::Local::new(
+        std::env::temp_dir().join(format!("runner-input-{}", std::process::id())),
+    );
+    let missing = Input::File("no/such.csv".into())
+        .open(&store)
+        .await
         .err()
         .expect("fails");
     assert!(missing.starts_with("no/such.csv: "), "{missing}");
+    let glob = Input::list("no/such/*.csv", &store)
+        .await
+        .expect_err("fails");
+    assert_eq!(glob, "no/such/*.csv: no file matches");
+    let bad = Input::list("s3://only-a-bucket", &store)
+        .await
+        .expect_err("fails");
+    assert_eq!(
+        bad,
+        "s3://only-a-bucket: an s3:// source is s3://BUCKET/KEY"
+    );
+    let object = Input::Object {
+        bucket: "b".into(),
+        key: "raw/export.csv.gz".into(),
+    };
+    assert_eq!(object.name(), "s3://b/raw/export.csv.gz");
+    assert_eq!(object.file_name(), "export.csv.gz");
+    assert_eq!(
+        Input::Url("https://h/x/rows.csv?accessType=DOWNLOAD".into()).file_name(),
+        "rows.csv"
+    );
 }
 
 #[test]
@@ -140,7 +175,7 @@ fn without_a_header_columns_are_numbered_and_the_first_row_is_data() {
     let mut settings = source();
     settings.header = false;
     settings.delimiter = ";".into();
-    let reader = CsvReader::open(&file.0, &settings, 10).expect("opens");
+    let reader = open(&file.0, &settings, 10).expect("opens");
     assert_eq!(reader.columns(), ["column_1", "column_2"]);
     let (rows, _, lines) = read_all(&file.0, &settings, 10);
     assert_eq!(rows, 2);
@@ -153,7 +188,7 @@ fn latin1_and_windows_1252_are_decoded() {
     let file = Temp::new("latin1.csv", b"id,name\n1,CAF\xc9\n2,\x80 5\n");
     let mut settings = source();
     settings.encoding = Encoding::Latin1;
-    let mut reader = CsvReader::open(&file.0, &settings, 10).expect("opens");
+    let mut reader = open(&file.0, &settings, 10).expect("opens");
     let batch = reader.next_batch().expect("reads").expect("a batch");
     assert!(batch.rejects.is_empty(), "{:?}", batch.rejects);
     let names = batch.batch.column(1).as_string::<i32>();
