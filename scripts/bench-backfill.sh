@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Benchmarks `runner run backfill_export` (release build, local target) against DuckDB and
+# pandas + pyarrow doing the same cleaning of the same synthesized CSV into year/month
+# partitioned Snappy Parquet. Reports rows/s, MB/s and peak RSS of each, at 1M rows and
+# (runner and DuckDB) 10M rows. Needs about 4 GB of disk under target/bench.
+#
+#   scripts/bench-backfill.sh            # 1M and 10M rows
+#   ROWS="1000000" scripts/bench-backfill.sh
+#
+# Python packages go to a virtualenv in target/bench/venv, pinned below.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${ROWS:-"1000000 10000000"}
+bench=target/bench
+mkdir -p "$bench"
+
+cargo build --locked --release --target-dir "$bench" --bin runner
+if [ ! -x "$bench/venv/bin/python" ]; then
+    python3 -m venv "$bench/venv"
+fi
+"$bench/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    duckdb==2.0.1 pandas==3.1.1 pyarrow==26.0.1
+
+exec "$bench/venv/bin/python" scripts/bench_backfill.py "$PWD/$bench/release/runner" $rows
