@@ -12,19 +12,19 @@ use crate::plan::Scratch;
 use crate::services::{service, unique};
 use crate::util::stdout;
 
-struct Remote {
-    scratch: Scratch,
-    aws: String,
-    kafka: String,
-    pipeline: String,
-    bucket: String,
-    topic: String,
+pub struct Remote {
+    pub scratch: Scratch,
+    pub aws: String,
+    pub kafka: String,
+    pub pipeline: String,
+    pub bucket: String,
+    pub topic: String,
 }
 
 impl Remote {
     /// The Seattle pipeline with names unique to this test, or `None` when the services are
     /// not running (outside CI).
-    fn new(name: &str) -> Option<Remote> {
+    pub fn new(name: &str) -> Option<Remote> {
         let aws = service("RUNNER_TEST_AWS")?;
         let kafka = service("RUNNER_TEST_KAFKA")?;
         let scratch = Scratch::new(name);
@@ -62,8 +62,14 @@ impl Remote {
     }
 
     fn run_with(&self, args: &[&str], endpoint: &str) -> Output {
+        self.run_env(args, endpoint, &[])
+    }
+
+    /// Runs runner against `endpoint` with extra environment variables.
+    pub fn run_env(&self, args: &[&str], endpoint: &str, extra: &[(&str, &str)]) -> Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
             .args(args)
+            .envs(extra.iter().copied())
             .current_dir(&self.scratch.dir)
             .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
@@ -76,7 +82,7 @@ impl Remote {
             .expect("runner runs")
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub fn run(&self, args: &[&str]) -> Output {
         self.run_with(args, &self.aws)
     }
 }

@@ -8,4 +8,6 @@ mod fuzz;
 mod plan;
 mod remote;
 mod services;
+mod socrata_server;
+mod streaming;
 mod util;

@@ -66,7 +66,8 @@ pub enum Command {
         after_help = "Examples:\n  runner apply\n  runner plan --target aws --out plan.json && runner apply plan.json --target aws"
     )]
     Apply(ApplyArgs),
-    /// Run a data flow of the pipeline by name (today: `backfill` flows).
+    /// Run a data flow of the pipeline by name: `backfill` (CSV history to the layout),
+    /// `ingest` (Socrata API to the topic) or `deliver` (topic to the layout).
     ///
     /// A backfill reads its CSV source, cleans every row with the dataset's rules and writes
     /// the layout's Hive-partitioned Parquet files; rejected rows go to
@@ -76,7 +77,7 @@ pub enum Command {
     /// Exit status: 0 done; 1 failed, or more rows rejected than the dataset's
     /// max_reject_ratio allows; 2 usage error.
     #[command(
-        after_help = "Examples:\n  runner apply && runner run backfill\n  runner run backfill_export --format json"
+        after_help = "Examples:\n  runner apply && runner run backfill\n  runner run backfill_export --format json\n  runner run ingest --once && runner run deliver --once\n  runner run ingest --target aws   # polls every poll_every until Ctrl-C"
     )]
     Run(RunArgs),
     /// Print the JSON Schema of pipeline files (what schemas/pipeline.schema.json holds).
@@ -159,9 +160,13 @@ pub struct RunArgs {
     /// Output format of the summary: `human` or `json`.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Forget the flow's checkpoint and do its input again.
+    /// Forget the flow's checkpoint and do its input again (backfill flows).
     #[arg(long)]
     pub restart: bool,
+    /// Ingest: one poll cycle, then exit. Deliver: until every partition is caught up,
+    /// then exit. For cron and CI; without it both run until SIGINT or SIGTERM.
+    #[arg(long)]
+    pub once: bool,
 }
 
 /// Arguments of `runner validate`.

@@ -11,6 +11,7 @@ pub mod check;
 pub mod clean;
 pub mod cli;
 pub mod commands;
+pub mod crashpoint;
 pub mod diag;
 pub mod flow;
 pub mod load;

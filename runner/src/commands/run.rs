@@ -7,7 +7,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::Outcome;
 use super::pipelines::load_valid;
 use crate::cli::{Format, RunArgs};
-use crate::flow::backfill;
+use crate::flow::stop::Stop;
+use crate::flow::{backfill, deliver, ingest};
 use crate::spec::flow::Flow;
 use crate::target;
 
@@ -75,15 +76,6 @@ pub async fn run(
         }
     };
     let pipeline = &validated.pipeline;
-    let Flow::Backfill(flow) = &pipeline.flows[&args.flow] else {
-        writeln!(
-            err,
-            "error: '{}' is an ingest or deliver flow; this runner runs backfill flows only so far",
-            args.flow
-        )?;
-        return Ok(Outcome::Usage);
-    };
-    let dataset = &pipeline.datasets[&flow.clean];
     let backends = match target::connect(pipeline, &args.target).await {
         Ok(b) => b,
         Err(e) => {
@@ -91,10 +83,117 @@ pub async fn run(
             return Ok(Outcome::Findings);
         }
     };
+    match &pipeline.flows[&args.flow] {
+        Flow::Backfill(flow) => {
+            let dataset = &pipeline.datasets[&flow.clean];
+            run_backfill(args, validated, &backends, dataset, out, err).await
+        }
+        Flow::Ingest(flow) => {
+            let dataset = &pipeline.datasets[&flow.clean];
+            let stop = Stop::on_signals();
+            let result = ingest::run(pipeline, &args.flow, &backends, args.once, stop).await;
+            let summary = match result {
+                Ok(summary) => summary,
+                Err(e) => {
+                    writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;
+                    return Ok(Outcome::Findings);
+                }
+            };
+            match args.format {
+                Format::Json => {
+                    serde_json::to_writer_pretty(&mut *out, &summary)?;
+                    writeln!(out)?;
+                }
+                Format::Human => {
+                    writeln!(
+                        out,
+                        "{}: {} polls, {} pages, read {} rows, produced {}, unchanged {}, rejected {}; watermark {}.",
+                        summary.flow,
+                        summary.polls,
+                        summary.pages,
+                        summary.read,
+                        summary.produced,
+                        summary.unchanged,
+                        summary.rejected_total(),
+                        summary.watermark.as_deref().unwrap_or("none")
+                    )?;
+                    for (reason, count) in &summary.rejected {
+                        writeln!(out, "  rejected by {reason}: {count}")?;
+                    }
+                }
+            }
+            check_ratio(summary.rejected_total(), summary.read, dataset, err)
+        }
+        Flow::Deliver(_) => {
+            let stop = Stop::on_signals();
+            let result = deliver::run(pipeline, &args.flow, &backends, args.once, stop).await;
+            let summary = match result {
+                Ok(summary) => summary,
+                Err(e) => {
+                    writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;
+                    return Ok(Outcome::Findings);
+                }
+            };
+            match args.format {
+                Format::Json => {
+                    serde_json::to_writer_pretty(&mut *out, &summary)?;
+                    writeln!(out)?;
+                }
+                Format::Human => writeln!(
+                    out,
+                    "{}: read {} records, wrote {} in {} batches ({} objects), dropped {} duplicates, quarantined {} undecodable.",
+                    summary.flow,
+                    summary.read,
+                    summary.written,
+                    summary.batches,
+                    summary.objects.len(),
+                    summary.duplicates,
+                    summary.poison
+                )?,
+            }
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+/// Exit 1 when more rows were rejected than the dataset allows.
+fn check_ratio(
+    rejected: u64,
+    read: u64,
+    dataset: &crate::spec::dataset::Dataset,
+    err: &mut dyn Write,
+) -> std::io::Result<Outcome> {
+    let ratio = if read == 0 {
+        0.0
+    } else {
+        rejected as f64 / read as f64
+    };
+    if ratio > dataset.max_reject_ratio {
+        writeln!(
+            err,
+            "error: {:.2}% of rows were rejected; the dataset allows {:.2}% (max_reject_ratio)",
+            ratio * 100.0,
+            dataset.max_reject_ratio * 100.0
+        )?;
+        return Ok(Outcome::Findings);
+    }
+    Ok(Outcome::Success)
+}
+
+/// Runs a backfill flow with a progress bar and prints its summary.
+async fn run_backfill(
+    args: &RunArgs,
+    validated: &crate::check::Validated,
+    backends: &crate::backend::Backends,
+    dataset: &crate::spec::dataset::Dataset,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<Outcome> {
+    let pipeline = &validated.pipeline;
     tracing::info!(flow = %args.flow, target = %args.target, "backfill starting");
     let bar = progress_bar();
     let report = |p: backfill::Progress| report_progress(&bar, p);
-    let result = backfill::run(pipeline, &args.flow, &backends, args.restart, &report).await;
+    let result = backfill::run(pipeline, &args.flow, backends, args.restart, &report).await;
     bar.finish_and_clear();
     let summary = match result {
         Ok(summary) => summary,
@@ -137,14 +236,5 @@ pub async fn run(
             }
         }
     }
-    if ratio > dataset.max_reject_ratio {
-        writeln!(
-            err,
-            "error: {:.2}% of rows were rejected; the dataset allows {:.2}% (max_reject_ratio)",
-            ratio * 100.0,
-            dataset.max_reject_ratio * 100.0
-        )?;
-        return Ok(Outcome::Findings);
-    }
-    Ok(Outcome::Success)
+    check_ratio(summary.rejected_total(), summary.read, dataset, err)
 }

@@ -24,7 +24,7 @@ use super::csv_source::CsvReader;
 use super::dedupe::{FirstRows, LastRows, key_hash};
 use super::input::Input;
 use super::partition::Partitioner;
-use crate::backend::{Backends, Catalog, ObjectStore, Partition};
+use crate::backend::{Backends, ObjectStore};
 use crate::clean::Program;
 use crate::spec::Pipeline;
 use crate::spec::dataset::{Dataset, Dedupe, OnError};
@@ -188,59 +188,9 @@ pub async fn run(
     }
     total.already_done = skipped == files.len();
     total.objects.sort();
-    register_partitions(pipeline, &flow.to, &storage.bucket, &total.objects, catalog).await?;
+    super::register::partitions(pipeline, &flow.to, &storage.bucket, &total.objects, catalog)
+        .await?;
     Ok(total)
-}
-
-/// Registers the partitions the written objects lie in with every catalog table over
-/// `layout` that does not use partition projection.
-async fn register_partitions(
-    pipeline: &Pipeline,
-    layout_name: &str,
-    bucket: &str,
-    objects: &[String],
-    catalog: &dyn Catalog,
-) -> Result<(), String> {
-    let Some(cat) = &pipeline.catalog else {
-        return Ok(());
-    };
-    let layout = &pipeline
-        .storage
-        .as_ref()
-        .ok_or("the pipeline has no storage")?
-        .layouts[layout_name];
-    if layout.partition_by.is_empty() {
-        return Ok(());
-    }
-    let mut partitions: Vec<Partition> = objects
-        .iter()
-        .filter(|k| k.ends_with(".parquet"))
-        .filter_map(|key| {
-            let dir = &key[..key.rfind('/')? + 1];
-            let relative = dir.strip_prefix(&layout.prefix)?;
-            let values = relative
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .map(|s| s.split_once('=').map(|(_, v)| v.to_owned()))
-                .collect::<Option<Vec<_>>>()?;
-            Some(Partition {
-                values,
-                location: format!("s3://{bucket}/{dir}"),
-            })
-        })
-        .collect();
-    partitions.sort();
-    partitions.dedup();
-    for (table_name, table) in &cat.tables {
-        if table.layout == layout_name && !table.projection {
-            catalog
-                .add_partitions(&cat.database, table_name, &partitions)
-                .await
-                .map_err(|e| e.to_string())?;
-            tracing::info!(table = %table_name, partitions = partitions.len(), "partitions registered");
-        }
-    }
-    Ok(())
 }
 
 /// What one input file's run needs.

@@ -89,7 +89,7 @@ impl Codec {
 }
 
 /// File rotation: a file is closed when any limit is reached.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotate {
     /// Records per file.

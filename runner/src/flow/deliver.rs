@@ -1,0 +1,508 @@
+//! The deliver flow: a topic's records written to the layout as
+//! `<prefix><partition path><topic>+<partition>+<start offset>.<ext>` objects, batch by batch
+//! per topic partition, rotated by records, bytes or age.
+//!
+//! Each topic partition has a state object in the target's store
+//! (`_runner/checkpoints/<pipeline>/<flow>/<topic>-<partition>.json`) with the next offset,
+//! the batch in flight, and the hashes of the records delivered lately. A batch is
+//! delivered in three steps: its offset range is recorded as pending; its objects are
+//! written (each whole); the state moves past it and the consumer group's offset is
+//! committed. After a crash, a pending batch is delivered again over exactly the same
+//! offsets, so it rewrites the same objects with the same rows. Records whose key and bytes
+//! were delivered within [`DEDUPE_WINDOW`] are dropped, which absorbs what an ingest crash
+//! produced twice. A record that is not a JSON object of the dataset's fields goes to
+//! `<prefix>_rejects/<flow>/` with its offset.
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint;
+use super::partition::Partitioner;
+use super::stop::Stop;
+use crate::backend::{Backends, Catalog, Log, Message, ObjectStore};
+use crate::spec::Pipeline;
+use crate::spec::flow::Flow;
+use crate::spec::storage::{Format, Layout};
+
+/// How long the hashes of delivered records are kept for dropping duplicates.
+pub const DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Records fetched per request.
+const FETCH_MAX: usize = 5000;
+/// How long a fetch waits for records of an idle partition.
+const FETCH_WAIT: Duration = Duration::from_millis(200);
+/// How long a one-shot run's last pass waits on each partition before it counts the topic
+/// as caught up (a new Kafka consumer needs a moment to connect and fetch).
+const CONFIRM_WAIT: Duration = Duration::from_secs(1);
+
+/// What a deliver run did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// The flow.
+    pub flow: String,
+    /// Records read from the topic.
+    pub read: u64,
+    /// Records written to the layout.
+    pub written: u64,
+    /// Records dropped as already delivered (same key and bytes).
+    pub duplicates: u64,
+    /// Records quarantined as undecodable.
+    pub poison: u64,
+    /// Batches delivered.
+    pub batches: u64,
+    /// Objects written.
+    pub objects: Vec<String>,
+}
+
+/// One topic partition's state in the object store.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    /// The first offset not yet delivered.
+    next_offset: u64,
+    /// The batch being delivered: `[start, end)` offsets.
+    pending: Option<(u64, u64)>,
+    /// `[hash of key and value, delivered at (Unix seconds)]` of records delivered lately.
+    delivered: Vec<(u64, u64)>,
+}
+
+/// Records of one partition waiting to be written.
+#[derive(Default)]
+struct Buffer {
+    messages: Vec<Message>,
+    bytes: u64,
+    since: Option<Instant>,
+}
+
+/// Runs deliver flow `name`: with `once`, until every partition is caught up; otherwise
+/// until `stop` is set. Batches buffered when it stops are delivered first.
+pub async fn run(
+    pipeline: &Pipeline,
+    name: &str,
+    backends: &Backends,
+    once: bool,
+    stop: Stop,
+) -> Result<Summary, String> {
+    let Some(Flow::Deliver(flow)) = pipeline.flows.get(name) else {
+        return Err(format!("'{name}' is not a deliver flow"));
+    };
+    let log = backends
+        .log
+        .as_deref()
+        .ok_or("the target has no Kafka: set targets.<name>.kafka")?;
+    let storage = pipeline
+        .storage
+        .as_ref()
+        .ok_or("the pipeline has no storage")?;
+    let layout = &storage.layouts[&flow.to];
+    let dataset_name = flow
+        .dataset
+        .clone()
+        .or_else(|| {
+            pipeline.flows.values().find_map(|f| match f {
+                Flow::Ingest(i) if i.to_topic == flow.from_topic => Some(i.clean.clone()),
+                _ => None,
+            })
+        })
+        .ok_or_else(|| {
+            format!(
+                "flow '{name}': no ingest flow writes topic '{}'; name the records' dataset with `dataset:`",
+                flow.from_topic
+            )
+        })?;
+    let schema = crate::clean::output_schema(&pipeline.datasets[&dataset_name]);
+    let partitions = log
+        .topic(&flow.from_topic)
+        .await
+        .map_err(|e| e.to_string())?
+        .and_then(|t| t.get("partitions").and_then(serde_json::Value::as_u64))
+        .ok_or_else(|| {
+            format!(
+                "topic '{}' does not exist: run `runner apply` first",
+                flow.from_topic
+            )
+        })? as u32;
+    let rotate = layout.rotate.clone().unwrap_or_default();
+    let job = Job {
+        pipeline,
+        name,
+        layout_name: &flow.to,
+        layout,
+        topic: &flow.from_topic,
+        group: &flow.group,
+        partitioner: Partitioner::compile(&layout.partition_by, &schema)?,
+        schema,
+        log,
+        objects: backends.objects.as_ref(),
+        catalog: backends.catalog.as_ref(),
+        bucket: &storage.bucket,
+        max_records: rotate.max_records.unwrap_or(10_000).max(1) as usize,
+        max_bytes: rotate.max_bytes.map_or(64 << 20, |s| s.0),
+        max_age: rotate.max_age.map_or(Duration::from_secs(60), |d| d.0),
+    };
+    let mut summary = Summary {
+        flow: name.to_owned(),
+        ..Summary::default()
+    };
+    let mut states = Vec::new();
+    for partition in 0..partitions {
+        let mut state: State =
+            checkpoint::load_json(job.objects, job.bucket, &job.state_key(partition))
+                .await?
+                .unwrap_or_default();
+        if state.next_offset == 0
+            && let Some(committed) = log
+                .committed(job.group, job.topic, partition)
+                .await
+                .map_err(|e| e.to_string())?
+        {
+            state.next_offset = committed;
+        }
+        if let Some((start, end)) = state.pending {
+            tracing::warn!(
+                partition,
+                start,
+                end,
+                "delivering the batch a crash interrupted again"
+            );
+            let messages = job.refetch(partition, start, end).await?;
+            if messages.is_empty() {
+                // The log lost the whole batch: nothing can be delivered again.
+                state.pending = None;
+                state.next_offset = state.next_offset.max(end);
+                checkpoint::save_json(job.objects, job.bucket, &job.state_key(partition), &state)
+                    .await?;
+            }
+            job.deliver(partition, &mut state, messages, &mut summary)
+                .await?;
+        }
+        states.push(state);
+    }
+    let mut buffers: Vec<Buffer> = (0..partitions).map(|_| Buffer::default()).collect();
+    let mut positions: Vec<u64> = states.iter().map(|s| s.next_offset).collect();
+    let mut idle_passes = 0;
+    loop {
+        let mut idle = true;
+        let wait = if idle_passes == 0 {
+            FETCH_WAIT
+        } else {
+            CONFIRM_WAIT
+        };
+        for partition in 0..partitions as usize {
+            let buffer = &mut buffers[partition];
+            let room = job.max_records - buffer.messages.len();
+            let fetched = log
+                .fetch(
+                    job.topic,
+                    partition as u32,
+                    positions[partition],
+                    room.min(FETCH_MAX),
+                    wait,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(last) = fetched.last() {
+                idle = false;
+                positions[partition] = last.offset + 1;
+                summary.read += fetched.len() as u64;
+                buffer.since.get_or_insert_with(Instant::now);
+                buffer.bytes += fetched.iter().map(|m| m.value.len() as u64).sum::<u64>();
+                buffer.messages.extend(fetched);
+            }
+            let full = buffer.messages.len() >= job.max_records || buffer.bytes >= job.max_bytes;
+            let old = buffer.since.is_some_and(|s| s.elapsed() >= job.max_age);
+            if full || old {
+                let messages = std::mem::take(buffer);
+                job.deliver(
+                    partition as u32,
+                    &mut states[partition],
+                    messages.messages,
+                    &mut summary,
+                )
+                .await?;
+            }
+        }
+        idle_passes = if idle { idle_passes + 1 } else { 0 };
+        let stopping = stop.is_set() || (once && idle_passes >= 2);
+        if stopping {
+            for (partition, buffer) in buffers.iter_mut().enumerate() {
+                let messages = std::mem::take(buffer).messages;
+                job.deliver(
+                    partition as u32,
+                    &mut states[partition],
+                    messages,
+                    &mut summary,
+                )
+                .await?;
+            }
+            break;
+        }
+    }
+    summary.objects.sort();
+    summary.objects.dedup();
+    Ok(summary)
+}
+
+/// What one run of the flow works with.
+struct Job<'a> {
+    pipeline: &'a Pipeline,
+    name: &'a str,
+    layout_name: &'a str,
+    layout: &'a Layout,
+    topic: &'a str,
+    group: &'a str,
+    schema: SchemaRef,
+    partitioner: Partitioner,
+    log: &'a dyn Log,
+    objects: &'a dyn ObjectStore,
+    catalog: &'a dyn Catalog,
+    bucket: &'a str,
+    max_records: usize,
+    max_bytes: u64,
+    max_age: Duration,
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn record_hash(message: &Message) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    message.key.hash(&mut hasher);
+    message.value.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl Job<'_> {
+    fn state_key(&self, partition: u32) -> String {
+        format!(
+            "_runner/checkpoints/{}/{}/{}-{partition}.json",
+            self.pipeline.pipeline, self.name, self.topic
+        )
+    }
+
+    /// The records `[start, end)` of a partition again, for a batch a crash interrupted. If
+    /// the log no longer has some (a broker that lost acknowledged records), the batch is
+    /// what it still has.
+    async fn refetch(&self, partition: u32, start: u64, end: u64) -> Result<Vec<Message>, String> {
+        let mut messages = Vec::new();
+        let mut next = start;
+        let mut empty = 0;
+        while next < end && empty < 10 {
+            let fetched = self
+                .log
+                .fetch(
+                    self.topic,
+                    partition,
+                    next,
+                    (end - next) as usize,
+                    Duration::from_millis(500),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            match fetched.last() {
+                Some(last) => {
+                    next = last.offset + 1;
+                    messages.extend(fetched.into_iter().filter(|m| m.offset < end));
+                }
+                None => empty += 1,
+            }
+        }
+        if next < end {
+            tracing::warn!(
+                partition,
+                start,
+                end,
+                got = messages.len(),
+                "the log no longer holds the whole interrupted batch"
+            );
+        }
+        Ok(messages)
+    }
+
+    /// Delivers one batch of a partition: pending recorded, objects written, state moved
+    /// past the batch, group offset committed.
+    async fn deliver(
+        &self,
+        partition: u32,
+        state: &mut State,
+        messages: Vec<Message>,
+        summary: &mut Summary,
+    ) -> Result<(), String> {
+        let (Some(first), Some(last)) = (messages.first(), messages.last()) else {
+            return Ok(());
+        };
+        let (start, end) = (first.offset, last.offset + 1);
+        let key = self.state_key(partition);
+        state.pending = Some((start, end));
+        checkpoint::save_json(self.objects, self.bucket, &key, state).await?;
+        crate::crashpoint::hit("deliver-after-pending");
+
+        let horizon = now_seconds().saturating_sub(DEDUPE_WINDOW.as_secs());
+        state.delivered.retain(|&(_, at)| at >= horizon);
+        let mut seen: HashSet<u64> = state.delivered.iter().map(|&(h, _)| h).collect();
+        let mut fresh = Vec::with_capacity(messages.len());
+        for message in &messages {
+            if seen.insert(record_hash(message)) {
+                fresh.push(message);
+            } else {
+                summary.duplicates += 1;
+            }
+        }
+        let (batch, kept, poison) = self.decode(&fresh)?;
+        let file = format!("{}+{partition}+{start}", self.topic);
+        if !poison.is_empty() {
+            summary.poison += poison.len() as u64;
+            let mut body = Vec::new();
+            for (message, reason) in &poison {
+                let line = serde_json::json!({
+                    "topic": self.topic, "partition": partition, "offset": message.offset,
+                    "raw": String::from_utf8_lossy(&message.value), "reason": reason,
+                });
+                body.extend_from_slice(line.to_string().as_bytes());
+                body.push(b'\n');
+            }
+            let quarantine = format!("{}_rejects/{}/{file}.jsonl", self.layout.prefix, self.name);
+            self.objects
+                .put(self.bucket, &quarantine, body)
+                .await
+                .map_err(|e| e.to_string())?;
+            summary.objects.push(quarantine);
+        }
+        let mut written = Vec::new();
+        if let Some(batch) = batch {
+            for (i, (path, rows)) in self.partitioner.group(&batch)?.into_iter().enumerate() {
+                let (ext, body) = match self.layout.format {
+                    Format::Parquet => ("parquet", self.parquet(&batch, &rows)?),
+                    _ => {
+                        let mut body = Vec::new();
+                        for &row in &rows {
+                            body.extend_from_slice(&kept[row as usize].value);
+                            body.push(b'\n');
+                        }
+                        ("jsonl", body)
+                    }
+                };
+                let object = format!("{}{path}{file}.{ext}", self.layout.prefix);
+                self.objects
+                    .put(self.bucket, &object, body)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if i == 0 {
+                    crate::crashpoint::hit("deliver-mid-write");
+                }
+                summary.written += rows.len() as u64;
+                written.push(object);
+            }
+        }
+        crate::crashpoint::hit("deliver-after-write");
+        super::register::partitions(
+            self.pipeline,
+            self.layout_name,
+            self.bucket,
+            &written,
+            self.catalog,
+        )
+        .await?;
+        let at = now_seconds();
+        state
+            .delivered
+            .extend(fresh.iter().map(|m| (record_hash(m), at)));
+        state.next_offset = end;
+        state.pending = None;
+        checkpoint::save_json(self.objects, self.bucket, &key, state).await?;
+        self.log
+            .commit(self.group, self.topic, partition, end)
+            .await
+            .map_err(|e| e.to_string())?;
+        summary.batches += 1;
+        summary.objects.extend(written);
+        tracing::info!(flow = self.name, partition, start, end, "batch delivered");
+        Ok(())
+    }
+
+    /// The records as one typed batch, the records it holds (in row order), and the
+    /// undecodable ones with the reason.
+    #[allow(clippy::type_complexity)]
+    fn decode<'m>(
+        &self,
+        messages: &[&'m Message],
+    ) -> Result<
+        (
+            Option<RecordBatch>,
+            Vec<&'m Message>,
+            Vec<(&'m Message, String)>,
+        ),
+        String,
+    > {
+        if messages.is_empty() {
+            return Ok((None, Vec::new(), Vec::new()));
+        }
+        if let Ok(batch) = self.decode_all(messages) {
+            return Ok((Some(batch), messages.to_vec(), Vec::new()));
+        }
+        // Some record is poison: find it (and any other) one by one.
+        let mut kept = Vec::new();
+        let mut poison = Vec::new();
+        for &message in messages {
+            match self.decode_all(&[message]) {
+                Ok(_) => kept.push(message),
+                Err(reason) => poison.push((message, reason)),
+            }
+        }
+        let batch = if kept.is_empty() {
+            None
+        } else {
+            Some(self.decode_all(&kept)?)
+        };
+        Ok((batch, kept, poison))
+    }
+
+    /// Decodes records that are each one JSON object of the dataset's fields.
+    fn decode_all(&self, messages: &[&Message]) -> Result<RecordBatch, String> {
+        let mut decoder = arrow_json::ReaderBuilder::new(self.schema.clone())
+            .with_batch_size(messages.len().max(1))
+            .with_strict_mode(true)
+            .build_decoder()
+            .map_err(|e| e.to_string())?;
+        for (i, message) in messages.iter().enumerate() {
+            if !message.value.trim_ascii_start().starts_with(b"{") {
+                return Err("not a JSON object".to_owned());
+            }
+            let mut line = message.value.clone();
+            line.push(b'\n');
+            let mut rest = &line[..];
+            while !rest.is_empty() {
+                let used = decoder.decode(rest).map_err(|e| e.to_string())?;
+                if used == 0 {
+                    break;
+                }
+                rest = &rest[used..];
+            }
+            // Exactly one row per record: a record with two objects is poison too.
+            if decoder.len() != i + 1 {
+                return Err("not exactly one JSON object".to_owned());
+            }
+        }
+        decoder
+            .flush()
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "no rows".to_owned())
+    }
+
+    /// Rows `rows` of `batch` as one Parquet file.
+    fn parquet(&self, batch: &RecordBatch, rows: &[u32]) -> Result<Vec<u8>, String> {
+        let indices = arrow_array::UInt32Array::from(rows.to_vec());
+        let part =
+            arrow_select::take::take_record_batch(batch, &indices).map_err(|e| e.to_string())?;
+        let mut writer = parquet::arrow::ArrowWriter::try_new(Vec::new(), batch.schema(), None)
+            .map_err(|e| e.to_string())?;
+        writer.write(&part).map_err(|e| e.to_string())?;
+        writer.into_inner().map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,337 @@
+//! The ingest flow: a Socrata dataset polled by its watermark, every page cleaned by the
+//! dataset's rules and produced to the topic keyed by the dataset key.
+//!
+//! Each poll re-reads from `watermark - overlap` (the feed publishes rows late), so the flow
+//! remembers, per key, a hash of the row it last produced within that window and produces a
+//! row only when it is new or changed. After each page the log has acknowledged, the
+//! watermark (the largest watermark value seen) and those hashes are saved in the target's
+//! object store. A crash between the acknowledgement and the save makes the next run
+//! produce that page again: the same bytes under the same key, which `deliver` drops as a
+//! duplicate (see docs/streaming.md for the whole guarantee).
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use arrow_array::RecordBatch;
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint;
+use super::socrata::{Client, FLOATING};
+use super::stop::Stop;
+use crate::backend::{Backends, Log, ObjectStore, Record};
+use crate::clean::Program;
+use crate::spec::Pipeline;
+use crate::spec::dataset::Dataset;
+use crate::spec::flow::Flow;
+use crate::spec::source::{Source, SourceKind};
+
+/// What an ingest run did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// The flow.
+    pub flow: String,
+    /// Poll cycles run.
+    pub polls: u64,
+    /// Pages fetched.
+    pub pages: u64,
+    /// Rows read from the API.
+    pub read: u64,
+    /// Rows produced to the topic.
+    pub produced: u64,
+    /// Rows re-read in the overlap and left alone, because the same row was produced before.
+    pub unchanged: u64,
+    /// Rows quarantined, by field.
+    pub rejected: BTreeMap<String, u64>,
+    /// The watermark after the run (the largest watermark value seen, API text).
+    pub watermark: Option<String>,
+    /// Quarantine objects written.
+    pub objects: Vec<String>,
+}
+
+impl Summary {
+    /// Total rejected rows.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+/// The flow's state in the object store.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    /// The largest watermark value produced so far (floating timestamp text).
+    watermark: Option<String>,
+    /// `[key hash, row hash, watermark (µs)]` of the rows produced within the overlap.
+    produced: Vec<(u64, u64, i64)>,
+}
+
+/// Runs ingest flow `name`: one poll cycle with `once`, otherwise a cycle every
+/// `poll_every` until `stop` is set.
+pub async fn run(
+    pipeline: &Pipeline,
+    name: &str,
+    backends: &Backends,
+    once: bool,
+    mut stop: Stop,
+) -> Result<Summary, String> {
+    let Some(Flow::Ingest(flow)) = pipeline.flows.get(name) else {
+        return Err(format!("'{name}' is not an ingest flow"));
+    };
+    let Some(Source::Socrata(source)) = pipeline.sources.get(&flow.from) else {
+        return Err(format!("source '{}' is not a socrata source", flow.from));
+    };
+    let log = backends
+        .log
+        .as_deref()
+        .ok_or("the target has no Kafka: set targets.<name>.kafka")?;
+    let storage = pipeline
+        .storage
+        .as_ref()
+        .ok_or("ingest keeps its watermark in the pipeline's bucket: declare storage")?;
+    let objects = backends.objects.as_ref();
+    let dataset = &pipeline.datasets[&flow.clean];
+    let columns = source_columns(dataset);
+    let program = Program::compile(dataset, SourceKind::Socrata, &columns)?;
+    let client = Client::new(source, columns);
+    let key_columns: Vec<usize> = dataset
+        .key
+        .iter()
+        .filter_map(|k| program.schema().index_of(k).ok())
+        .collect();
+    let rejects_prefix = pipeline
+        .flows
+        .values()
+        .find_map(|f| match f {
+            Flow::Deliver(d) if d.from_topic == flow.to_topic => {
+                Some(storage.layouts[&d.to].prefix.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    let job = Job {
+        name,
+        client: &client,
+        program: &program,
+        key_columns: &key_columns,
+        topic: &flow.to_topic,
+        overlap: source.overlap.0,
+        page_size: u64::from(source.page_size),
+        log,
+        objects,
+        bucket: &storage.bucket,
+        state_key: checkpoint::key(&pipeline.pipeline, name),
+        rejects_prefix: format!("{rejects_prefix}_rejects/{name}/"),
+    };
+    let mut state: State = checkpoint::load_json(objects, job.bucket, &job.state_key)
+        .await?
+        .unwrap_or_default();
+    let mut summary = Summary {
+        flow: name.to_owned(),
+        ..Summary::default()
+    };
+    loop {
+        job.cycle(&mut state, &mut summary, &stop).await?;
+        summary.polls += 1;
+        if once || stop.is_set() || stop.sleep(source.poll_every.0).await {
+            break;
+        }
+    }
+    summary.watermark = state.watermark;
+    Ok(summary)
+}
+
+/// The API columns the dataset reads from a Socrata source.
+fn source_columns(dataset: &Dataset) -> Vec<String> {
+    dataset
+        .fields
+        .iter()
+        .map(|(name, field)| {
+            field
+                .from
+                .as_ref()
+                .and_then(|f| f.for_kind(SourceKind::Socrata))
+                .unwrap_or(name)
+                .to_owned()
+        })
+        .collect()
+}
+
+/// What one run of the flow works with.
+struct Job<'a> {
+    name: &'a str,
+    client: &'a Client,
+    program: &'a Program,
+    key_columns: &'a [usize],
+    topic: &'a str,
+    overlap: std::time::Duration,
+    page_size: u64,
+    log: &'a dyn Log,
+    objects: &'a dyn ObjectStore,
+    bucket: &'a str,
+    state_key: String,
+    rejects_prefix: String,
+}
+
+/// A floating timestamp as microseconds (of the same floating clock), if it parses.
+fn micros(floating: &str) -> Option<i64> {
+    NaiveDateTime::parse_from_str(floating, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc().timestamp_micros())
+}
+
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl Job<'_> {
+    /// One poll: every page from `watermark - overlap` on, until a short page.
+    async fn cycle(
+        &self,
+        state: &mut State,
+        summary: &mut Summary,
+        stop: &Stop,
+    ) -> Result<(), String> {
+        let since = state.watermark.as_deref().and_then(micros).map(|w| {
+            let overlap = i64::try_from(self.overlap.as_micros()).unwrap_or(i64::MAX);
+            chrono::DateTime::from_timestamp_micros(w.saturating_sub(overlap))
+                .unwrap_or_default()
+                .naive_utc()
+                .format(FLOATING)
+                .to_string()
+        });
+        let mut produced: HashMap<u64, (u64, i64)> = state
+            .produced
+            .iter()
+            .map(|&(k, h, t)| (k, (h, t)))
+            .collect();
+        let mut offset = 0;
+        loop {
+            let page = self.client.page(since.as_deref(), offset).await?;
+            let rows = page.batch.num_rows() as u64;
+            summary.pages += 1;
+            summary.read += rows;
+            let cleaned = self.program.apply(&page.batch)?;
+            self.quarantine(&page, &cleaned.rejects, since.as_deref(), offset, summary)
+                .await?;
+            let lines = json_lines(&cleaned.batch)?;
+            let keys = key_texts(&cleaned.batch, self.key_columns)?;
+            let mut records = Vec::new();
+            let mut accepted = Vec::new();
+            for (i, line) in lines.iter().enumerate() {
+                let key = hash_bytes(keys[i].as_bytes());
+                let row = hash_bytes(line);
+                if produced.get(&key).is_some_and(|&(h, _)| h == row) {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                let at = page.watermarks[cleaned.rows[i] as usize]
+                    .as_deref()
+                    .and_then(micros)
+                    .unwrap_or(i64::MAX);
+                accepted.push((key, row, at));
+                records.push(Record {
+                    key: Some(keys[i].clone().into_bytes()),
+                    value: line.to_vec(),
+                });
+            }
+            if !records.is_empty() {
+                self.log
+                    .produce(self.topic, &records)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                summary.produced += records.len() as u64;
+            }
+            crate::crashpoint::hit("ingest-after-produce");
+            for (key, row, at) in accepted {
+                produced.insert(key, (row, at));
+            }
+            let page_max = page.watermarks.iter().flatten().max();
+            if let Some(max) = page_max
+                && state.watermark.as_ref().is_none_or(|w| max > w)
+            {
+                state.watermark = Some(max.clone());
+            }
+            // Rows older than the next poll's window cannot be re-read: forget them.
+            if let Some(w) = state.watermark.as_deref().and_then(micros) {
+                let horizon =
+                    w.saturating_sub(i64::try_from(self.overlap.as_micros()).unwrap_or(0));
+                produced.retain(|_, &mut (_, at)| at >= horizon);
+            }
+            state.produced = produced.iter().map(|(&k, &(h, t))| (k, h, t)).collect();
+            state.produced.sort_unstable();
+            checkpoint::save_json(self.objects, self.bucket, &self.state_key, state).await?;
+            tracing::info!(flow = self.name, offset, rows, produced = summary.produced, watermark = ?state.watermark, "page ingested");
+            offset += rows;
+            if rows < self.page_size || stop.is_set() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes a page's rejected rows to `<prefix>_rejects/<flow>/<since>+<offset>.jsonl`
+    /// (a name a re-read of the same page replaces).
+    async fn quarantine(
+        &self,
+        page: &super::socrata::Page,
+        rejects: &[crate::clean::Reject],
+        since: Option<&str>,
+        offset: u64,
+        summary: &mut Summary,
+    ) -> Result<(), String> {
+        if rejects.is_empty() {
+            return Ok(());
+        }
+        let mut body = Vec::new();
+        for reject in rejects {
+            *summary.rejected.entry(reject.field.clone()).or_default() += 1;
+            let line = serde_json::json!({
+                "source": page.url, "position": offset + reject.row as u64,
+                "field": reject.field, "raw": reject.raw, "reason": reject.reason,
+            });
+            body.extend_from_slice(line.to_string().as_bytes());
+            body.push(b'\n');
+        }
+        let stamp = since.unwrap_or("start").replace(':', "");
+        let key = format!("{}{stamp}+{offset}.jsonl", self.rejects_prefix);
+        self.objects
+            .put(self.bucket, &key, body)
+            .await
+            .map_err(|e| e.to_string())?;
+        summary.objects.push(key);
+        Ok(())
+    }
+}
+
+/// Each row of a cleaned batch as one JSON object (nulls left out), in row order.
+pub fn json_lines(batch: &RecordBatch) -> Result<Vec<Vec<u8>>, String> {
+    let mut writer = arrow_json::LineDelimitedWriter::new(Vec::new());
+    writer.write(batch).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    let text = writer.into_inner();
+    Ok(text
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
+/// Each row's key as text (key fields joined by `|`), the Kafka record key.
+fn key_texts(batch: &RecordBatch, columns: &[usize]) -> Result<Vec<String>, String> {
+    let options = arrow_cast::display::FormatOptions::default();
+    let formatters = columns
+        .iter()
+        .map(|&c| arrow_cast::display::ArrayFormatter::try_new(batch.column(c), &options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    Ok((0..batch.num_rows())
+        .map(|row| {
+            formatters
+                .iter()
+                .map(|f| f.value(row).to_string())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect())
+}

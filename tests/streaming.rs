@@ -1,0 +1,471 @@
+//! `runner run ingest` and `runner run deliver`: the Socrata-like server's real SPD rows
+//! through the log into `incremental_data/`, every row exactly once, also after `kill -9`
+//! at the worst moments (RUNNER_CRASH_AT), on the local target and on tansu + moto.
+
+use std::collections::HashSet;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::plan::Scratch;
+use crate::socrata_server::{Fault, Server, api_rows};
+use crate::util::stdout;
+
+const TOKEN: &str = "test-app-token";
+
+/// A row in the API's JSON shape.
+type Row = Map<String, Value>;
+
+/// The newest `n` real rows by report time, and `late` of them held back to be published
+/// later (every fourth of the newest 200, all inside the overlap window).
+fn feed(n: usize, late: usize) -> (Vec<Row>, Vec<Row>) {
+    let mut rows = api_rows(usize::MAX);
+    let time = |r: &Row| {
+        r.get("report_datetime")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    rows.sort_by_key(time);
+    let mut rows = rows.split_off(rows.len() - n);
+    let mut held = Vec::new();
+    let mut i = rows.len() - 200;
+    while held.len() < late {
+        held.push(rows.remove(i));
+        i += 3;
+    }
+    (rows, held)
+}
+
+/// The Seattle pipeline reading the server, small pages and small delivery batches.
+fn pipeline(s: &Scratch, server: &Server) -> String {
+    s.pipeline(
+        "seattle.yaml",
+        &[
+            (
+                "url: https://data.seattle.gov/resource/tazs-3rd5.json",
+                &format!("url: {}", server.url),
+            ),
+            ("page_size: 1000", "page_size: 300"),
+            (
+                "rotate: { max_records: 10000, max_bytes: 64MiB, max_age: 60s }",
+                "rotate: { max_records: 250, max_bytes: 64MiB, max_age: 60s }",
+            ),
+        ],
+    )
+}
+
+fn run(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(args)
+        .current_dir(crate::util::root())
+        .env("RUNNER_STATE_DIR", s.state())
+        .env("SOCRATA_APP_TOKEN", TOKEN)
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .output()
+        .expect("runner runs")
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_str(&stdout(output)).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            stdout(output),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn killed(output: &Output) -> bool {
+    output.status.signal() == Some(9)
+}
+
+/// Every delivered row's offense id, from the JSON lines under `dir` (not the quarantine).
+fn delivered_ids(dir: &Path) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if !path.ends_with("_rejects") {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "jsonl") {
+                ids.extend(lines_ids(&std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    ids
+}
+
+/// The offense ids of JSON lines.
+pub fn lines_ids(body: &[u8]) -> Vec<i64> {
+    body.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let row: Value = serde_json::from_slice(l).expect("a JSON row");
+            row["offense_id"].as_i64().expect("offense_id")
+        })
+        .collect()
+}
+
+/// The ids of `rows` that the cleaning rules accept (a valid report number).
+fn valid_ids(rows: &[Row]) -> HashSet<i64> {
+    let pattern = regex::Regex::new(r"^\d{4}-\d{6}$").expect("regex");
+    rows.iter()
+        .filter(|r| {
+            r.get("report_number")
+                .and_then(Value::as_str)
+                .is_some_and(|n| pattern.is_match(n))
+        })
+        .filter_map(|r| r.get("offense_id")?.as_str()?.parse().ok())
+        .collect()
+}
+
+fn assert_exactly_once(ids: &[i64], expected: &HashSet<i64>) {
+    let unique: HashSet<i64> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "no row delivered twice");
+    assert_eq!(&unique, expected, "every row delivered");
+}
+
+#[test]
+fn ingest_and_deliver_every_row_once_with_retries_and_late_rows() {
+    let (rows, late) = feed(2000, 50);
+    let server = Server::start(rows.clone(), Some(TOKEN));
+    server.fault(&[
+        Fault::Throttle,
+        Fault::ServerError,
+        Fault::Slow(Duration::from_millis(300)),
+    ]);
+    let s = Scratch::new("streaming-local");
+    let p = pipeline(&s, &server);
+    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+
+    let ingest = json(&run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    let expected = valid_ids(&rows);
+    assert_eq!(ingest["read"].as_u64(), Some(rows.len() as u64));
+    assert_eq!(ingest["produced"].as_u64(), Some(expected.len() as u64));
+    let requests = server.requests();
+    assert!(
+        requests[0].contains("$order=report_datetime%20ASC%2C%20%3Aid%20ASC")
+            && requests[0].contains("$limit=300&$offset=0"),
+        "{requests:?}"
+    );
+    assert_eq!(
+        requests.len(),
+        2 + rows.len().div_ceil(300),
+        "two retried failures, then every page (the first one slow)"
+    );
+
+    let deliver = json(&run(
+        &s,
+        &["run", "deliver", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    assert_eq!(deliver["written"].as_u64(), Some(expected.len() as u64));
+    let incremental = s.state().join("s3/seattle-911/incremental_data");
+    assert_exactly_once(&delivered_ids(&incremental), &expected);
+    let days = std::fs::read_dir(&incremental).expect("dir").count();
+    assert!(days > 5, "one folder per report day, found {days}");
+
+    // The feed publishes rows late; the next poll re-reads the overlap and finds them.
+    server.publish(late.clone());
+    let again = json(&run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    let late_ids = valid_ids(&late);
+    assert_eq!(again["produced"].as_u64(), Some(late_ids.len() as u64));
+    assert!(again["unchanged"].as_u64() > Some(0), "{again}");
+    let since = server.requests().last().cloned().expect("requests");
+    assert!(since.contains("report_datetime%20%3E%3D%20%27"), "{since}");
+    json(&run(
+        &s,
+        &["run", "deliver", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    let all: HashSet<i64> = expected.union(&late_ids).copied().collect();
+    assert_exactly_once(&delivered_ids(&incremental), &all);
+}
+
+#[test]
+fn kill_9_at_every_crash_point_loses_and_duplicates_nothing() {
+    let (rows, _) = feed(1500, 0);
+    let server = Server::start(rows.clone(), Some(TOKEN));
+    let s = Scratch::new("streaming-crash");
+    let p = pipeline(&s, &server);
+    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+    let expected = valid_ids(&rows);
+
+    // Records acknowledged by the log, watermark not saved: the page is produced again.
+    let crashed = run(
+        &s,
+        &["run", "ingest", &p, "--once"],
+        &[("RUNNER_CRASH_AT", "ingest-after-produce:2")],
+    );
+    assert!(killed(&crashed), "{:?}", crashed.status);
+    let ingest = json(&run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    assert!(ingest["produced"].as_u64() > Some(0));
+
+    for point in [
+        "deliver-after-pending:2",
+        "deliver-mid-write:3",
+        "deliver-after-write:4",
+    ] {
+        let crashed = run(
+            &s,
+            &["run", "deliver", &p, "--once"],
+            &[("RUNNER_CRASH_AT", point)],
+        );
+        assert!(
+            killed(&crashed),
+            "{point}: {:?} {}",
+            crashed.status,
+            String::from_utf8_lossy(&crashed.stderr)
+        );
+    }
+    json(&run(
+        &s,
+        &["run", "deliver", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    // The ingest crash really produced a page twice: the log holds more records than rows.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let log = runner::backend::local::Local::new(s.state());
+    let mut records = 0;
+    for partition in 0..3 {
+        records += runtime
+            .block_on(runner::backend::Log::fetch(
+                &log,
+                "seattle_911_crime",
+                partition,
+                0,
+                100_000,
+                Duration::ZERO,
+            ))
+            .expect("fetch")
+            .len();
+    }
+    assert!(
+        records > expected.len(),
+        "{records} records, {} rows",
+        expected.len()
+    );
+    let incremental = s.state().join("s3/seattle-911/incremental_data");
+    assert_exactly_once(&delivered_ids(&incremental), &expected);
+}
+
+#[test]
+fn bad_pages_tokens_and_poison_records_are_clear() {
+    let (rows, _) = feed(400, 0);
+    let server = Server::start(rows, Some(TOKEN));
+    let s = Scratch::new("streaming-bad");
+    let p = pipeline(&s, &server);
+    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+
+    server.fault(&[Fault::Malformed]);
+    let malformed = run(&s, &["run", "ingest", &p, "--once"], &[]);
+    assert_eq!(malformed.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&malformed.stderr);
+    assert!(
+        message.contains(&format!("GET {}?", server.url))
+            && message.contains("malformed page at line 1 column"),
+        "{message}"
+    );
+
+    let denied = run(
+        &s,
+        &["run", "ingest", &p, "--once"],
+        &[("SOCRATA_APP_TOKEN", "wrong")],
+    );
+    assert_eq!(denied.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        message.contains("HTTP 403: permission_denied: Invalid app_token specified"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("wrong"),
+        "the token never shows: {message}"
+    );
+
+    // A record no ingest wrote: quarantined with its offset, the rest delivered.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let log = runner::backend::local::Local::new(s.state());
+    runtime
+        .block_on(runner::backend::Log::produce(
+            &log,
+            "seattle_911_crime",
+            &[runner::backend::Record {
+                key: Some(b"1".to_vec()),
+                value: b"{not json".to_vec(),
+            }],
+        ))
+        .expect("produce");
+    json(&run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    let deliver = json(&run(
+        &s,
+        &["run", "deliver", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    assert_eq!(deliver["poison"].as_u64(), Some(1));
+    let rejects = s
+        .state()
+        .join("s3/seattle-911/incremental_data/_rejects/deliver");
+    let file = std::fs::read_dir(&rejects)
+        .expect("quarantine")
+        .next()
+        .expect("one file")
+        .expect("entry")
+        .path();
+    let line: Value = serde_json::from_slice(
+        std::fs::read(&file)
+            .expect("read")
+            .split(|&b| b == b'\n')
+            .next()
+            .expect("line"),
+    )
+    .expect("json");
+    assert_eq!(line["raw"], "{not json");
+    assert!(line["offset"].is_u64());
+}
+
+#[test]
+fn ingest_to_tansu_and_deliver_to_moto_exactly_once_after_kill_9() {
+    let Some(r) = crate::remote::Remote::new("streaming-remote") else {
+        return;
+    };
+    let (rows, _) = feed(1200, 0);
+    let server = Server::start(rows.clone(), Some(TOKEN));
+    let text = std::fs::read_to_string(&r.pipeline).expect("pipeline");
+    let text = text
+        .replace(
+            "url: https://data.seattle.gov/resource/tazs-3rd5.json",
+            &format!("url: {}", server.url),
+        )
+        .replace("page_size: 1000", "page_size: 300")
+        .replace("max_records: 10000", "max_records: 400");
+    std::fs::write(&r.pipeline, text).expect("write");
+    let p = r.pipeline.as_str();
+    let env = [("SOCRATA_APP_TOKEN", TOKEN)];
+    let apply = r.run_env(&["apply", p, "--target", "aws"], &r.aws, &env);
+    assert_eq!(
+        apply.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&apply.stderr)
+    );
+    let crashed = r.run_env(
+        &["run", "ingest", p, "--target", "aws", "--once"],
+        &r.aws,
+        &[
+            ("SOCRATA_APP_TOKEN", TOKEN),
+            ("RUNNER_CRASH_AT", "ingest-after-produce:2"),
+        ],
+    );
+    assert!(
+        killed(&crashed),
+        "{:?} {}",
+        crashed.status,
+        String::from_utf8_lossy(&crashed.stderr)
+    );
+    let ingest = r.run_env(
+        &[
+            "run", "ingest", p, "--target", "aws", "--once", "--format", "json",
+        ],
+        &r.aws,
+        &env,
+    );
+    assert_eq!(
+        ingest.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ingest.stderr)
+    );
+
+    let crashed = r.run_env(
+        &["run", "deliver", p, "--target", "aws", "--once"],
+        &r.aws,
+        &[
+            ("SOCRATA_APP_TOKEN", TOKEN),
+            ("RUNNER_CRASH_AT", "deliver-mid-write:2"),
+        ],
+    );
+    assert!(
+        killed(&crashed),
+        "{:?} {}",
+        crashed.status,
+        String::from_utf8_lossy(&crashed.stderr)
+    );
+
+    // The broker's reads can lag: deliver again until every row is there, with a deadline.
+    let expected = valid_ids(&rows);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = runner::backend::s3::S3::new(crate::services::s3_client(&r.aws));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ids = loop {
+        let deliver = r.run_env(
+            &[
+                "run", "deliver", p, "--target", "aws", "--once", "--format", "json",
+            ],
+            &r.aws,
+            &env,
+        );
+        assert_eq!(
+            deliver.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&deliver.stderr)
+        );
+        let mut ids = Vec::new();
+        let keys = runtime
+            .block_on(runner::backend::ObjectStore::list(
+                &store,
+                &r.bucket,
+                "incremental_data/",
+            ))
+            .expect("list");
+        for key in keys.iter().filter(|k| !k.contains("_rejects/")) {
+            let body = runtime
+                .block_on(runner::backend::ObjectStore::get(&store, &r.bucket, key))
+                .expect("get")
+                .expect("exists");
+            ids.extend(lines_ids(&body));
+        }
+        if ids.len() >= expected.len() || Instant::now() > deadline {
+            break ids;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_exactly_once(&ids, &expected);
+}
