@@ -1,0 +1,186 @@
+"""The streaming benchmark (run by scripts/bench-streaming.sh with the services started):
+N rows shaped like the Socrata API's (real SPD rows repeated with unique offense ids) are
+served by a replay server; `runner run ingest --once` moves them into the broker and
+`runner run deliver --once` into S3; plain librdkafka (confluent-kafka) produces and
+consumes the same messages with the same settings as the baseline. Prints a Markdown table.
+
+usage: bench_streaming.py RUNNER_BINARY ROWS
+"""
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "spd_crime_data_2023_formatted.csv"
+
+
+def api_rows(n):
+    """Rows in the API's JSON shape, sorted by report time then row id, as the runner asks."""
+    with SAMPLE.open(newline="") as f:
+        sample = list(csv.DictReader(f))
+    rows = []
+    for i in range(n):
+        source = sample[i % len(sample)]
+        row = {}
+        for name, value in source.items():
+            if not value:
+                continue
+            if name == "block_address":
+                name = "_100_block_address"
+            if name.endswith("datetime"):
+                value = value.replace(" ", "T") + ".000"
+            row[name] = value
+        row["offense_id"] = f"{source['offense_id']}{i // len(sample):04d}"
+        rows.append(row)
+    rows.sort(key=lambda r: r["report_datetime"])
+    return [json.dumps(r).encode() for r in rows]
+
+
+def serve(rows):
+    """A replay server for the first poll: `$order`, `$limit`, `$offset` (no `$where`)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            query = parse_qs(urlparse(self.path).query)
+            if "$where" in query:
+                self.send_error(400, "the benchmark serves the first poll only")
+                return
+            limit, offset = int(query["$limit"][0]), int(query["$offset"][0])
+            body = b"[" + b",".join(rows[offset:offset + limit]) + b"]"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def timed(command, env):
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command[:3])} failed:\n{done.stderr.decode(errors='replace')[-3000:]}")
+    return seconds, json.loads(done.stdout)
+
+
+def raw_client(bootstrap, payloads):
+    """Produces and consumes `payloads` with librdkafka alone, as the runner is configured."""
+    topic = f"bench_raw_{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result()
+    time.sleep(1)
+    producer = Producer({
+        "bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+        "compression.type": "lz4", "linger.ms": 5,
+    })
+    start = time.perf_counter()
+    for key, value in payloads:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(60) != 0:
+        sys.exit("raw producer: messages left undelivered")
+    produce_seconds = time.perf_counter() - start
+
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False,
+    })
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
+    start = time.perf_counter()
+    received = 0
+    deadline = start + 120
+    while received < len(payloads) and time.perf_counter() < deadline:
+        for message in consumer.consume(num_messages=5000, timeout=1.0):
+            if message.error() is None:
+                received += 1
+    consume_seconds = time.perf_counter() - start
+    consumer.close()
+    return produce_seconds, consume_seconds, received
+
+
+def main():
+    runner, n = sys.argv[1], int(sys.argv[2])
+    bootstrap = os.environ["RUNNER_TEST_KAFKA"]
+    aws = os.environ["RUNNER_TEST_AWS"]
+    rows = api_rows(n)
+    server = serve(rows)
+    work = Path(tempfile.mkdtemp(prefix="bench-streaming-", dir=ROOT / "target" / "bench"))
+    suffix = uuid.uuid4().hex[:8]
+    try:
+        shutil.copytree(ROOT / "pipelines", work / "pipelines")
+        pipeline = work / "pipelines" / "seattle_911_crime.yaml"
+        text = pipeline.read_text()
+        for old, new in [
+            ("url: https://data.seattle.gov/resource/tazs-3rd5.json",
+             f"url: http://127.0.0.1:{server.server_port}/resource/tazs-3rd5.json"),
+            ("page_size: 1000", "page_size: 50000"),
+            ("pipeline: seattle-911-crime", f"pipeline: bench-{suffix}"),
+            ("bucket: seattle-911", f"bucket: bench-{suffix}"),
+            ("database: seattle_911", f"database: bench_{suffix}"),
+            ("  seattle_911_crime:\n    partitions", f"  bench_{suffix}:\n    partitions"),
+            ("to_topic: seattle_911_crime", f"to_topic: bench_{suffix}"),
+            ("from_topic: seattle_911_crime", f"from_topic: bench_{suffix}"),
+        ]:
+            assert old in text, old
+            text = text.replace(old, new)
+        # Deliver in batches as large as the broker's reads allow.
+        text = re.sub(r"max_records: 10000", "max_records: 50000", text)
+        pipeline.write_text(text)
+        env = dict(os.environ, AWS_ENDPOINT_URL=aws, AWS_ACCESS_KEY_ID="test",
+                   AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-west-2",
+                   KAFKA_BOOTSTRAP_SERVERS=bootstrap, RUST_LOG="warn")
+        subprocess.run([runner, "apply", str(pipeline), "--target", "aws"], check=True, env=env,
+                       capture_output=True)
+        ingest_seconds, ingest = timed(
+            [runner, "run", "ingest", str(pipeline), "--target", "aws", "--once", "--format", "json"], env)
+        deliver_seconds, deliver = timed(
+            [runner, "run", "deliver", str(pipeline), "--target", "aws", "--once", "--format", "json"], env)
+    finally:
+        server.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+
+    produced, written = ingest["produced"], deliver["written"]
+    payloads = [(str(i).encode(), row) for i, row in enumerate(rows)]
+    raw_produce, raw_consume, received = raw_client(bootstrap, payloads)
+
+    print(f"\n{n:,} rows; confluent-kafka {__import__('confluent_kafka').version()[0]}; "
+          f"broker {bootstrap}; S3 {aws}\n")
+    print("| step | messages | seconds | messages/s | raw librdkafka messages/s | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| ingest (HTTP, clean, produce) | {produced:,} | {ingest_seconds:.1f} | "
+          f"{produced / ingest_seconds:,.0f} | {n / raw_produce:,.0f} (produce) | "
+          f"{(produced / ingest_seconds) / (n / raw_produce):.0%} |")
+    print(f"| deliver (consume, decode, write S3) | {written:,} | {deliver_seconds:.1f} | "
+          f"{written / deliver_seconds:,.0f} | {received / raw_consume:,.0f} (consume) | "
+          f"{(written / deliver_seconds) / (received / raw_consume):.0%} |")
+
+
+if __name__ == "__main__":
+    main()
