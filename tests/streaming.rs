@@ -86,24 +86,10 @@ fn killed(output: &Output) -> bool {
 
 /// Every delivered row's offense id, from the JSON lines under `dir` (not the quarantine).
 fn delivered_ids(dir: &Path) -> Vec<i64> {
-    let mut ids = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if !path.ends_with("_rejects") {
-                    stack.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == "jsonl") {
-                ids.extend(lines_ids(&std::fs::read(&path).expect("read")));
-            }
-        }
-    }
-    ids
+    crate::util::files_with_extension(dir, "jsonl")
+        .iter()
+        .flat_map(|path| lines_ids(&std::fs::read(path).expect("read")))
+        .collect()
 }
 
 /// The offense ids of JSON lines.

@@ -90,56 +90,48 @@ pub async fn run(
         }
         Flow::Ingest(flow) => {
             let dataset = &pipeline.datasets[&flow.clean];
-            let stop = Stop::on_signals();
-            let result = ingest::run(pipeline, &args.flow, &backends, args.once, stop).await;
-            let summary = match result {
-                Ok(summary) => summary,
-                Err(e) => {
-                    writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;
-                    return Ok(Outcome::Findings);
-                }
+            let result = ingest::run(
+                pipeline,
+                &args.flow,
+                &backends,
+                args.once,
+                Stop::on_signals(),
+            );
+            let Some(summary) = report(result, validated, args, out, err).await? else {
+                return Ok(Outcome::Findings);
             };
-            match args.format {
-                Format::Json => {
-                    serde_json::to_writer_pretty(&mut *out, &summary)?;
-                    writeln!(out)?;
-                }
-                Format::Human => {
-                    writeln!(
-                        out,
-                        "{}: {} polls, {} pages, read {} rows, produced {}, unchanged {}, rejected {}; watermark {}.",
-                        summary.flow,
-                        summary.polls,
-                        summary.pages,
-                        summary.read,
-                        summary.produced,
-                        summary.unchanged,
-                        summary.rejected_total(),
-                        summary.watermark.as_deref().unwrap_or("none")
-                    )?;
-                    for (reason, count) in &summary.rejected {
-                        writeln!(out, "  rejected by {reason}: {count}")?;
-                    }
+            if args.format == Format::Human {
+                writeln!(
+                    out,
+                    "{}: {} polls, {} pages, read {} rows, produced {}, unchanged {}, rejected {}; watermark {}.",
+                    summary.flow,
+                    summary.polls,
+                    summary.pages,
+                    summary.read,
+                    summary.produced,
+                    summary.unchanged,
+                    summary.rejected_total(),
+                    summary.watermark.as_deref().unwrap_or("none")
+                )?;
+                for (reason, count) in &summary.rejected {
+                    writeln!(out, "  rejected by {reason}: {count}")?;
                 }
             }
             check_ratio(summary.rejected_total(), summary.read, dataset, err)
         }
         Flow::Deliver(_) => {
-            let stop = Stop::on_signals();
-            let result = deliver::run(pipeline, &args.flow, &backends, args.once, stop).await;
-            let summary = match result {
-                Ok(summary) => summary,
-                Err(e) => {
-                    writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;
-                    return Ok(Outcome::Findings);
-                }
+            let result = deliver::run(
+                pipeline,
+                &args.flow,
+                &backends,
+                args.once,
+                Stop::on_signals(),
+            );
+            let Some(summary) = report(result, validated, args, out, err).await? else {
+                return Ok(Outcome::Findings);
             };
-            match args.format {
-                Format::Json => {
-                    serde_json::to_writer_pretty(&mut *out, &summary)?;
-                    writeln!(out)?;
-                }
-                Format::Human => writeln!(
+            if args.format == Format::Human {
+                writeln!(
                     out,
                     "{}: read {} records, wrote {} in {} batches ({} objects), dropped {} duplicates, quarantined {} undecodable.",
                     summary.flow,
@@ -149,11 +141,34 @@ pub async fn run(
                     summary.objects.len(),
                     summary.duplicates,
                     summary.poison
-                )?,
+                )?;
             }
             Ok(Outcome::Success)
         }
     }
+}
+
+/// Awaits a streaming flow: its summary (printed as JSON with `--format json`), or `None`
+/// after printing the error with the file and flow.
+async fn report<T: serde::Serialize>(
+    result: impl Future<Output = Result<T, String>>,
+    validated: &crate::check::Validated,
+    args: &RunArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<Option<T>> {
+    let summary = match result.await {
+        Ok(summary) => summary,
+        Err(e) => {
+            writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;
+            return Ok(None);
+        }
+    };
+    if args.format == Format::Json {
+        serde_json::to_writer_pretty(&mut *out, &summary)?;
+        writeln!(out)?;
+    }
+    Ok(Some(summary))
 }
 
 /// Exit 1 when more rows were rejected than the dataset allows.
