@@ -35,6 +35,9 @@ use crate::spec::storage::{Codec, Format};
 /// Rows per batch read from the source.
 pub const BATCH_ROWS: usize = 8192;
 
+/// Batches the CSV reader thread keeps ready ahead of cleaning.
+const READ_AHEAD: usize = 4;
+
 /// Bytes of row groups the open Parquet files may buffer in memory together before the
 /// largest is flushed to its spool file.
 pub const MEMORY_BUDGET: usize = 64 << 20;
@@ -221,7 +224,7 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
         .prefix("runner-spool-")
         .tempdir()
         .map_err(|e| format!("spool directory: {e}"))?;
-    let mut reader = CsvReader::open(&file_name, input.open(objects).await?, source, BATCH_ROWS)?;
+    let reader = CsvReader::open(&file_name, input.open(objects).await?, source, BATCH_ROWS)?;
     let program = Program::compile(dataset, SourceKind::Csv, reader.columns())
         .map_err(|e| format!("{file_name}: {e}"))?;
     let partitioner = Partitioner::compile(&layout.partition_by, &program.schema())?;
@@ -259,11 +262,12 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
     let mut spooled = 0u64;
     let mut sequence: HashMap<String, u32> = HashMap::new();
     let mut quarantine = Quarantine::create(spool_dir.path().join("rejects.jsonl"))?;
-    while let Some(raw) = reader.next_batch()? {
+    let mut reader = reader.read_ahead(READ_AHEAD);
+    while let Some((raw, bytes)) = reader.next_batch()? {
         summary.read += (raw.batch.num_rows() + raw.rejects.len()) as u64;
         progress(Progress {
             rows: summary.read,
-            bytes: reader.bytes_read(),
+            bytes,
             total_bytes: size,
             compressed: reader.compressed(),
         });
@@ -429,14 +433,11 @@ impl Quarantine {
 /// [`MEMORY_BUDGET`].
 fn bound_memory(open: &mut HashMap<String, OpenFile>) -> Result<(), String> {
     loop {
-        let total: usize = open.values().map(|f| f.writer.in_progress_size()).sum();
+        let total: usize = open.values().map(|f| f.writer.memory_size()).sum();
         if total <= MEMORY_BUDGET {
             return Ok(());
         }
-        let Some(largest) = open
-            .values_mut()
-            .max_by_key(|f| f.writer.in_progress_size())
-        else {
+        let Some(largest) = open.values_mut().max_by_key(|f| f.writer.memory_size()) else {
             return Ok(());
         };
         largest.writer.flush().map_err(|e| e.to_string())?;
@@ -455,20 +456,21 @@ async fn last_rows(
     keys_only
         .fields
         .retain(|name, _| dataset.key.contains(name));
-    let mut reader = CsvReader::open(
+    let reader = CsvReader::open(
         &input.name(),
         input.open(objects).await?,
         source,
         BATCH_ROWS,
     )?;
     let program = Program::compile(&keys_only, SourceKind::Csv, reader.columns())?;
+    let mut reader = reader.read_ahead(READ_AHEAD);
     let columns: Vec<usize> = dataset
         .key
         .iter()
         .filter_map(|k| program.schema().index_of(k).ok())
         .collect();
     let mut last = LastRows::default();
-    while let Some(raw) = reader.next_batch()? {
+    while let Some((raw, _)) = reader.next_batch()? {
         let cleaned = program.apply(&raw.batch)?;
         for (i, &row) in cleaned.rows.iter().enumerate() {
             last.record(
@@ -477,6 +479,7 @@ async fn last_rows(
             );
         }
     }
+    last.finish();
     Ok(last)
 }
 

@@ -195,6 +195,63 @@ impl CsvReader {
     }
 }
 
+/// What the read-ahead thread sends: a batch with the bytes read so far, the end, or an
+/// error.
+type Ahead = Result<Option<(RawBatch, u64)>, String>;
+
+/// A [`CsvReader`] running on its own thread a few batches ahead of its consumer, so
+/// parsing overlaps with cleaning and writing.
+pub struct ReadAhead {
+    receiver: std::sync::mpsc::Receiver<Ahead>,
+    compressed: bool,
+    done: bool,
+}
+
+impl CsvReader {
+    /// Moves the reader to a thread that keeps up to `depth` batches ready.
+    pub fn read_ahead(mut self, depth: usize) -> ReadAhead {
+        let compressed = self.gzip;
+        let (sender, receiver) = std::sync::mpsc::sync_channel(depth.max(1));
+        std::thread::spawn(move || {
+            loop {
+                let next = self.next_batch().map(|b| b.map(|b| (b, self.bytes_read())));
+                let last = !matches!(next, Ok(Some(_)));
+                // A closed channel means the consumer stopped early: nothing to do.
+                if sender.send(next).is_err() || last {
+                    return;
+                }
+            }
+        });
+        ReadAhead {
+            receiver,
+            compressed,
+            done: false,
+        }
+    }
+}
+
+impl ReadAhead {
+    /// The next batch and the input bytes read so far, or `None` at the end.
+    pub fn next_batch(&mut self) -> Result<Option<(RawBatch, u64)>, String> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.receiver.recv() {
+            Ok(Ok(None)) => {
+                self.done = true;
+                Ok(None)
+            }
+            Ok(other) => other,
+            Err(_) => Err("the CSV reader thread stopped unexpectedly".to_owned()),
+        }
+    }
+
+    /// Whether the input is gzip-compressed.
+    pub fn compressed(&self) -> bool {
+        self.compressed
+    }
+}
+
 /// A CSV reader over a stream: gzip undone (by magic bytes with `compression: auto`), a
 /// UTF-8 byte-order mark skipped, rows of any width accepted (they are checked per row).
 fn csv_reader(

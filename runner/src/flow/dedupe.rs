@@ -2,7 +2,9 @@
 //! cleaned key values (8 bytes of memory per distinct key, whatever the row size).
 //!
 //! `first` keeps the first row of each key in one pass. `last` needs to know a key's last
-//! row before writing any, so [`LastRows`] is filled by a first pass over the keys alone.
+//! row before writing any, so [`LastRows`] is filled by a first pass over the keys alone:
+//! it collects `(key hash, line)` pairs (16 bytes a row), then keeps only the keys that
+//! occur more than once, so the second pass holds memory for duplicated keys alone.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -62,20 +64,51 @@ impl FirstRows {
     }
 }
 
-/// The last line of each key, filled by a first pass.
+/// The last line of each duplicated key, filled by a first pass.
 #[derive(Default)]
 pub struct LastRows {
+    /// Every `(key hash, line)` while the first pass records them.
+    rows: Vec<(u64, u64)>,
+    /// After [`LastRows::finish`]: the last line of each key that occurs more than once.
     last: HashMap<u64, u64>,
 }
 
 impl LastRows {
-    /// Records that a row of `key` is on `line` (later lines win).
+    /// Records that a row of `key` is on `line` (lines come in increasing order).
     pub fn record(&mut self, key: u64, line: u64) {
-        self.last.insert(key, line);
+        self.rows.push((key, line));
+    }
+
+    /// Ends the first pass: keeps the last line of every duplicated key, frees the rest.
+    pub fn finish(&mut self) {
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_unstable();
+        for run in rows.chunk_by(|a, b| a.0 == b.0) {
+            if let [_, .., (key, line)] = run {
+                self.last.insert(*key, *line);
+            }
+        }
     }
 
     /// Whether the row of `key` on `line` is its key's last.
     pub fn keep(&self, key: u64, line: u64) -> bool {
         self.last.get(&key).is_none_or(|&last| last == line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LastRows;
+
+    #[test]
+    fn only_the_last_row_of_a_duplicated_key_is_kept() {
+        let mut last = LastRows::default();
+        for (key, line) in [(7, 2), (9, 3), (7, 4), (5, 5), (7, 6)] {
+            last.record(key, line);
+        }
+        last.finish();
+        assert_eq!(last.last.len(), 1, "only duplicated keys are remembered");
+        assert!(!last.keep(7, 2) && !last.keep(7, 4) && last.keep(7, 6));
+        assert!(last.keep(9, 3) && last.keep(5, 5));
     }
 }
