@@ -49,6 +49,12 @@ impl Remote {
                     &format!("from_topic: {topic}"),
                 ),
                 ("database: seattle_911", &format!("database: {database}")),
+                // tansu 0.6 cannot serve a fetch that starts inside a record batch: one
+                // record per batch keeps every offset a batch start.
+                (
+                    "      bootstrap: ${KAFKA_BOOTSTRAP_SERVERS",
+                    "      properties: { batch.num.messages: \"1\" }\n      bootstrap: ${KAFKA_BOOTSTRAP_SERVERS",
+                ),
             ],
         );
         Some(Remote {

@@ -15,8 +15,8 @@ use rdkafka::admin::{
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
 
@@ -78,6 +78,18 @@ impl Kafka {
             .create::<BaseConsumer>()
             .map(Arc::new)
             .map_err(|e| failure(format!("cannot create a Kafka consumer: {e}")))
+    }
+
+    /// The partition and offset of an acknowledged record.
+    async fn delivered(topic: &str, delivery: DeliveryFuture) -> Result<(u32, u64)> {
+        let delivered = delivery
+            .await
+            .map_err(|_| failure(format!("Produce to {topic}: the producer went away")))?
+            .map_err(|(e, _)| failure(format!("Produce to {topic}: {e}")))?;
+        let partition =
+            u32::try_from(delivered.partition).map_err(|_| failure("negative partition"))?;
+        let offset = u64::try_from(delivered.offset).map_err(|_| failure("negative offset"))?;
+        Ok((partition, offset))
     }
 
     fn options() -> AdminOptions {
@@ -205,23 +217,34 @@ impl Log for Kafka {
     }
 
     async fn produce(&self, topic: &str, records: &[Record]) -> Result<Vec<(u32, u64)>> {
-        let mut pending = Vec::with_capacity(records.len());
+        // Every record is queued at once (librdkafka batches them); only then are the
+        // acknowledgements awaited. A full queue waits for the oldest acknowledgement.
+        let mut pending = std::collections::VecDeque::with_capacity(records.len());
+        let mut out = Vec::with_capacity(records.len());
         for record in records {
             let mut message = FutureRecord::<[u8], [u8]>::to(topic).payload(&record.value);
             if let Some(key) = &record.key {
                 message = message.key(key.as_slice());
             }
-            pending.push(self.producer.send(message, TIMEOUT));
+            loop {
+                match self.producer.send_result(message) {
+                    Ok(delivery) => {
+                        pending.push_back(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        message = back;
+                        match pending.pop_front() {
+                            Some(oldest) => out.push(Self::delivered(topic, oldest).await?),
+                            None => tokio::time::sleep(Duration::from_millis(10)).await,
+                        }
+                    }
+                    Err((e, _)) => return Err(failure(format!("Produce to {topic}: {e}"))),
+                }
+            }
         }
-        let mut out = Vec::with_capacity(pending.len());
         for delivery in pending {
-            let delivered = delivery
-                .await
-                .map_err(|(e, _)| failure(format!("Produce to {topic}: {e}")))?;
-            let partition =
-                u32::try_from(delivered.partition).map_err(|_| failure("negative partition"))?;
-            let offset = u64::try_from(delivered.offset).map_err(|_| failure("negative offset"))?;
-            out.push((partition, offset));
+            out.push(Self::delivered(topic, delivery).await?);
         }
         Ok(out)
     }
