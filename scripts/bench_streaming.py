@@ -104,7 +104,7 @@ def raw_client(bootstrap, payloads):
             except BufferError:
                 producer.poll(0.05)
         producer.poll(0)
-    if producer.flush(60) != 0:
+    if producer.flush(600) != 0:
         sys.exit("raw producer: messages left undelivered")
     produce_seconds = time.perf_counter() - start
 
@@ -115,7 +115,7 @@ def raw_client(bootstrap, payloads):
     consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
     start = time.perf_counter()
     received = 0
-    deadline = start + 120
+    deadline = start + 600
     while received < len(payloads) and time.perf_counter() < deadline:
         for message in consumer.consume(num_messages=5000, timeout=1.0):
             if message.error() is None:
@@ -171,6 +171,8 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     produced, written = ingest["produced"], deliver["written"]
+    print(f"runner: ingest {produced:,} in {ingest_seconds:.1f} s, deliver {written:,} in "
+          f"{deliver_seconds:.1f} s", file=sys.stderr)
     payloads = [(str(i).encode(), row) for i, row in enumerate(rows)]
     raw_produce, raw_consume, received = raw_client(bootstrap, payloads)
 

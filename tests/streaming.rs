@@ -163,8 +163,28 @@ fn ingest_and_deliver_every_row_once_with_retries_and_late_rows() {
     assert_eq!(deliver["written"].as_u64(), Some(expected.len() as u64));
     let incremental = s.state().join("s3/seattle-911/incremental_data");
     assert_exactly_once(&delivered_ids(&incremental), &expected);
-    let days = std::fs::read_dir(&incremental).expect("dir").count();
-    assert!(days > 5, "one folder per report day, found {days}");
+    let days: HashSet<String> = std::fs::read_dir(&incremental)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("report_date="))
+        .collect();
+    assert!(days.len() > 5, "one folder per report day: {days:?}");
+    // The incremental table does not use projection: its partitions are registered.
+    let registered: Value = serde_json::from_slice(
+        &std::fs::read(
+            s.state()
+                .join("glue/seattle_911/_partitions/offenses_incremental.json"),
+        )
+        .expect("registered"),
+    )
+    .expect("JSON");
+    let registered: HashSet<String> = registered
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|p| format!("report_date={}", p["values"][0].as_str().expect("value")))
+        .collect();
+    assert_eq!(registered, days);
 
     // The feed publishes rows late; the next poll re-reads the overlap and finds them.
     server.publish(late.clone());
