@@ -31,6 +31,15 @@ pub struct Kafka {
     config: ClientConfig,
     admin: Arc<AdminClient<DefaultClientContext>>,
     producer: FutureProducer,
+    /// One consumer per topic partition read, with the offset it will return next, so a
+    /// sequential read continues where the last one stopped (no new assignment).
+    readers: std::sync::Mutex<std::collections::HashMap<(String, u32), Reader>>,
+}
+
+/// A consumer assigned to one partition, and the offset its next message has.
+struct Reader {
+    consumer: Arc<BaseConsumer>,
+    next: u64,
 }
 
 fn failure(message: impl Into<String>) -> BackendError {
@@ -62,6 +71,7 @@ impl Kafka {
             config: config.clone(),
             admin: Arc::new(admin),
             producer,
+            readers: std::sync::Mutex::default(),
         })
     }
 
@@ -90,6 +100,22 @@ impl Kafka {
             u32::try_from(delivered.partition).map_err(|_| failure("negative partition"))?;
         let offset = u64::try_from(delivered.offset).map_err(|_| failure("negative offset"))?;
         Ok((partition, offset))
+    }
+
+    /// A consumer for reading one partition. Periodic metadata refresh is off: an assigned
+    /// reader does not need it, and an idle consumer's refresh crashed in librdkafka's
+    /// metadata cache against tansu 0.6 (a topic without a name in the answer).
+    fn reader_consumer(&self) -> Result<Arc<BaseConsumer>> {
+        self.config
+            .clone()
+            .set("group.id", format!("runner-reader-{}", std::process::id()))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("topic.metadata.refresh.interval.ms", "-1")
+            .create::<BaseConsumer>()
+            .map(Arc::new)
+            .map_err(|e| failure(format!("cannot create a Kafka consumer: {e}")))
     }
 
     fn options() -> AdminOptions {
@@ -257,16 +283,32 @@ impl Log for Kafka {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Message>> {
-        let reader = self.consumer(&format!("runner-reader-{}", std::process::id()))?;
+        // Continue the partition's reader when it stands at `offset`; otherwise assign a
+        // new one there. Continuing keeps what librdkafka already fetched, and never asks
+        // the broker for an offset inside a record batch it already passed.
+        let key = (topic.to_owned(), partition);
+        let cached = self
+            .readers
+            .lock()
+            .map_err(|_| failure("the reader table is poisoned"))?
+            .remove(&key)
+            .filter(|r| r.next == offset);
+        let (consumer, assign) = match cached {
+            Some(reader) => (reader.consumer, false),
+            None => (self.reader_consumer()?, true),
+        };
         let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let mut assignment = TopicPartitionList::new();
-            assignment
-                .add_partition_offset(&topic, partition as i32, Offset::Offset(offset as i64))
-                .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
-            reader
-                .assign(&assignment)
-                .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
+        let reading = Arc::clone(&consumer);
+        let out = tokio::task::spawn_blocking(move || {
+            if assign {
+                let mut assignment = TopicPartitionList::new();
+                assignment
+                    .add_partition_offset(&topic, partition as i32, Offset::Offset(offset as i64))
+                    .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
+                reading
+                    .assign(&assignment)
+                    .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
+            }
             let deadline = std::time::Instant::now() + wait;
             let mut out = Vec::new();
             while out.len() < max {
@@ -274,7 +316,7 @@ impl Log for Kafka {
                 if left.is_zero() {
                     break;
                 }
-                match reader.poll(left) {
+                match reading.poll(left) {
                     Some(Ok(m)) => out.push(Message {
                         offset: m.offset() as u64,
                         key: m.key().map(<[u8]>::to_vec),
@@ -287,7 +329,18 @@ impl Log for Kafka {
             Ok(out)
         })
         .await
-        .map_err(|e| failure(e.to_string()))?
+        .map_err(|e| failure(e.to_string()))??;
+        // A read that filled `max` is likely to be continued: keep its reader. One that
+        // did not has drained the partition (to a batch boundary): close it, so no idle
+        // consumer lingers (idle ones crashed against tansu 0.6, see `reader_consumer`).
+        if out.len() == max {
+            let next = out.last().map_or(offset, |m| m.offset + 1);
+            self.readers
+                .lock()
+                .map_err(|_| failure("the reader table is poisoned"))?
+                .insert(key, Reader { consumer, next });
+        }
+        Ok(out)
     }
 
     async fn commit(
