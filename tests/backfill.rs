@@ -542,3 +542,61 @@ fn an_http_source_is_streamed_and_checkpointed_by_its_etag() {
         "{err}"
     );
 }
+
+/// The fire 911 pipeline: another dataset, configured by YAML alone, with its export's
+/// real dirt (a " +0000" suffix on local times, hour 24, calls without an incident number,
+/// unknown locations).
+#[test]
+fn the_fire_pipeline_runs_from_yaml_alone_with_its_exports_dirt() {
+    let s = Scratch::new("backfill-fire");
+    let p = crate::util::root()
+        .join("pipelines/seattle_fire_911.yaml")
+        .display()
+        .to_string();
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let run = summary(&s.run(&["run", "fire_backfill", &p, "--format", "json"]));
+    assert_eq!(run["read"], 13_771);
+    assert_eq!(
+        run["rejected"],
+        serde_json::json!({"incident_number": 1154})
+    );
+    assert_eq!(
+        run["written"].as_u64().expect("written") + run["deduplicated"].as_u64().expect("dedup"),
+        13_771 - 1154,
+        "the counts reconcile"
+    );
+    let mut found = 0;
+    for file in parquet_files(&s.state().join("s3/seattle-fire-911/historical")) {
+        for batch in batches(&file) {
+            let ids = batch.column_by_name("incident_number").expect("id");
+            let ids = ids.as_string::<i32>();
+            let times = batch.column_by_name("datetime").expect("datetime");
+            let times = times.as_primitive::<TimestampMicrosecondType>();
+            let latitudes = batch.column_by_name("latitude").expect("latitude");
+            for row in 0..batch.num_rows() {
+                let at = chrono::DateTime::from_timestamp_micros(times.value(row))
+                    .expect("time")
+                    .naive_utc();
+                match ids.value(row) {
+                    // ` 2011-10-24T24:22:00+0000`: 00:22 local on the 25th, PDT (UTC-7).
+                    "F110098817" => {
+                        assert_eq!(at.to_string(), "2011-10-25 07:22:00");
+                        found += 1;
+                    }
+                    // `11/09/2011 10:04:00 PM +0000`: local time, PST (UTC-8).
+                    "F110104134" => {
+                        assert_eq!(at.to_string(), "2011-11-10 06:04:00");
+                        found += 1;
+                    }
+                    // `(0, 0)`: no location.
+                    "F110118532" => {
+                        assert!(arrow_array::Array::is_null(latitudes.as_ref(), row));
+                        found += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert_eq!(found, 3, "the three rows checked were written");
+}

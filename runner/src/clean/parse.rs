@@ -97,11 +97,36 @@ pub fn timestamp(text: &str, formats: &[String], timezone: Option<Tz>) -> Result
     }
 }
 
+/// The field's formats are tried first, in order (a format with `%z` reads an exact time,
+/// one without reads local time, even when it spells out an offset literally such as
+/// `+0000`); then RFC 3339 / ISO 8601 with an offset (exact); then ISO 8601 without (local).
 fn timestamp_once(text: &str, formats: &[String], timezone: Option<Tz>) -> Result<i64, String> {
-    if let Some(exact) = with_offset(text, formats) {
+    for format in formats {
+        if has_offset(format) {
+            if let Ok(exact) = DateTime::parse_from_str(text, format) {
+                return Ok(exact.timestamp_micros());
+            }
+        } else if let Ok(local) = NaiveDateTime::parse_from_str(text, format) {
+            return localize(local, timezone);
+        }
+    }
+    if let Some(exact) = DateTime::parse_from_rfc3339(text)
+        .ok()
+        .or_else(|| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z").ok())
+    {
         return Ok(exact.timestamp_micros());
     }
-    let local = timestamp_naive(text, formats)?;
+    localize(timestamp_naive(text, &[])?, timezone)
+}
+
+/// Whether a format reads an offset.
+fn has_offset(format: &str) -> bool {
+    format.contains("%z") || format.contains("%:z") || format.contains("%#z")
+}
+
+/// A local time in `timezone` (UTC without one) as microseconds since the epoch. A local
+/// time that occurs twice is the first; one that never occurs is invalid.
+fn localize(local: NaiveDateTime, timezone: Option<Tz>) -> Result<i64, String> {
     match timezone {
         None => Ok(local.and_utc().timestamp_micros()),
         Some(tz) => match tz.from_local_datetime(&local) {
@@ -113,16 +138,6 @@ fn timestamp_once(text: &str, formats: &[String], timezone: Option<Tz>) -> Resul
             )),
         },
     }
-}
-
-/// A timestamp that carries its own offset, in one of `formats` (with `%z`) or RFC 3339.
-fn with_offset(text: &str, formats: &[String]) -> Option<DateTime<chrono::FixedOffset>> {
-    formats
-        .iter()
-        .filter(|f| f.contains("%z") || f.contains("%:z") || f.contains("%#z"))
-        .find_map(|f| DateTime::parse_from_str(text, f).ok())
-        .or_else(|| DateTime::parse_from_rfc3339(text).ok())
-        .or_else(|| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z").ok())
 }
 
 /// Parses a point: `(lat, lon)`, `POINT (lon lat)`, or a GeoJSON point
@@ -224,6 +239,13 @@ mod tests {
             utc("2011-10-25T00:22:00Z")
         );
         assert!(timestamp("yesterday", &fire, la()).is_err());
+        // A format that spells the offset out literally reads local time (the fire export
+        // appends " +0000" to local times), before the ISO 8601 fallback would.
+        let literal = vec!["%Y-%m-%dT%H:%M:%S+0000".to_owned()];
+        assert_eq!(
+            timestamp("2011-10-24T24:22:00+0000", &literal, la()).unwrap(),
+            utc("2011-10-25T07:22:00Z")
+        );
     }
 
     #[test]
