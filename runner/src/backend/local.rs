@@ -559,6 +559,11 @@ impl Log for Local {
         Ok(out)
     }
 
+    fn idle_wait(&self) -> std::time::Duration {
+        // Appended records are in the files at once.
+        std::time::Duration::from_millis(200)
+    }
+
     async fn fetch(
         &self,
         topic: &str,

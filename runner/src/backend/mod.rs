@@ -192,6 +192,12 @@ pub trait Log: Send + Sync {
     ) -> Result<()>;
     /// The position consumer group `group` committed in a partition, if any.
     async fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>>;
+    /// How long a read should wait on a partition before a one-shot consumer counts it as
+    /// drained: a remote broker can take seconds to serve records it holds (a new
+    /// connection, or a restarted broker reading its log back from storage).
+    fn idle_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5)
+    }
 }
 
 /// A record to append to a topic.

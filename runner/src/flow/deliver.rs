@@ -35,9 +35,6 @@ pub const DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 const FETCH_MAX: usize = 5000;
 /// How long a fetch waits for records of an idle partition.
 const FETCH_WAIT: Duration = Duration::from_millis(200);
-/// How long a one-shot run's last pass waits on each partition before it counts the topic
-/// as caught up (a new Kafka consumer needs a moment to connect and fetch).
-const CONFIRM_WAIT: Duration = Duration::from_secs(1);
 
 /// What a deliver run did.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -185,25 +182,34 @@ pub async fn run(
     let mut positions: Vec<u64> = states.iter().map(|s| s.next_offset).collect();
     let mut idle_passes = 0;
     loop {
-        let mut idle = true;
+        // A one-shot run confirms an idle pass with a patient one before it stops.
         let wait = if idle_passes == 0 {
             FETCH_WAIT
         } else {
-            CONFIRM_WAIT
+            log.idle_wait()
         };
-        for partition in 0..partitions as usize {
+        // Every partition is read at once; the batches are then handled in order.
+        let fetches = (0..partitions as usize).map(|partition| {
+            let room = job.max_records - buffers[partition].messages.len();
+            log.fetch(
+                job.topic,
+                partition as u32,
+                positions[partition],
+                room.min(FETCH_MAX),
+                wait,
+            )
+        });
+        let fetched_all = futures_util::future::join_all(fetches).await;
+        let mut idle = true;
+        for (partition, fetched) in fetched_all.into_iter().enumerate() {
+            let fetched = fetched.map_err(|e| e.to_string())?;
+            tracing::debug!(
+                partition,
+                from = positions[partition],
+                got = fetched.len(),
+                "fetched"
+            );
             let buffer = &mut buffers[partition];
-            let room = job.max_records - buffer.messages.len();
-            let fetched = log
-                .fetch(
-                    job.topic,
-                    partition as u32,
-                    positions[partition],
-                    room.min(FETCH_MAX),
-                    wait,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
             if let Some(last) = fetched.last() {
                 idle = false;
                 positions[partition] = last.offset + 1;
