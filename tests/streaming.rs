@@ -437,213 +437,29 @@ fn ingest_to_tansu_and_deliver_to_moto_exactly_once_after_kill_9() {
         .enable_all()
         .build()
         .expect("runtime");
-    let store = runner::backend::s3::S3::new(crate::services::s3_client(&r.aws));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let ids = loop {
-        let deliver = r.run_env(
-            &[
-                "run", "deliver", p, "--target", "aws", "--once", "--format", "json",
-            ],
-            &r.aws,
-            &env,
-        );
-        assert_eq!(
-            deliver.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&deliver.stderr)
-        );
-        let mut ids = Vec::new();
-        let keys = runtime
-            .block_on(runner::backend::ObjectStore::list(
-                &store,
-                &r.bucket,
-                "incremental_data/",
-            ))
-            .expect("list");
-        for key in keys.iter().filter(|k| !k.contains("_rejects/")) {
-            let body = runtime
-                .block_on(runner::backend::ObjectStore::get(&store, &r.bucket, key))
-                .expect("get")
-                .expect("exists");
-            ids.extend(lines_ids(&body));
-        }
-        if ids.len() >= expected.len() || Instant::now() > deadline {
-            break ids;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    };
+    let ids = deliver_until(&r, &runtime, expected.len(), Duration::from_secs(120));
     assert_exactly_once(&ids, &expected);
 }
 
-/// A private tansu broker on a free port, storing its log in a moto bucket, so it can be
-/// killed and started again with its data.
-struct Broker {
-    port: u16,
-    aws: String,
-    bucket: String,
-    child: std::process::Child,
-}
-
-impl Broker {
-    fn start(aws: &str, bucket: &str, port: u16) -> Broker {
-        let child = std::process::Command::new("tansu")
-            .args([
-                "broker",
-                "--listener-url",
-                &format!("tcp://127.0.0.1:{port}"),
-                "--advertised-listener-url",
-                &format!("tcp://127.0.0.1:{port}"),
-                "--storage-engine",
-                &format!("s3://{bucket}/"),
-            ])
-            .env("AWS_ENDPOINT", aws)
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("tansu runs (scripts/services.sh install puts it on PATH)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Broker {
-            port,
-            aws: aws.to_owned(),
-            bucket: bucket.to_owned(),
-            child,
-        }
-    }
-
-    /// kill -9 and start again on the same port and storage.
-    fn restart(mut self) -> Broker {
-        self.child.kill().expect("kill -9 tansu");
-        self.child.wait().expect("reaped");
-        Broker::start(&self.aws, &self.bucket, self.port)
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[test]
-fn a_broker_restart_between_ingest_and_deliver_adds_no_loss_of_ours() {
-    let Some(mut r) = crate::remote::Remote::new("streaming-broker-restart") else {
-        return;
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let storage = crate::services::unique("tansu-log-");
-    runtime
-        .block_on(
-            crate::services::s3_client(&r.aws)
-                .create_bucket()
-                .bucket(&storage)
-                .send(),
-        )
-        .expect("broker storage bucket");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let broker = Broker::start(&r.aws, &storage, port);
-    r.kafka = format!("127.0.0.1:{port}");
-
-    let (rows, _) = feed(600, 0);
-    let server = Server::start(rows.clone(), Some(TOKEN));
-    let text = std::fs::read_to_string(&r.pipeline)
-        .expect("pipeline")
-        .replace(
-            "url: https://data.seattle.gov/resource/tazs-3rd5.json",
-            &format!("url: {}", server.url),
-        )
-        .replace("page_size: 1000", "page_size: 200")
-        .replace("max_records: 10000", "max_records: 250");
-    std::fs::write(&r.pipeline, text).expect("write");
-    let p = r.pipeline.as_str();
-    let env = [("SOCRATA_APP_TOKEN", TOKEN)];
-    let apply = r.run_env(&["apply", p, "--target", "aws"], &r.aws, &env);
-    assert_eq!(
-        apply.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&apply.stderr)
-    );
-    let ingest = r.run_env(
-        &[
-            "run", "ingest", p, "--target", "aws", "--once", "--format", "json",
-        ],
-        &r.aws,
-        &env,
-    );
-    assert_eq!(
-        ingest.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ingest.stderr)
-    );
-    let produced = json(&ingest)["produced"].as_u64().expect("produced");
-
-    let _broker = broker.restart();
-
-    // What the broker still holds after its restart (it may have lost acknowledged records).
-    let mut config = rdkafka::config::ClientConfig::new();
-    config.set("bootstrap.servers", &r.kafka);
-    let kafka = runner::backend::kafka::Kafka::new(&config).expect("client");
-    let held = |log: &runner::backend::kafka::Kafka| {
-        let mut ids = HashSet::new();
-        for partition in 0..3 {
-            let mut offset = 0;
-            loop {
-                let batch = runtime
-                    .block_on(runner::backend::Log::fetch(
-                        log,
-                        &r.topic,
-                        partition,
-                        offset,
-                        1000,
-                        Duration::from_secs(2),
-                    ))
-                    .expect("fetch");
-                let Some(last) = batch.last() else { break };
-                offset = last.offset + 1;
-                for message in &batch {
-                    ids.extend(lines_ids(&message.value));
-                }
-            }
-        }
-        ids
-    };
-    let in_broker = held(&kafka);
-    eprintln!(
-        "broker restart: {produced} produced, {} held by the broker afterwards",
-        in_broker.len()
-    );
-    assert!(
-        !in_broker.is_empty(),
-        "the broker kept its log across the restart"
-    );
-
+/// Runs `runner run deliver --once` on the remote target until `expected` rows are in
+/// `incremental_data/` (the broker's reads can lag) or `patience` has passed; the offense
+/// ids delivered.
+fn deliver_until(
+    r: &crate::remote::Remote,
+    runtime: &tokio::runtime::Runtime,
+    expected: usize,
+    patience: Duration,
+) -> Vec<i64> {
     let store = runner::backend::s3::S3::new(crate::services::s3_client(&r.aws));
-    // A restarted tansu reads its log back from S3 slowly: give it time.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let ids = loop {
+    let p = r.pipeline.as_str();
+    let deadline = Instant::now() + patience;
+    loop {
         let deliver = r.run_env(
             &[
                 "run", "deliver", p, "--target", "aws", "--once", "--format", "json",
             ],
             &r.aws,
-            &env,
+            &[("SOCRATA_APP_TOKEN", TOKEN)],
         );
         assert_eq!(
             deliver.status.code(),
@@ -666,12 +482,9 @@ fn a_broker_restart_between_ingest_and_deliver_adds_no_loss_of_ours() {
                 .expect("exists");
             ids.extend(lines_ids(&body));
         }
-        if ids.len() >= in_broker.len() || Instant::now() > deadline {
-            break ids;
+        if ids.len() >= expected || Instant::now() > deadline {
+            return ids;
         }
         std::thread::sleep(Duration::from_secs(1));
-    };
-    // Every record the broker still holds is delivered once; whatever the broker lost is its
-    // loss (counted above), not ours.
-    assert_exactly_once(&ids, &in_broker);
+    }
 }
