@@ -13,7 +13,7 @@
 //! produced twice. A record that is not a JSON object of the dataset's fields goes to
 //! `<prefix>_rejects/<flow>/` with its offset.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
@@ -62,8 +62,8 @@ struct State {
     next_offset: u64,
     /// The batch being delivered: `[start, end)` offsets.
     pending: Option<(u64, u64)>,
-    /// `[hash of key and value, delivered at (Unix seconds)]` of records delivered lately.
-    delivered: Vec<(u64, u64)>,
+    /// Hash of key and value -> delivered at (Unix seconds), of records delivered lately.
+    delivered: HashMap<u64, u64>,
 }
 
 /// Records of one partition waiting to be written.
@@ -123,7 +123,7 @@ pub async fn run(
             )
         })? as u32;
     let rotate = layout.rotate.clone().unwrap_or_default();
-    let job = Job {
+    let mut job = Job {
         pipeline,
         name,
         layout_name: &flow.to,
@@ -139,6 +139,7 @@ pub async fn run(
         max_records: rotate.max_records.unwrap_or(10_000).max(1) as usize,
         max_bytes: rotate.max_bytes.map_or(64 << 20, |s| s.0),
         max_age: rotate.max_age.map_or(Duration::from_secs(60), |d| d.0),
+        registered: HashSet::new(),
     };
     let mut summary = Summary {
         flow: name.to_owned(),
@@ -269,6 +270,8 @@ struct Job<'a> {
     max_records: usize,
     max_bytes: u64,
     max_age: Duration,
+    /// The partition folders registered with the catalog by this run.
+    registered: HashSet<String>,
 }
 
 fn now_seconds() -> u64 {
@@ -334,7 +337,7 @@ impl Job<'_> {
     /// Delivers one batch of a partition: pending recorded, objects written, state moved
     /// past the batch, group offset committed.
     async fn deliver(
-        &self,
+        &mut self,
         partition: u32,
         state: &mut State,
         messages: Vec<Message>,
@@ -350,12 +353,16 @@ impl Job<'_> {
         crate::crashpoint::hit("deliver-after-pending");
 
         let horizon = now_seconds().saturating_sub(DEDUPE_WINDOW.as_secs());
-        state.delivered.retain(|&(_, at)| at >= horizon);
-        let mut seen: HashSet<u64> = state.delivered.iter().map(|&(h, _)| h).collect();
+        state.delivered.retain(|_, at| *at >= horizon);
+        // Dropped: records delivered before, and repeats within this batch.
+        let mut in_batch = HashSet::new();
         let mut fresh = Vec::with_capacity(messages.len());
+        let mut hashes = Vec::with_capacity(messages.len());
         for message in &messages {
-            if seen.insert(record_hash(message)) {
+            let hash = record_hash(message);
+            if !state.delivered.contains_key(&hash) && in_batch.insert(hash) {
                 fresh.push(message);
+                hashes.push(hash);
             } else {
                 summary.duplicates += 1;
             }
@@ -407,18 +414,27 @@ impl Job<'_> {
             }
         }
         crate::crashpoint::hit("deliver-after-write");
-        super::register::partitions(
-            self.pipeline,
-            self.layout_name,
-            self.bucket,
-            &written,
-            self.catalog,
-        )
-        .await?;
+        // Each partition folder is registered once per run, not with every batch.
+        let new_folders: Vec<String> = written
+            .iter()
+            .filter(|key| {
+                let folder = &key[..key.rfind('/').map_or(0, |i| i + 1)];
+                self.registered.insert(folder.to_owned())
+            })
+            .cloned()
+            .collect();
+        if !new_folders.is_empty() {
+            super::register::partitions(
+                self.pipeline,
+                self.layout_name,
+                self.bucket,
+                &new_folders,
+                self.catalog,
+            )
+            .await?;
+        }
         let at = now_seconds();
-        state
-            .delivered
-            .extend(fresh.iter().map(|m| (record_hash(m), at)));
+        state.delivered.extend(hashes.into_iter().map(|h| (h, at)));
         state.next_offset = end;
         state.pending = None;
         checkpoint::save_json(self.objects, self.bucket, &key, state).await?;

@@ -61,8 +61,8 @@ impl Summary {
 struct State {
     /// The largest watermark value produced so far (floating timestamp text).
     watermark: Option<String>,
-    /// `[key hash, row hash, watermark (µs)]` of the rows produced within the overlap.
-    produced: Vec<(u64, u64, i64)>,
+    /// Key hash -> (row hash, watermark in µs) of the rows produced within the overlap.
+    produced: HashMap<u64, (u64, i64)>,
 }
 
 /// Runs ingest flow `name`: one poll cycle with `once`, otherwise a cycle every
@@ -201,11 +201,6 @@ impl Job<'_> {
                 .format(FLOATING)
                 .to_string()
         });
-        let mut produced: HashMap<u64, (u64, i64)> = state
-            .produced
-            .iter()
-            .map(|&(k, h, t)| (k, (h, t)))
-            .collect();
         let mut offset = 0;
         loop {
             let page = self.client.page(since.as_deref(), offset).await?;
@@ -222,7 +217,7 @@ impl Job<'_> {
             for (i, line) in lines.iter().enumerate() {
                 let key = hash_bytes(keys[i].as_bytes());
                 let row = hash_bytes(line);
-                if produced.get(&key).is_some_and(|&(h, _)| h == row) {
+                if state.produced.get(&key).is_some_and(|&(h, _)| h == row) {
                     summary.unchanged += 1;
                     continue;
                 }
@@ -245,7 +240,7 @@ impl Job<'_> {
             }
             crate::crashpoint::hit("ingest-after-produce");
             for (key, row, at) in accepted {
-                produced.insert(key, (row, at));
+                state.produced.insert(key, (row, at));
             }
             let page_max = page.watermarks.iter().flatten().max();
             if let Some(max) = page_max
@@ -257,10 +252,8 @@ impl Job<'_> {
             if let Some(w) = state.watermark.as_deref().and_then(micros) {
                 let horizon =
                     w.saturating_sub(i64::try_from(self.overlap.as_micros()).unwrap_or(0));
-                produced.retain(|_, &mut (_, at)| at >= horizon);
+                state.produced.retain(|_, &mut (_, at)| at >= horizon);
             }
-            state.produced = produced.iter().map(|(&k, &(h, t))| (k, h, t)).collect();
-            state.produced.sort_unstable();
             checkpoint::save_json(self.objects, self.bucket, &self.state_key, state).await?;
             tracing::info!(flow = self.name, offset, rows, produced = summary.produced, watermark = ?state.watermark, "page ingested");
             offset += rows;
