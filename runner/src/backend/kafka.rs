@@ -78,13 +78,26 @@ impl Kafka {
     /// A short-lived consumer in `group` that never commits by itself. Each read or offset
     /// call uses its own and closes it, so no idle consumer keeps refreshing metadata.
     fn consumer(&self, group: &str) -> Result<Arc<BaseConsumer>> {
-        self.config
-            .clone()
+        Self::create_consumer(
+            self.consumer_config(group)
+                .set("session.timeout.ms", "6000"),
+        )
+    }
+
+    /// The settings of every consumer: in `group`, never committing or storing offsets by
+    /// itself, starting at the earliest record.
+    fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut config = self.config.clone();
+        config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "6000")
+            .set("auto.offset.reset", "earliest");
+        config
+    }
+
+    fn create_consumer(config: &ClientConfig) -> Result<Arc<BaseConsumer>> {
+        config
             .create::<BaseConsumer>()
             .map(Arc::new)
             .map_err(|e| failure(format!("cannot create a Kafka consumer: {e}")))
@@ -106,16 +119,11 @@ impl Kafka {
     /// reader does not need it, and an idle consumer's refresh crashed in librdkafka's
     /// metadata cache against tansu 0.6 (a topic without a name in the answer).
     fn reader_consumer(&self) -> Result<Arc<BaseConsumer>> {
-        self.config
-            .clone()
-            .set("group.id", format!("runner-reader-{}", std::process::id()))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("topic.metadata.refresh.interval.ms", "-1")
-            .create::<BaseConsumer>()
-            .map(Arc::new)
-            .map_err(|e| failure(format!("cannot create a Kafka consumer: {e}")))
+        let group = format!("runner-reader-{}", std::process::id());
+        Self::create_consumer(
+            self.consumer_config(&group)
+                .set("topic.metadata.refresh.interval.ms", "-1"),
+        )
     }
 
     fn options() -> AdminOptions {

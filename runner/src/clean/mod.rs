@@ -138,6 +138,13 @@ impl Program {
         Arc::clone(&self.schema)
     }
 
+    /// The output columns of the `key` fields (those the program has), in key order.
+    pub fn key_columns(&self, key: &[String]) -> Vec<usize> {
+        key.iter()
+            .filter_map(|k| self.schema.index_of(k).ok())
+            .collect()
+    }
+
     /// Cleans a batch whose columns are text (Utf8), in the order `compile` was given.
     pub fn apply(&self, input: &RecordBatch) -> Result<Cleaned, String> {
         let columns: Vec<&StringArray> = input

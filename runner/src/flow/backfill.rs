@@ -248,11 +248,7 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
         flow: name.to_owned(),
         ..Summary::default()
     };
-    let key_columns: Vec<usize> = dataset
-        .key
-        .iter()
-        .filter_map(|k| program.schema().index_of(k).ok())
-        .collect();
+    let key_columns: Vec<usize> = program.key_columns(&dataset.key);
     let mut first_rows = FirstRows::default();
     let last_rows = match dataset.dedupe {
         Dedupe::Last => Some(last_rows(dataset, source, input, objects).await?),
@@ -464,11 +460,7 @@ async fn last_rows(
     )?;
     let program = Program::compile(&keys_only, SourceKind::Csv, reader.columns())?;
     let mut reader = reader.read_ahead(READ_AHEAD);
-    let columns: Vec<usize> = dataset
-        .key
-        .iter()
-        .filter_map(|k| program.schema().index_of(k).ok())
-        .collect();
+    let columns: Vec<usize> = program.key_columns(&dataset.key);
     let mut last = LastRows::default();
     while let Some((raw, _)) = reader.next_batch()? {
         let cleaned = program.apply(&raw.batch)?;

@@ -7,11 +7,10 @@
 //! and never fatal.
 
 use std::io::{BufRead, BufReader, Read};
-use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use arrow_array::builder::StringBuilder;
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::SchemaRef;
 
 use crate::spec::source::{Compression, CsvSource, Encoding};
 
@@ -91,7 +90,7 @@ impl CsvReader {
             (1..=header.len()).map(|i| format!("column_{i}")).collect()
         };
         Ok(CsvReader {
-            schema: schema_of(&columns),
+            schema: super::text::schema(&columns),
             columns,
             reader,
             batch_rows: batch_rows.max(1),
@@ -181,12 +180,7 @@ impl CsvReader {
         if lines.is_empty() && rejects.is_empty() {
             return Ok(None);
         }
-        let arrays: Vec<ArrayRef> = builders
-            .into_iter()
-            .map(|mut b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
-        let batch =
-            RecordBatch::try_new(Arc::clone(&self.schema), arrays).map_err(|e| e.to_string())?;
+        let batch = super::text::finish(&self.schema, builders)?;
         Ok(Some(RawBatch {
             batch,
             lines,
@@ -348,15 +342,6 @@ impl<R: Read> Read for CrlfToLf<R> {
         }
         Ok(written)
     }
-}
-
-fn schema_of(columns: &[String]) -> SchemaRef {
-    Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|c| Field::new(c, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ))
 }
 
 /// A row's fields joined by commas, for the quarantine.

@@ -14,6 +14,14 @@ use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecon
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
+/// A 64-bit hash of any value (the same value gives the same hash in every run of the
+/// same build, so hashes can be kept in state objects).
+pub fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// The hash of row `row`'s key columns (`columns` are indices into `batch`).
 pub fn key_hash(batch: &RecordBatch, columns: &[usize], row: usize) -> u64 {
     let mut hasher = DefaultHasher::new();

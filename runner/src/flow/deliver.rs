@@ -14,7 +14,6 @@
 //! `<prefix>_rejects/<flow>/` with its offset.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
@@ -86,10 +85,7 @@ pub async fn run(
     let Some(Flow::Deliver(flow)) = pipeline.flows.get(name) else {
         return Err(format!("'{name}' is not a deliver flow"));
     };
-    let log = backends
-        .log
-        .as_deref()
-        .ok_or("the target has no Kafka: set targets.<name>.kafka")?;
+    let log = backends.require_log()?;
     let storage = pipeline
         .storage
         .as_ref()
@@ -281,10 +277,7 @@ fn now_seconds() -> u64 {
 }
 
 fn record_hash(message: &Message) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    message.key.hash(&mut hasher);
-    message.value.hash(&mut hasher);
-    hasher.finish()
+    super::dedupe::hash_of(&(&message.key, &message.value))
 }
 
 impl Job<'_> {
@@ -371,15 +364,12 @@ impl Job<'_> {
         let file = format!("{}+{partition}+{start}", self.topic);
         if !poison.is_empty() {
             summary.poison += poison.len() as u64;
-            let mut body = Vec::new();
-            for (message, reason) in &poison {
-                let line = serde_json::json!({
+            let body = super::jsonl_body(poison.iter().map(|(message, reason)| {
+                serde_json::json!({
                     "topic": self.topic, "partition": partition, "offset": message.offset,
                     "raw": String::from_utf8_lossy(&message.value), "reason": reason,
-                });
-                body.extend_from_slice(line.to_string().as_bytes());
-                body.push(b'\n');
-            }
+                })
+            }));
             let quarantine = format!("{}_rejects/{}/{file}.jsonl", self.layout.prefix, self.name);
             self.objects
                 .put(self.bucket, &quarantine, body)

@@ -10,13 +10,13 @@
 //! duplicate (see docs/streaming.md for the whole guarantee).
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
 
 use arrow_array::RecordBatch;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint;
+use super::dedupe::hash_of;
 use super::socrata::{Client, FLOATING};
 use super::stop::Stop;
 use crate::backend::{Backends, Log, ObjectStore, Record};
@@ -80,10 +80,7 @@ pub async fn run(
     let Some(Source::Socrata(source)) = pipeline.sources.get(&flow.from) else {
         return Err(format!("source '{}' is not a socrata source", flow.from));
     };
-    let log = backends
-        .log
-        .as_deref()
-        .ok_or("the target has no Kafka: set targets.<name>.kafka")?;
+    let log = backends.require_log()?;
     let storage = pipeline
         .storage
         .as_ref()
@@ -93,11 +90,7 @@ pub async fn run(
     let columns = source_columns(dataset);
     let program = Program::compile(dataset, SourceKind::Socrata, &columns)?;
     let client = Client::new(source, columns);
-    let key_columns: Vec<usize> = dataset
-        .key
-        .iter()
-        .filter_map(|k| program.schema().index_of(k).ok())
-        .collect();
+    let key_columns: Vec<usize> = program.key_columns(&dataset.key);
     let rejects_prefix = pipeline
         .flows
         .values()
@@ -179,12 +172,6 @@ fn micros(floating: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp_micros())
 }
 
-fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    hasher.finish()
-}
-
 impl Job<'_> {
     /// One poll: every page from `watermark - overlap` on, until a short page.
     async fn cycle(
@@ -215,8 +202,8 @@ impl Job<'_> {
             let mut records = Vec::new();
             let mut accepted = Vec::new();
             for (i, line) in lines.iter().enumerate() {
-                let key = hash_bytes(keys[i].as_bytes());
-                let row = hash_bytes(line);
+                let key = hash_of(keys[i].as_bytes());
+                let row = hash_of(line.as_slice());
                 if state.produced.get(&key).is_some_and(|&(h, _)| h == row) {
                     summary.unchanged += 1;
                     continue;
@@ -276,16 +263,13 @@ impl Job<'_> {
         if rejects.is_empty() {
             return Ok(());
         }
-        let mut body = Vec::new();
-        for reject in rejects {
+        let body = super::jsonl_body(rejects.iter().map(|reject| {
             *summary.rejected.entry(reject.field.clone()).or_default() += 1;
-            let line = serde_json::json!({
+            serde_json::json!({
                 "source": page.url, "position": offset + reject.row as u64,
                 "field": reject.field, "raw": reject.raw, "reason": reject.reason,
-            });
-            body.extend_from_slice(line.to_string().as_bytes());
-            body.push(b'\n');
-        }
+            })
+        }));
         let stamp = since.unwrap_or("start").replace(':', "");
         let key = format!("{}{stamp}+{offset}.jsonl", self.rejects_prefix);
         self.objects

@@ -2,12 +2,12 @@
 //! object or glob read from the target's object store — each opened as a stream and
 //! identified for checkpoints.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
 use super::checkpoint::InputId;
+use super::dedupe::hash_of;
 use crate::backend::ObjectStore;
 
 /// One input file of a source.
@@ -144,7 +144,7 @@ impl Input {
                     .await
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("s3://{bucket}/{key}: no such object"))?;
-                (info.size, hash(&info.version))
+                (info.size, u128::from(hash_of(&info.version)))
             }
         };
         Ok(InputId {
@@ -153,12 +153,6 @@ impl Input {
             modified,
         })
     }
-}
-
-fn hash(value: &impl Hash) -> u128 {
-    let mut hasher = DefaultHasher::new();
-    value.hash(&mut hasher);
-    u128::from(hasher.finish())
 }
 
 /// The body of a GET of `url`, streamed as it arrives (never downloaded whole first).
@@ -194,7 +188,7 @@ fn url_identity(url: &str) -> Result<(u64, u128), String> {
         (None, None) => std::time::SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos()),
-        found => hash(found),
+        found => u128::from(hash_of(found)),
     };
     let size = header("content-length")
         .and_then(|l| l.parse().ok())

@@ -11,6 +11,17 @@ pub mod partition;
 pub mod register;
 pub mod socrata;
 pub mod stop;
+pub mod text;
 
 #[cfg(test)]
 mod tests;
+
+/// JSON values as one JSON-lines body (a quarantine object).
+pub fn jsonl_body(values: impl IntoIterator<Item = serde_json::Value>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for value in values {
+        body.extend_from_slice(value.to_string().as_bytes());
+        body.push(b'\n');
+    }
+    body
+}

@@ -6,12 +6,11 @@
 //! A page is returned as raw text columns, one per column the cleaning program asks for,
 //! with absent keys as nulls (the API omits null fields), ready for [`crate::clean`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use arrow_array::RecordBatch;
 use arrow_array::builder::StringBuilder;
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::SchemaRef;
 use serde_json::Value;
 
 use crate::spec::source::SocrataSource;
@@ -48,12 +47,7 @@ pub struct Client {
 impl Client {
     /// A client reading `columns` (the API field names the cleaning program maps).
     pub fn new(source: &SocrataSource, columns: Vec<String>) -> Client {
-        let schema = Arc::new(Schema::new(
-            columns
-                .iter()
-                .map(|c| Field::new(c, DataType::Utf8, true))
-                .collect::<Vec<_>>(),
-        ));
+        let schema = super::text::schema(&columns);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(source.timeout.0))
             .http_status_as_error(false)
@@ -151,12 +145,7 @@ impl Client {
                     .map(str::to_owned),
             );
         }
-        let arrays: Vec<ArrayRef> = builders
-            .into_iter()
-            .map(|mut b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
-        let batch =
-            RecordBatch::try_new(Arc::clone(&self.schema), arrays).map_err(|e| e.to_string())?;
+        let batch = super::text::finish(&self.schema, builders)?;
         Ok(Page {
             batch,
             watermarks,
