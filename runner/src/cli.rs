@@ -80,6 +80,31 @@ pub enum Command {
         after_help = "Examples:\n  runner apply && runner run backfill\n  runner run backfill_export --format json\n  runner run ingest --once && runner run deliver --once\n  runner run ingest --target aws   # polls every poll_every until Ctrl-C"
     )]
     Run(RunArgs),
+    /// Run a named query of the pipeline (or any SQL with --sql) and print the answer.
+    ///
+    /// Query templates name catalog tables with `{{ table('NAME') }}`, written the right way
+    /// for the engine: `"database"."table"` on Athena, the registered table in the embedded
+    /// engine. The embedded engine (DataFusion, in-process) reads the very files the flows
+    /// wrote, on the local target's directory or on S3, with the catalog's columns and
+    /// Hive partitions; Athena runs in the target's workgroup and Ctrl-C cancels the query.
+    /// Without a name, lists the queries.
+    ///
+    /// Exit status: 0 answered; 1 the query failed (with the engine's reason); 2 usage error.
+    #[command(
+        after_help = "Examples:\n  runner query\n  runner query by_category\n  runner query by_month --format csv > by_month.csv\n  runner query --sql \"SELECT count(*) FROM {{ table('offenses') }}\" pipelines/seattle_911_crime.yaml\n  runner query by_category --target aws --engine athena --format json"
+    )]
+    Query(QueryArgs),
+    /// Run the dashboard's queries and write one self-contained HTML page per pipeline.
+    ///
+    /// The page (`DIR/<pipeline>.html`) holds every panel the YAML declares — bar, line,
+    /// map (latitude/longitude scatter), table, number — drawn as inline SVG with titles,
+    /// axis labels and the time the data was read. It needs no network to view.
+    ///
+    /// Exit status: 0 written; 1 a query failed; 2 usage error.
+    #[command(
+        after_help = "Examples:\n  runner dashboard -o out/\n  runner dashboard pipelines/seattle_911_crime.yaml -o out/ --target aws --engine embedded"
+    )]
+    Dashboard(DashboardArgs),
     /// Print the JSON Schema of pipeline files (what schemas/pipeline.schema.json holds).
     ///
     /// Editors use it through yaml-language-server: start a pipeline file with
@@ -167,6 +192,69 @@ pub struct RunArgs {
     /// then exit. For cron and CI; without it both run until SIGINT or SIGTERM.
     #[arg(long)]
     pub once: bool,
+}
+
+/// Arguments of `runner query`.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// The query's name (a key under `queries:`); omit it to list the queries. With
+    /// --sql, every positional argument is a path.
+    pub name: Option<String>,
+    /// Pipeline files, or directories of them (default `pipelines`).
+    pub paths: Vec<PathBuf>,
+    /// Run this SQL (a template: `{{ table('NAME') }}` names a catalog table) instead of a
+    /// named query.
+    #[arg(long, value_name = "SQL")]
+    pub sql: Option<String>,
+    /// The target: `local` (embedded, the default) or a name under `targets:`.
+    #[arg(long, default_value = "local")]
+    pub target: String,
+    /// The engine: `auto` (Athena when the target has an `athena:` section), `embedded`
+    /// or `athena`.
+    #[arg(long, value_enum, default_value_t = crate::query::EngineChoice::Auto)]
+    pub engine: crate::query::EngineChoice,
+    /// Output format: `table`, `csv` or `json` (an array of row objects).
+    #[arg(long, value_enum, default_value_t = crate::query::Output::Table)]
+    pub format: crate::query::Output,
+}
+
+impl QueryArgs {
+    /// The query's name: none with --sql.
+    pub fn query_name(&self) -> Option<&str> {
+        self.name.as_deref().filter(|_| self.sql.is_none())
+    }
+
+    /// The pipeline paths: with --sql the first positional is one too; `pipelines` when
+    /// none is given.
+    pub fn pipeline_paths(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = match (&self.sql, &self.name) {
+            (Some(_), Some(first)) => vec![PathBuf::from(first)],
+            _ => Vec::new(),
+        };
+        paths.extend(self.paths.iter().cloned());
+        if paths.is_empty() {
+            paths.push(PathBuf::from("pipelines"));
+        }
+        paths
+    }
+}
+
+/// Arguments of `runner dashboard`.
+#[derive(Debug, clap::Args)]
+pub struct DashboardArgs {
+    /// Pipeline files, or directories of them (every pipeline with a `dashboard:`).
+    #[arg(default_value = "pipelines")]
+    pub paths: Vec<PathBuf>,
+    /// The directory the pages are written to (created when missing).
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The target: `local` (embedded, the default) or a name under `targets:`.
+    #[arg(long, default_value = "local")]
+    pub target: String,
+    /// The engine: `auto` (Athena when the target has an `athena:` section), `embedded`
+    /// or `athena`.
+    #[arg(long, value_enum, default_value_t = crate::query::EngineChoice::Auto)]
+    pub engine: crate::query::EngineChoice,
 }
 
 /// Arguments of `runner validate`.

@@ -32,6 +32,8 @@ fn main() -> ExitCode {
         Command::Plan(args) => block_on(commands::plan::run(args, &mut out, &mut err)),
         Command::Apply(args) => block_on(commands::apply::run(args, &mut out, &mut err)),
         Command::Run(args) => block_on(commands::run::run(args, &mut out, &mut err)),
+        Command::Query(args) => block_on(commands::query::run(args, &mut out, &mut err)),
+        Command::Dashboard(args) => block_on(commands::dashboard::run(args, &mut out, &mut err)),
     };
     let outcome = match result.and_then(|o| out.flush().map(|()| o)) {
         Ok(outcome) => outcome,

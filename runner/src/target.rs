@@ -1,6 +1,7 @@
 //! Target selection: the embedded `local` target or a named remote one, as [`Backends`].
 
 use crate::backend::Backends;
+use crate::backend::embedded::FileAccess;
 use crate::backend::local::{Local, state_dir};
 use crate::spec::Pipeline;
 
@@ -17,6 +18,8 @@ pub async fn connect(pipeline: &Pipeline, target: &str) -> Result<Backends, Stri
             objects: Box::new(local.clone()),
             catalog: Box::new(local.clone()),
             log: Some(Box::new(local)),
+            files: FileAccess::Directory(state_dir().join("s3")),
+            athena: None,
         });
     }
     if !pipeline.targets.contains_key(target) {

@@ -1,9 +1,11 @@
 //! The I/O seams: one trait per role, each with an embedded `local` implementation and a
-//! real one. Nothing else talks to S3, Glue or Kafka.
+//! real one. Nothing else talks to S3, Glue, Kafka or Athena.
 //!
 //! Attributes are exchanged in the shape [`crate::resource::desired`] produces, so plans
 //! compare like with like.
 
+pub mod athena;
+pub mod embedded;
 pub mod glue;
 pub mod kafka;
 pub mod local;
@@ -22,7 +24,7 @@ pub enum BackendError {
     /// The service answered with an error.
     #[error("{service}: {message}")]
     Service {
-        /// `s3`, `glue`, `kafka`, or `local`.
+        /// `s3`, `glue`, `kafka`, `athena`, `embedded` or `local`.
         service: &'static str,
         /// What happened.
         message: String,
@@ -220,6 +222,35 @@ pub struct Message {
     pub value: Vec<u8>,
 }
 
+/// A query's answer: its columns and rows as Arrow batches.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// The columns.
+    pub schema: arrow_schema::SchemaRef,
+    /// The rows.
+    pub batches: Vec<arrow_array::RecordBatch>,
+}
+
+/// SQL over the catalog's tables (Athena, or the embedded engine on the same files).
+#[async_trait]
+pub trait QueryEngine: Send + Sync {
+    /// `athena` or `embedded`.
+    fn name(&self) -> &'static str;
+    /// How a query names table `table` of `database` on this engine.
+    fn table_ref(&self, database: &str, table: &str) -> String;
+    /// Runs one statement and returns its whole answer.
+    async fn query(&self, sql: &str) -> Result<Answer>;
+}
+
+/// Athena as a target offers it: a client and the target's settings.
+#[derive(Clone, Debug)]
+pub struct AthenaAccess {
+    /// The client.
+    pub client: aws_sdk_athena::Client,
+    /// Workgroup and output location.
+    pub settings: crate::spec::target::Athena,
+}
+
 /// The three backends of one target.
 pub struct Backends {
     /// The target's name (`local` or a `targets:` entry).
@@ -233,6 +264,10 @@ pub struct Backends {
     /// Topics; `None` on a remote target without a `kafka:` section (then the pipeline
     /// declares no topics).
     pub log: Option<Box<dyn Log>>,
+    /// How an in-process query engine reads the bucket's files.
+    pub files: embedded::FileAccess,
+    /// Athena, on a remote target with an `athena:` section.
+    pub athena: Option<AthenaAccess>,
 }
 
 impl Backends {

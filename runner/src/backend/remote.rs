@@ -9,10 +9,11 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use rdkafka::config::ClientConfig;
 
-use super::Backends;
+use super::embedded::{FileAccess, S3Access};
 use super::glue::Glue;
 use super::kafka::Kafka;
 use super::s3::S3;
+use super::{AthenaAccess, Backends};
 use crate::spec::Pipeline;
 
 /// An endpoint override for one service: `AWS_ENDPOINT_URL_<SERVICE>` wins (the SDK reads
@@ -92,11 +93,32 @@ pub async fn connect(name: &str, pipeline: &Pipeline) -> Result<Backends, String
             ));
         }
     };
+    let athena = settings.athena.as_ref().map(|athena| {
+        let mut config = aws_sdk_athena::config::Builder::from(&sdk);
+        if let Some(url) = endpoint_for("AWS_ENDPOINT_URL_ATHENA", endpoint) {
+            config = config.endpoint_url(url);
+        }
+        AthenaAccess {
+            client: aws_sdk_athena::Client::from_conf(config.build()),
+            settings: athena.clone(),
+        }
+    });
+    let files = FileAccess::S3(Box::new(S3Access {
+        region: region.clone(),
+        endpoint: std::env::var("AWS_ENDPOINT_URL_S3")
+            .ok()
+            .or_else(|| endpoint.filter(|e| !e.is_empty()).map(str::to_owned))
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .filter(|e| !e.is_empty()),
+        sdk: sdk.clone(),
+    }));
     Ok(Backends {
         target: name.to_owned(),
         region,
         objects: Box::new(S3::new(aws_sdk_s3::Client::from_conf(s3.build()))),
         catalog: Box::new(Glue::new(aws_sdk_glue::Client::from_conf(glue.build()))),
         log,
+        files,
+        athena,
     })
 }

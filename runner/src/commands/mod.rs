@@ -1,8 +1,10 @@
 //! One module per subcommand; the only code that prints.
 
 pub mod apply;
+pub mod dashboard;
 pub mod pipelines;
 pub mod plan;
+pub mod query;
 pub mod reference;
 pub mod run;
 pub mod schema;

@@ -115,3 +115,31 @@ pub fn load_valid(
     }
     Ok(Ok(checked.valid))
 }
+
+/// The one pipeline among `pipelines` for which `has` holds (e.g. "has a flow named X");
+/// otherwise writes to `err` that none or several do, naming `what`, and returns the
+/// usage outcome.
+pub fn the_one<'a>(
+    pipelines: &'a [Validated],
+    has: impl Fn(&Validated) -> bool,
+    what: &str,
+    err: &mut dyn Write,
+) -> std::io::Result<Result<&'a Validated, Outcome>> {
+    let owners: Vec<&Validated> = pipelines.iter().filter(|p| has(p)).collect();
+    match owners.as_slice() {
+        [one] => Ok(Ok(*one)),
+        [] => {
+            writeln!(err, "error: no pipeline has {what}")?;
+            Ok(Err(Outcome::Usage))
+        }
+        many => {
+            let files: Vec<&str> = many.iter().map(|p| p.file.as_str()).collect();
+            writeln!(
+                err,
+                "error: several pipelines have {what}: {}; name the file",
+                files.join(", ")
+            )?;
+            Ok(Err(Outcome::Usage))
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Outcome;
-use super::pipelines::load_valid;
+use super::pipelines::{load_valid, the_one};
 use crate::cli::{Format, RunArgs};
 use crate::flow::stop::Stop;
 use crate::flow::{backfill, deliver, ingest};
@@ -54,26 +54,11 @@ pub async fn run(
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
-    let owners: Vec<_> = pipelines
-        .iter()
-        .filter(|p| p.pipeline.flows.contains_key(&args.flow))
-        .collect();
-    let validated = match owners.as_slice() {
-        [one] => *one,
-        [] => {
-            writeln!(err, "error: no pipeline has a flow named '{}'", args.flow)?;
-            return Ok(Outcome::Usage);
-        }
-        many => {
-            let files: Vec<&str> = many.iter().map(|p| p.file.as_str()).collect();
-            writeln!(
-                err,
-                "error: several pipelines have a flow '{}': {}; name the file",
-                args.flow,
-                files.join(", ")
-            )?;
-            return Ok(Outcome::Usage);
-        }
+    let what = format!("a flow named '{}'", args.flow);
+    let has = |p: &crate::check::Validated| p.pipeline.flows.contains_key(&args.flow);
+    let validated = match the_one(&pipelines, has, &what, err)? {
+        Ok(one) => one,
+        Err(outcome) => return Ok(outcome),
     };
     let pipeline = &validated.pipeline;
     let backends = match target::connect(pipeline, &args.target).await {

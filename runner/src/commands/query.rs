@@ -1,0 +1,96 @@
+//! `runner query NAME` (or `--sql`): runs a named query, or any SQL, on Athena or the
+//! embedded engine and prints the answer as a table, CSV or JSON. Without a name it lists
+//! the queries.
+
+use std::io::Write;
+
+use super::Outcome;
+use super::pipelines::{load_valid, the_one};
+use crate::check::Validated;
+use crate::cli::QueryArgs;
+use crate::flow::stop::Stop;
+use crate::{query, target};
+
+/// Runs `runner query`.
+pub async fn run(
+    args: &QueryArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<Outcome> {
+    let pipelines = match load_valid(&args.pipeline_paths(), Some(&args.target), err)? {
+        Ok(p) => p,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (validated, template) = match (args.query_name(), &args.sql) {
+        (Some(name), None) => {
+            let what = format!("a query named '{name}'");
+            let has = |p: &Validated| p.pipeline.queries.contains_key(name);
+            match the_one(&pipelines, has, &what, err)? {
+                Ok(one) => (one, one.pipeline.queries[name].sql.clone()),
+                Err(outcome) => return Ok(outcome),
+            }
+        }
+        (None, Some(sql)) => {
+            let has = |p: &Validated| p.pipeline.catalog.is_some();
+            match the_one(&pipelines, has, "a catalog", err)? {
+                Ok(one) => (one, sql.clone()),
+                Err(outcome) => return Ok(outcome),
+            }
+        }
+        _ => {
+            list(&pipelines, out)?;
+            return Ok(Outcome::Success);
+        }
+    };
+    let pipeline = &validated.pipeline;
+    let backends = match target::connect(pipeline, &args.target).await {
+        Ok(b) => b,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(Outcome::Findings);
+        }
+    };
+    let engine = match query::engine(pipeline, &backends, args.engine, Stop::on_signals()).await {
+        Ok(engine) => engine,
+        Err(e) => {
+            writeln!(err, "error: {}: {e}", validated.file)?;
+            return Ok(Outcome::Findings);
+        }
+    };
+    let sql = match query::render(&template, engine.as_ref(), pipeline) {
+        Ok(sql) => sql,
+        Err(e) => {
+            writeln!(err, "error: {}: query template: {e}", validated.file)?;
+            return Ok(Outcome::Findings);
+        }
+    };
+    tracing::info!(engine = engine.name(), target = %args.target, %sql, "query");
+    let answer = match engine.query(&sql).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            let name = args.query_name().unwrap_or("--sql");
+            writeln!(err, "error: {}: query '{name}': {e}", validated.file)?;
+            return Ok(Outcome::Findings);
+        }
+    };
+    query::write(&answer, args.format, out)?;
+    Ok(Outcome::Success)
+}
+
+/// Lists every pipeline's queries with their descriptions.
+fn list(pipelines: &[Validated], out: &mut dyn Write) -> std::io::Result<()> {
+    for validated in pipelines {
+        if validated.pipeline.queries.is_empty() {
+            continue;
+        }
+        writeln!(out, "{} ({}):", validated.pipeline.pipeline, validated.file)?;
+        for (name, query) in &validated.pipeline.queries {
+            let about = query.description.as_deref().unwrap_or("");
+            writeln!(out, "  {name:<24} {about}")?;
+        }
+    }
+    writeln!(
+        out,
+        "\nRun one with `runner query NAME`, or any SQL with `--sql`."
+    )
+}
