@@ -3,6 +3,8 @@
 #   kafka  tansu 0.6.0 (a Kafka-protocol broker; cargo install, once per machine)  :9092
 #   aws    moto server (S3, Glue, Athena APIs; pip install)                         :5000
 #   s3s    s3s-fs 0.14.1 (an S3 server that checks SigV4 and checksums)             :5001
+#   and Debian's chromium + chromium-driver for the dashboard's browser test (installed
+#   only; each test starts its own chromedriver)
 #
 #   scripts/services.sh install   install what is missing (reuses what is there)
 #   scripts/services.sh start     start all three, wait until each accepts connections
@@ -10,7 +12,7 @@
 #   scripts/services.sh env       print the environment the tests read (eval "$(...)")
 #
 # State and logs live in target/services/. Tests find the services through
-# RUNNER_TEST_KAFKA, RUNNER_TEST_AWS and RUNNER_TEST_S3S.
+# RUNNER_TEST_KAFKA, RUNNER_TEST_AWS, RUNNER_TEST_S3S and RUNNER_TEST_CHROMEDRIVER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,7 @@ have_moto() {
         [ "$(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null)" = "$moto_version" ]
 }
 have_s3s() { command -v s3s-fs >/dev/null 2>&1; }
+have_chromium() { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }
 
 install() {
     if ! have_tansu; then
@@ -40,6 +43,13 @@ install() {
     if ! have_s3s; then
         echo "installing s3s-fs 0.14.1 (about 7 minutes on 2 cores, once per machine)"
         cargo install s3s-fs --version 0.14.1 --locked --features binary
+    fi
+    if ! have_chromium; then
+        echo "installing Debian's chromium and chromium-driver (the dashboard's browser test)"
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo=sudo
+        $sudo apt-get install -y -q chromium chromium-driver >/dev/null ||
+            { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium chromium-driver >/dev/null; }
     fi
 }
 
@@ -98,6 +108,9 @@ env_vars() {
     echo "export RUNNER_TEST_KAFKA=127.0.0.1:$kafka_port"
     echo "export RUNNER_TEST_AWS=http://127.0.0.1:$moto_port"
     echo "export RUNNER_TEST_S3S=http://127.0.0.1:$s3s_port"
+    if have_chromium; then
+        echo "export RUNNER_TEST_CHROMEDRIVER=$(command -v chromedriver)"
+    fi
 }
 
 case "${1:-}" in

@@ -205,6 +205,24 @@ fn ingest_and_deliver_every_row_once_with_retries_and_late_rows() {
     ));
     let all: HashSet<i64> = expected.union(&late_ids).copied().collect();
     assert_exactly_once(&delivered_ids(&incremental), &all);
+
+    // The embedded engine reads the JSON lines with the catalog's types and partitions.
+    let sql = "SELECT count(*) AS n, count(DISTINCT offense_id) AS ids, \
+               count(DISTINCT report_date) AS days, \
+               sum(CASE WHEN CAST(report_datetime AS DATE) BETWEEN report_date - 1 AND report_date + 1 \
+                   THEN 1 ELSE 0 END) AS near \
+               FROM {{ table('offenses_incremental') }}";
+    let answer = json(&run(
+        &s,
+        &["query", "--sql", sql, &p, "--format", "json"],
+        &[],
+    ));
+    let row = &answer[0];
+    assert_eq!(row["n"].as_u64(), Some(all.len() as u64), "{answer}");
+    assert_eq!(row["ids"].as_u64(), Some(all.len() as u64), "{answer}");
+    assert_eq!(row["days"].as_u64(), Some(days.len() as u64), "{answer}");
+    // The folder's day is the local report day: within a day of the UTC instant.
+    assert_eq!(row["near"].as_u64(), Some(all.len() as u64), "{answer}");
 }
 
 #[test]

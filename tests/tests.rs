@@ -6,6 +6,7 @@ mod conformance;
 mod corpus;
 mod fuzz;
 mod plan;
+mod query;
 mod remote;
 mod services;
 mod socrata_server;

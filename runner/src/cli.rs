@@ -219,16 +219,24 @@ pub struct QueryArgs {
 }
 
 impl QueryArgs {
-    /// The query's name: none with --sql.
-    pub fn query_name(&self) -> Option<&str> {
-        self.name.as_deref().filter(|_| self.sql.is_none())
+    /// Whether the first positional is a path rather than a query name: always with --sql,
+    /// otherwise when it names a YAML file or an existing file or directory.
+    fn first_is_path(&self) -> bool {
+        self.sql.is_some()
+            || self.name.as_deref().is_some_and(|n| {
+                n.ends_with(".yaml") || n.ends_with(".yml") || std::path::Path::new(n).exists()
+            })
     }
 
-    /// The pipeline paths: with --sql the first positional is one too; `pipelines` when
-    /// none is given.
+    /// The query's name, if one is given.
+    pub fn query_name(&self) -> Option<&str> {
+        self.name.as_deref().filter(|_| !self.first_is_path())
+    }
+
+    /// The pipeline paths: `pipelines` when none is given.
     pub fn pipeline_paths(&self) -> Vec<PathBuf> {
-        let mut paths: Vec<PathBuf> = match (&self.sql, &self.name) {
-            (Some(_), Some(first)) => vec![PathBuf::from(first)],
+        let mut paths: Vec<PathBuf> = match &self.name {
+            Some(first) if self.first_is_path() => vec![PathBuf::from(first)],
             _ => Vec::new(),
         };
         paths.extend(self.paths.iter().cloned());
