@@ -4,6 +4,7 @@ mod backfill;
 mod cli;
 mod conformance;
 mod corpus;
+mod dashboard;
 mod fuzz;
 mod plan;
 mod query;

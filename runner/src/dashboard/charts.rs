@@ -127,7 +127,7 @@ pub fn line(xs: &Column, ys: &Column) -> Result<String, String> {
         .number
         .as_ref()
         .ok_or_else(|| format!("line: column '{}' is not numeric", ys.name))?;
-    let (width, height) = (960.0, 320.0);
+    let (width, height) = (1280.0, 340.0);
     let (left, right, top, bottom) = (64.0, 48.0, 14.0, 52.0);
     let (plot_w, plot_h) = (width - left - right, height - top - bottom);
     let n = values.len();
@@ -248,10 +248,10 @@ pub fn map(lat: &Column, lon: &Column, category: Option<&Column>) -> Result<Stri
     let squash = ((lat_lo + lat_hi) / 2.0).to_radians().cos().max(0.1);
     let span_x = ((lon_hi - lon_lo) * squash).max(1e-6);
     let span_y = (lat_hi - lat_lo).max(1e-6);
-    let height = 460.0;
+    let height = 600.0;
     let (pad, legend_w) = (36.0, 270.0);
     let plot_h = height - 2.0 * pad;
-    let plot_w = (plot_h * span_x / span_y).clamp(200.0, 520.0);
+    let plot_w = (plot_h * span_x / span_y).clamp(240.0, 720.0);
     let width = plot_w + 2.0 * pad + legend_w;
     let mut counts: Vec<(String, usize)> = Vec::new();
     if let Some(category) = category {
