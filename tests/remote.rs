@@ -255,7 +255,7 @@ fn backfill_writes_parquet_to_s3() {
         ))
         .expect("upload the export");
     let changed = std::fs::read_to_string(p).expect("pipeline").replace(
-        "path: data/spd_crime_data_2023_formatted.csv",
+        "path: ${SPD_HISTORY_CSV:-data/spd_crime_data_2023_formatted.csv}",
         &format!("path: s3://{}/raw/*.csv", r.bucket),
     );
     std::fs::write(p, changed).expect("write");

@@ -46,7 +46,7 @@ fn pipeline(s: &Scratch, server: &Server) -> String {
         "seattle.yaml",
         &[
             (
-                "url: https://data.seattle.gov/resource/tazs-3rd5.json",
+                "url: ${SOCRATA_URL:-https://data.seattle.gov/resource/tazs-3rd5.json}",
                 &format!("url: {}", server.url),
             ),
             ("page_size: 1000", "page_size: 300"),
@@ -391,7 +391,7 @@ fn ingest_to_tansu_and_deliver_to_moto_exactly_once_after_kill_9() {
     let text = std::fs::read_to_string(&r.pipeline).expect("pipeline");
     let text = text
         .replace(
-            "url: https://data.seattle.gov/resource/tazs-3rd5.json",
+            "url: ${SOCRATA_URL:-https://data.seattle.gov/resource/tazs-3rd5.json}",
             &format!("url: {}", server.url),
         )
         .replace("page_size: 1000", "page_size: 300")
