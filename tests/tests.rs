@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod athena;
 mod backfill;
 mod cli;
 mod conformance;
