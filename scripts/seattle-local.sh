@@ -9,8 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --locked --quiet --bin runner
-runner=target/debug/runner
+# RUNNER_BIN runs an already built binary instead (the test of this script uses its own).
+runner=${RUNNER_BIN:-}
+if [ -z "$runner" ]; then
+    cargo build --locked --quiet --bin runner
+    runner=target/debug/runner
+fi
 pipeline=pipelines/seattle_911_crime.yaml
 state=${RUNNER_STATE_DIR:-.runner}
 out=${DASHBOARD_DIR:-out}

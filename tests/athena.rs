@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::remote::Remote;
+use crate::remote::{Remote, text};
 use crate::util::{root, stdout};
 
 /// Posts `body` to moto's own API at `path`.
@@ -30,14 +30,6 @@ fn athena_advances_every(aws: &str, times: u32) {
         json!({ "model_name": "athena::execution",
                 "transition": { "progression": "manual", "times": times } }),
     );
-}
-
-fn text(output: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        stdout(output),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]
@@ -117,15 +109,12 @@ fn queries_run_on_s3_with_the_embedded_engine_and_on_athena() {
 
     // A query that never finishes is cancelled on Athena by Ctrl-C.
     athena_advances_every(&r.aws, 100_000);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(["query", "total_offenses", p, "--target", "aws"])
-        .current_dir(&r.scratch.dir)
-        .env("AWS_ENDPOINT_URL", &r.aws)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-west-2")
-        .env("KAFKA_BOOTSTRAP_SERVERS", &r.kafka)
-        .env("ATHENA_OUTPUT_LOCATION", &results)
+    let child = r
+        .command(
+            &["query", "total_offenses", p, "--target", "aws"],
+            &r.aws,
+            &[("ATHENA_OUTPUT_LOCATION", &results)],
+        )
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -1,7 +1,7 @@
 //! `runner plan` / `apply` against real services: moto (S3, Glue) and the tansu broker, with
 //! the Seattle pipeline's `aws` target configured only from the environment.
 
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use runner::backend::Log;
@@ -71,9 +71,10 @@ impl Remote {
         self.run_env(args, endpoint, &[])
     }
 
-    /// Runs runner against `endpoint` with extra environment variables.
-    pub fn run_env(&self, args: &[&str], endpoint: &str, extra: &[(&str, &str)]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+    /// The runner command against `endpoint`, with extra environment variables.
+    pub fn command(&self, args: &[&str], endpoint: &str, extra: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
+        command
             .args(args)
             .envs(extra.iter().copied())
             .current_dir(&self.scratch.dir)
@@ -83,7 +84,13 @@ impl Remote {
             .env("AWS_REGION", "us-west-2")
             .env("KAFKA_BOOTSTRAP_SERVERS", &self.kafka)
             .env_remove("AWS_PROFILE")
-            .env("NO_COLOR", "1")
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// Runs runner against `endpoint` with extra environment variables.
+    pub fn run_env(&self, args: &[&str], endpoint: &str, extra: &[(&str, &str)]) -> Output {
+        self.command(args, endpoint, extra)
             .output()
             .expect("runner runs")
     }
@@ -93,7 +100,8 @@ impl Remote {
     }
 }
 
-fn text(output: &Output) -> String {
+/// A run's stdout and stderr, for assertion messages.
+pub fn text(output: &Output) -> String {
     format!(
         "{}{}",
         stdout(output),

@@ -6,6 +6,7 @@ mod cli;
 mod conformance;
 mod corpus;
 mod dashboard;
+mod demo;
 mod fuzz;
 mod plan;
 mod query;

@@ -271,15 +271,6 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// The log, for the flows that need one.
-    pub fn require_log(&self) -> std::result::Result<&dyn Log, String> {
-        self.log
-            .as_deref()
-            .ok_or_else(|| "the target has no Kafka: set targets.<name>.kafka".to_owned())
-    }
-}
-
-impl Backends {
     /// The topic backend, or an error saying the target has none.
     pub fn log(&self) -> Result<&dyn Log> {
         self.log.as_deref().ok_or_else(|| BackendError::Service {

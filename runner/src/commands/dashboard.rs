@@ -5,12 +5,12 @@ use std::io::Write;
 
 use super::Outcome;
 use super::pipelines::load_valid;
+use super::query::connect_engine;
 use crate::backend::Answer;
 use crate::check::Validated;
 use crate::cli::DashboardArgs;
 use crate::dashboard::{self, Provenance, Shown};
-use crate::flow::stop::Stop;
-use crate::{query, target};
+use crate::query;
 
 /// Runs `runner dashboard`.
 pub async fn run(
@@ -59,19 +59,9 @@ async fn write_page(
     let Some(board) = &pipeline.dashboard else {
         return Ok(Outcome::Success);
     };
-    let backends = match target::connect(pipeline, &args.target).await {
-        Ok(b) => b,
-        Err(e) => {
-            writeln!(err, "error: {e}")?;
-            return Ok(Outcome::Findings);
-        }
-    };
-    let engine = match query::engine(pipeline, &backends, args.engine, Stop::on_signals()).await {
+    let engine = match connect_engine(validated, &args.target, args.engine, err).await? {
         Ok(engine) => engine,
-        Err(e) => {
-            writeln!(err, "error: {}: {e}", validated.file)?;
-            return Ok(Outcome::Findings);
-        }
+        Err(outcome) => return Ok(outcome),
     };
     let read_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     // Each query runs once, however many panels show it.
@@ -105,7 +95,7 @@ async fn write_page(
         .collect();
     let provenance = Provenance {
         pipeline: pipeline.pipeline.clone(),
-        source: format!("target {}, {} engine", backends.target, engine.name()),
+        source: format!("target {}, {} engine", args.target, engine.name()),
         read_at,
     };
     let html = dashboard::page(board, &shown, &provenance);

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use super::Outcome;
 use super::pipelines::{load_valid, the_one};
+use crate::backend::QueryEngine;
 use crate::check::Validated;
 use crate::cli::QueryArgs;
 use crate::flow::stop::Stop;
@@ -43,19 +44,9 @@ pub async fn run(
         }
     };
     let pipeline = &validated.pipeline;
-    let backends = match target::connect(pipeline, &args.target).await {
-        Ok(b) => b,
-        Err(e) => {
-            writeln!(err, "error: {e}")?;
-            return Ok(Outcome::Findings);
-        }
-    };
-    let engine = match query::engine(pipeline, &backends, args.engine, Stop::on_signals()).await {
+    let engine = match connect_engine(validated, &args.target, args.engine, err).await? {
         Ok(engine) => engine,
-        Err(e) => {
-            writeln!(err, "error: {}: {e}", validated.file)?;
-            return Ok(Outcome::Findings);
-        }
+        Err(outcome) => return Ok(outcome),
     };
     let sql = match query::render(&template, engine.as_ref(), pipeline) {
         Ok(sql) => sql,
@@ -75,6 +66,31 @@ pub async fn run(
     };
     query::write(&answer, args.format, out)?;
     Ok(Outcome::Success)
+}
+
+/// The query engine `choice` names on `target` for `validated`'s pipeline; a failure to
+/// connect is written to `err` and returned as the outcome to exit with.
+pub(super) async fn connect_engine(
+    validated: &Validated,
+    target: &str,
+    choice: query::EngineChoice,
+    err: &mut dyn Write,
+) -> std::io::Result<Result<Box<dyn QueryEngine>, Outcome>> {
+    let pipeline = &validated.pipeline;
+    let backends = match target::connect(pipeline, target).await {
+        Ok(b) => b,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(Err(Outcome::Findings));
+        }
+    };
+    match query::engine(pipeline, &backends, choice, Stop::on_signals()).await {
+        Ok(engine) => Ok(Ok(engine)),
+        Err(e) => {
+            writeln!(err, "error: {}: {e}", validated.file)?;
+            Ok(Err(Outcome::Findings))
+        }
+    }
 }
 
 /// Lists every pipeline's queries with their descriptions.

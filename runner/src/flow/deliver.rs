@@ -85,7 +85,7 @@ pub async fn run(
     let Some(Flow::Deliver(flow)) = pipeline.flows.get(name) else {
         return Err(format!("'{name}' is not a deliver flow"));
     };
-    let log = backends.require_log()?;
+    let log = backends.log().map_err(|e| e.to_string())?;
     let storage = pipeline
         .storage
         .as_ref()

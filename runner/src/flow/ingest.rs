@@ -80,7 +80,7 @@ pub async fn run(
     let Some(Source::Socrata(source)) = pipeline.sources.get(&flow.from) else {
         return Err(format!("source '{}' is not a socrata source", flow.from));
     };
-    let log = backends.require_log()?;
+    let log = backends.log().map_err(|e| e.to_string())?;
     let storage = pipeline
         .storage
         .as_ref()
