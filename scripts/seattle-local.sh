@@ -35,7 +35,7 @@ python3 scripts/socrata_replay.py data/spd_crime_data_2023_formatted.csv \
     --hold-back 500 --history-out "$state/demo/history.csv" >"$state/demo/replay.url" &
 replay=$!
 trap 'kill $replay 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
     [ -s "$state/demo/replay.url" ] && break
     sleep 0.1
 done

@@ -138,6 +138,8 @@ fn a_table_with_no_files_yet_is_empty_not_an_error() {
         ],
     );
     assert_eq!(rows, vec![serde_json::json!({ "n": 0 })]);
+    // A query reads; it leaves no folder behind.
+    assert!(!s.state().join("s3/seattle-911/incremental_data").exists());
 }
 
 #[test]

@@ -77,9 +77,6 @@ impl Embedded {
                 FileAccess::Directory(root) => {
                     let dir = std::path::absolute(root.join(bucket).join(prefix))
                         .map_err(|e| failure(format!("{}: {e}", root.display())))?;
-                    // A table with no files yet is an empty table, not an error.
-                    std::fs::create_dir_all(&dir)
-                        .map_err(|e| failure(format!("{}: {e}", dir.display())))?;
                     format!("{}/", dir.display().to_string().trim_end_matches('/'))
                 }
                 FileAccess::S3(s3) => {
