@@ -187,3 +187,18 @@ fn query_failures_say_what_and_where() {
         stdout(&listed)
     );
 }
+
+#[test]
+fn a_query_before_apply_says_to_apply() {
+    let s = Scratch::new("query-unapplied");
+    let p = s.pipeline("seattle.yaml", &[]);
+    let output = s.run(&["query", "total_offenses", &p]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains(
+            "catalog table seattle_911.offenses does not exist: run `runner apply` first"
+        ),
+        "{text}"
+    );
+}

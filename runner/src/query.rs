@@ -31,11 +31,12 @@ pub async fn engine(
     choice: EngineChoice,
     stop: Stop,
 ) -> Result<Box<dyn QueryEngine>, String> {
-    let database = pipeline
+    let catalog = pipeline
         .catalog
         .as_ref()
-        .map(|c| c.database.clone())
         .ok_or_else(|| format!("pipeline '{}' has no catalog to query", pipeline.pipeline))?;
+    let database = catalog.database.clone();
+    let tables: Vec<String> = catalog.tables.keys().cloned().collect();
     let athena = match (choice, &backends.athena) {
         (EngineChoice::Embedded, _) | (EngineChoice::Auto, None) => None,
         (_, Some(athena)) => Some(athena),
@@ -55,9 +56,14 @@ pub async fn engine(
             stop,
         )),
         None => Box::new(
-            Embedded::connect(&backends.files, backends.catalog.as_ref(), &database)
-                .await
-                .map_err(|e| e.to_string())?,
+            Embedded::connect(
+                &backends.files,
+                backends.catalog.as_ref(),
+                &database,
+                &tables,
+            )
+            .await
+            .map_err(|e| e.to_string())?,
         ),
     })
 }

@@ -52,15 +52,26 @@ fn failure(message: impl std::fmt::Display) -> BackendError {
 }
 
 impl Embedded {
-    /// An engine with every table of `database` in `catalog` registered under its own name.
+    /// An engine with every table of `database` in `catalog` registered under its own name;
+    /// an error naming the first of `expected` that the catalog does not have.
     pub async fn connect(
         access: &FileAccess,
         catalog: &dyn Catalog,
         database: &str,
+        expected: &[String],
     ) -> Result<Self> {
         let context = SessionContext::new();
         let mut registered_buckets: Vec<String> = Vec::new();
-        for (name, attrs) in catalog.tables(database).await? {
+        let tables = catalog.tables(database).await?;
+        if let Some(missing) = expected
+            .iter()
+            .find(|e| !tables.iter().any(|(name, _)| name == *e))
+        {
+            return Err(failure(format!(
+                "catalog table {database}.{missing} does not exist: run `runner apply` first"
+            )));
+        }
+        for (name, attrs) in tables {
             let location = attrs
                 .get("location")
                 .and_then(Value::as_str)

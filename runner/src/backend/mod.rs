@@ -61,6 +61,16 @@ where
     BackendError::Service { service, message }
 }
 
+/// The HTTP client for plain GET and HEAD requests (presigned S3 reads, http(s) sources):
+/// 10 s to connect, 60 s for the response to start; a body is then read as it arrives.
+pub fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(std::time::Duration::from_secs(10)))
+        .timeout_recv_response(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
 /// Results of backend calls.
 pub type Result<T> = std::result::Result<T, BackendError>;
 

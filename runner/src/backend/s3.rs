@@ -267,7 +267,7 @@ impl ObjectStore for S3 {
             .map_err(|e| failure(&format!("GetObject s3://{bucket}/{key}"), e))?;
         let url = request.uri().to_owned();
         let name = format!("s3://{bucket}/{key}");
-        tokio::task::spawn_blocking(move || match ureq::get(&url).call() {
+        tokio::task::spawn_blocking(move || match super::http_agent().get(&url).call() {
             Ok(response) => {
                 Ok(Box::new(response.into_body().into_reader()) as Box<dyn std::io::Read + Send>)
             }

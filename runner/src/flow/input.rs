@@ -157,12 +157,7 @@ impl Input {
 
 /// The body of a GET of `url`, streamed as it arrives (never downloaded whole first).
 fn open_url(url: &str) -> Result<Box<dyn Read + Send>, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(std::time::Duration::from_secs(10)))
-        .timeout_recv_response(Some(std::time::Duration::from_secs(60)))
-        .build()
-        .into();
-    match agent.get(url).call() {
+    match crate::backend::http_agent().get(url).call() {
         Ok(response) => Ok(Box::new(response.into_body().into_reader())),
         Err(ureq::Error::StatusCode(code)) => Err(format!("GET {url}: HTTP {code}")),
         Err(e) => Err(format!("GET {url}: {e}")),
@@ -171,7 +166,7 @@ fn open_url(url: &str) -> Result<Box<dyn Read + Send>, String> {
 
 /// A URL's size and validators, from a HEAD request.
 fn url_identity(url: &str) -> Result<(u64, u128), String> {
-    let response = match ureq::head(url).call() {
+    let response = match crate::backend::http_agent().head(url).call() {
         Ok(response) => response,
         Err(ureq::Error::StatusCode(code)) => return Err(format!("HEAD {url}: HTTP {code}")),
         Err(e) => return Err(format!("HEAD {url}: {e}")),
