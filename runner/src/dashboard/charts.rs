@@ -28,6 +28,20 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// The ticks of a value axis from zero to the largest of `values` (at least 1), and the
+/// value at the axis' far end.
+fn value_axis(values: &[Option<f64>]) -> (Vec<f64>, f64) {
+    let max = values
+        .iter()
+        .flatten()
+        .cloned()
+        .fold(0.0, f64::max)
+        .max(1.0);
+    let axis = ticks(0.0, max, 5);
+    let top_value = axis.last().copied().unwrap_or(max).max(max);
+    (axis, top_value)
+}
+
 /// Round tick values covering `[low, high]`, about `count` of them.
 fn ticks(low: f64, high: f64, count: usize) -> Vec<f64> {
     let span = (high - low).max(f64::EPSILON);
@@ -56,14 +70,8 @@ pub fn bar(labels: &Column, values: &Column) -> Result<String, String> {
     let width = 640.0;
     let plot = width - left - right;
     let height = top + row_height * rows as f64 + 46.0;
-    let max = numbers
-        .iter()
-        .flatten()
-        .cloned()
-        .fold(0.0, f64::max)
-        .max(1.0);
-    let axis = ticks(0.0, max, 5);
-    let scale = plot / axis.last().copied().unwrap_or(max).max(max);
+    let (axis, top_value) = value_axis(numbers);
+    let scale = plot / top_value;
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -142,14 +150,7 @@ pub fn line(xs: &Column, ys: &Column) -> Result<String, String> {
         }
         _ => (0..n).map(|i| i as f64 / (n.max(2) - 1) as f64).collect(),
     };
-    let max = values
-        .iter()
-        .flatten()
-        .cloned()
-        .fold(0.0, f64::max)
-        .max(1.0);
-    let axis = ticks(0.0, max, 5);
-    let top_value = axis.last().copied().unwrap_or(max).max(max);
+    let (axis, top_value) = value_axis(values);
     let y_of = |v: f64| top + plot_h - v / top_value * plot_h;
     let mut svg = String::new();
     let _ = write!(
