@@ -207,6 +207,36 @@ fn a_run_killed_part_way_is_finished_by_the_next_without_duplicates() {
     }
     assert_eq!(total, expected, "no row missing and none twice");
     assert_eq!(ids.len(), expected, "every id once");
+
+    // The eight copies interleave every month; still each partition's files are full
+    // (5,000 rows but its last) and each is one row group, not many small ones.
+    let mut by_partition: std::collections::BTreeMap<PathBuf, Vec<(i64, usize)>> =
+        Default::default();
+    for file in parquet_files(&historical) {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&file).expect("open"))
+            .expect("parquet");
+        let metadata = reader.metadata();
+        by_partition
+            .entry(file.parent().expect("partition").to_owned())
+            .or_default()
+            .push((
+                metadata.file_metadata().num_rows(),
+                metadata.num_row_groups(),
+            ));
+    }
+    for (partition, mut files) in by_partition {
+        let last = files.pop().expect("a file");
+        assert!(last.0 > 0 && last.0 <= 5000, "{partition:?}: {last:?}");
+        assert!(
+            files.iter().all(|&(rows, _)| rows == 5000),
+            "{partition:?}: {files:?}"
+        );
+        files.push(last);
+        assert!(
+            files.iter().all(|&(_, groups)| groups == 1),
+            "{partition:?}: {files:?}"
+        );
+    }
 }
 
 #[test]

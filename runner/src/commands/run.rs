@@ -32,8 +32,13 @@ fn progress_bar() -> ProgressBar {
 /// Shows one progress report: on the bar, or every 100,000 rows in the log.
 fn report_progress(bar: &ProgressBar, p: backfill::Progress) {
     if bar.is_hidden() {
-        if p.rows % 100_000 < backfill::BATCH_ROWS as u64 {
-            tracing::info!(rows = p.rows, bytes = p.bytes, "backfill progress");
+        if (p.rows + p.written) % 100_000 < backfill::BATCH_ROWS as u64 {
+            tracing::info!(
+                rows = p.rows,
+                bytes = p.bytes,
+                written = p.written,
+                "backfill progress"
+            );
         }
         return;
     }
@@ -41,7 +46,7 @@ fn report_progress(bar: &ProgressBar, p: backfill::Progress) {
         bar.set_length(p.total_bytes);
         bar.set_position(p.bytes);
     }
-    bar.set_message(format!("{} rows", p.rows));
+    bar.set_message(format!("{} rows read, {} written", p.rows, p.written));
 }
 
 /// Runs `runner run`.

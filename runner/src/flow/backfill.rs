@@ -3,15 +3,17 @@
 //! under `<prefix>_rejects/` with the file, line, field, raw value and reason.
 //!
 //! Object names derive from the input file and a sequence, so a re-run replaces the same
-//! objects instead of adding duplicates. Files are written to a local spool directory and
-//! then stored whole (renamed into place locally, a multipart upload on S3), so a
-//! half-written object is never visible and memory stays bounded: when the open files'
-//! buffered row groups pass [`MEMORY_BUDGET`], the largest is flushed to its spool file.
+//! objects instead of adding duplicates. Memory stays bounded whatever the input: the
+//! cleaned rows are first spilled to local disk grouped by partition ([`PartitionSpill`]),
+//! then each partition is written in turn, one Parquet file open at a time, with row
+//! groups of up to [`ROW_GROUP_ROWS`] rows or [`ROW_GROUP_BUDGET`] bytes. Files are written
+//! to a local spool directory and then stored whole (renamed into place locally, a
+//! multipart upload on S3), so a half-written object is never visible.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use arrow_array::{BooleanArray, RecordBatch};
 use parquet::arrow::ArrowWriter;
@@ -24,6 +26,7 @@ use super::csv_source::CsvReader;
 use super::dedupe::{FirstRows, LastRows, key_hash};
 use super::input::Input;
 use super::partition::Partitioner;
+use super::spill::PartitionSpill;
 use crate::backend::{Backends, ObjectStore};
 use crate::clean::Program;
 use crate::spec::Pipeline;
@@ -38,9 +41,11 @@ pub const BATCH_ROWS: usize = 8192;
 /// Batches the CSV reader thread keeps ready ahead of cleaning.
 const READ_AHEAD: usize = 4;
 
-/// Bytes of row groups the open Parquet files may buffer in memory together before the
-/// largest is flushed to its spool file.
-pub const MEMORY_BUDGET: usize = 64 << 20;
+/// Rows of a Parquet row group at most.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Bytes a Parquet file may buffer in memory before its row group is flushed early.
+pub const ROW_GROUP_BUDGET: usize = 64 << 20;
 
 /// What a backfill did; the counts reconcile: `read = written + deduplicated + rejected`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -90,6 +95,27 @@ struct OpenFile {
     rows: u64,
 }
 
+impl OpenFile {
+    /// A file that will be stored as `key`, written to `spool` meanwhile.
+    fn create(
+        key: String,
+        spool: &Path,
+        program: &Program,
+        properties: &WriterProperties,
+    ) -> Result<OpenFile, String> {
+        let sink =
+            File::create(spool).map_err(|e| format!("spool file {}: {e}", spool.display()))?;
+        let writer = ArrowWriter::try_new(sink, program.schema(), Some(properties.clone()))
+            .map_err(|e| e.to_string())?;
+        Ok(OpenFile {
+            key,
+            spool: spool.to_owned(),
+            writer,
+            rows: 0,
+        })
+    }
+}
+
 /// How far a run is, reported after each batch.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Progress {
@@ -101,6 +127,9 @@ pub struct Progress {
     pub total_bytes: u64,
     /// Whether the input is compressed (then `bytes` and `total_bytes` do not compare).
     pub compressed: bool,
+    /// Rows written to Parquet files so far: files are written once the whole input is
+    /// read and grouped by partition.
+    pub written: u64,
 }
 
 /// Runs backfill flow `name` of `pipeline` on a target's backends: every input file of the
@@ -236,7 +265,7 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
     };
     let properties = WriterProperties::builder()
         .set_compression(codec)
-        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let max_records = layout
         .rotate
@@ -251,12 +280,11 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
     let key_columns: Vec<usize> = program.key_columns(&dataset.key);
     let mut first_rows = FirstRows::default();
     let last_rows = match dataset.dedupe {
-        Dedupe::Last => Some(last_rows(dataset, source, input, objects).await?),
+        Dedupe::Last => Some(last_rows(dataset, source, input, objects, spool_dir.path()).await?),
         Dedupe::First | Dedupe::None => None,
     };
-    let mut open: HashMap<String, OpenFile> = HashMap::new();
-    let mut spooled = 0u64;
-    let mut sequence: HashMap<String, u32> = HashMap::new();
+    let mut spill = PartitionSpill::new(spool_dir.path(), program.schema());
+    let mut read_progress = (0, false);
     let mut quarantine = Quarantine::create(spool_dir.path().join("rejects.jsonl"))?;
     let mut reader = reader.read_ahead(READ_AHEAD);
     while let Some((raw, bytes)) = reader.next_batch()? {
@@ -266,7 +294,9 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
             bytes,
             total_bytes: size,
             compressed: reader.compressed(),
+            written: 0,
         });
+        read_progress = (bytes, reader.compressed());
         for reject in &raw.rejects {
             *summary.rejected.entry("unreadable row".into()).or_default() += 1;
             quarantine.push(&serde_json::json!({
@@ -319,40 +349,56 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
             let indices = arrow_array::UInt32Array::from(rows);
             let part: RecordBatch = arrow_select::take::take_record_batch(&batch, &indices)
                 .map_err(|e| e.to_string())?;
-            let file = match open.get_mut(&partition) {
-                Some(file) => file,
-                None => {
-                    let n = sequence.entry(partition.clone()).or_default();
-                    let key = format!("{}{partition}part-{stem}-{n:05}.parquet", layout.prefix);
-                    *n += 1;
-                    let spool = spool_dir.path().join(format!("{}.parquet", spooled));
-                    spooled += 1;
-                    let sink = File::create(&spool)
-                        .map_err(|e| format!("spool file {}: {e}", spool.display()))?;
-                    let writer =
-                        ArrowWriter::try_new(sink, program.schema(), Some(properties.clone()))
-                            .map_err(|e| e.to_string())?;
-                    open.entry(partition.clone()).or_insert(OpenFile {
-                        key,
-                        spool,
-                        writer,
-                        rows: 0,
-                    })
-                }
-            };
-            file.writer.write(&part).map_err(|e| e.to_string())?;
-            file.rows += part.num_rows() as u64;
+            spill.append(&partition, &part)?;
             summary.written += part.num_rows() as u64;
-            if file.rows >= max_records
-                && let Some(full) = open.remove(&partition)
-            {
-                close(full, objects, bucket, &mut summary).await?;
+        }
+    }
+    // One file is open at a time, so one spool path serves them all.
+    let spool = spool_dir.path().join("part.parquet");
+    let mut written = 0u64;
+    for (partition, mut rows) in spill.finish()? {
+        let mut sequence = 0u32;
+        let mut file: Option<OpenFile> = None;
+        while let Some(mut batch) = rows.next_batch()? {
+            while batch.num_rows() > 0 {
+                let open = match &mut file {
+                    Some(open) => open,
+                    None => {
+                        let key = format!(
+                            "{}{partition}part-{stem}-{sequence:05}.parquet",
+                            layout.prefix
+                        );
+                        sequence += 1;
+                        file.insert(OpenFile::create(key, &spool, &program, &properties)?)
+                    }
+                };
+                let room = (max_records - open.rows).min(batch.num_rows() as u64) as usize;
+                open.writer
+                    .write(&batch.slice(0, room))
+                    .map_err(|e| e.to_string())?;
+                open.rows += room as u64;
+                written += room as u64;
+                batch = batch.slice(room, batch.num_rows() - room);
+                progress(Progress {
+                    rows: summary.read,
+                    bytes: read_progress.0,
+                    total_bytes: size,
+                    compressed: read_progress.1,
+                    written,
+                });
+                if open.writer.memory_size() > ROW_GROUP_BUDGET {
+                    open.writer.flush().map_err(|e| e.to_string())?;
+                }
+                if open.rows >= max_records
+                    && let Some(full) = file.take()
+                {
+                    close(full, objects, bucket, &mut summary).await?;
+                }
             }
         }
-        bound_memory(&mut open)?;
-    }
-    for (_, file) in open.drain() {
-        close(file, objects, bucket, &mut summary).await?;
+        if let Some(last) = file {
+            close(last, objects, bucket, &mut summary).await?;
+        }
     }
     // Files of an earlier run of this input that this run did not write again.
     let ours = format!("part-{stem}-");
@@ -425,21 +471,6 @@ impl Quarantine {
     }
 }
 
-/// Flushes the largest buffered row group while the open files together buffer more than
-/// [`MEMORY_BUDGET`].
-fn bound_memory(open: &mut HashMap<String, OpenFile>) -> Result<(), String> {
-    loop {
-        let total: usize = open.values().map(|f| f.writer.memory_size()).sum();
-        if total <= MEMORY_BUDGET {
-            return Ok(());
-        }
-        let Some(largest) = open.values_mut().max_by_key(|f| f.writer.memory_size()) else {
-            return Ok(());
-        };
-        largest.writer.flush().map_err(|e| e.to_string())?;
-    }
-}
-
 /// The first pass of `dedupe: last`: the line of each key's last row, from the key
 /// fields alone.
 async fn last_rows(
@@ -447,6 +478,7 @@ async fn last_rows(
     source: &CsvSource,
     input: &Input,
     objects: &dyn ObjectStore,
+    spill_dir: &Path,
 ) -> Result<LastRows, String> {
     let mut keys_only = dataset.clone();
     keys_only
@@ -461,17 +493,17 @@ async fn last_rows(
     let program = Program::compile(&keys_only, SourceKind::Csv, reader.columns())?;
     let mut reader = reader.read_ahead(READ_AHEAD);
     let columns: Vec<usize> = program.key_columns(&dataset.key);
-    let mut last = LastRows::default();
+    let mut last = LastRows::new(spill_dir);
     while let Some((raw, _)) = reader.next_batch()? {
         let cleaned = program.apply(&raw.batch)?;
         for (i, &row) in cleaned.rows.iter().enumerate() {
             last.record(
                 key_hash(&cleaned.batch, &columns, i),
                 raw.lines[row as usize],
-            );
+            )?;
         }
     }
-    last.finish();
+    last.finish()?;
     Ok(last)
 }
 

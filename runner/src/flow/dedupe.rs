@@ -3,11 +3,15 @@
 //!
 //! `first` keeps the first row of each key in one pass. `last` needs to know a key's last
 //! row before writing any, so [`LastRows`] is filled by a first pass over the keys alone:
-//! it collects `(key hash, line)` pairs (16 bytes a row), then keeps only the keys that
-//! occur more than once, so the second pass holds memory for duplicated keys alone.
+//! it collects `(key hash, line)` pairs (16 bytes a row; past [`IN_MEMORY_PAIRS`] they are
+//! spilled to [`BUCKETS`] files by hash), then keeps only the keys that occur more than
+//! once, so the second pass holds memory for duplicated keys alone.
 
 use std::collections::{HashMap, HashSet};
+use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
@@ -72,24 +76,107 @@ impl FirstRows {
     }
 }
 
+/// `(key hash, line)` pairs [`LastRows`] holds in memory before spilling them (16 MiB).
+pub const IN_MEMORY_PAIRS: usize = 1 << 20;
+
+/// Spill files of [`LastRows`], chosen by a key hash's top byte, so each holds about
+/// 1/256 of the pairs and is read back alone.
+pub const BUCKETS: usize = 256;
+
 /// The last line of each duplicated key, filled by a first pass.
-#[derive(Default)]
 pub struct LastRows {
-    /// Every `(key hash, line)` while the first pass records them.
+    /// `(key hash, line)` pairs recorded and not spilled yet.
     rows: Vec<(u64, u64)>,
+    /// Pairs kept in memory before a spill.
+    limit: usize,
+    spill_dir: PathBuf,
+    /// The bucket files, once the first spill created them.
+    buckets: Vec<(PathBuf, BufWriter<File>)>,
     /// After [`LastRows::finish`]: the last line of each key that occurs more than once.
     last: HashMap<u64, u64>,
 }
 
 impl LastRows {
+    /// An empty first pass that spills to `spill_dir` past [`IN_MEMORY_PAIRS`] rows.
+    pub fn new(spill_dir: &Path) -> Self {
+        Self::with_limit(spill_dir, IN_MEMORY_PAIRS)
+    }
+
+    fn with_limit(spill_dir: &Path, limit: usize) -> Self {
+        LastRows {
+            rows: Vec::new(),
+            limit,
+            spill_dir: spill_dir.to_owned(),
+            buckets: Vec::new(),
+            last: HashMap::new(),
+        }
+    }
+
     /// Records that a row of `key` is on `line` (lines come in increasing order).
-    pub fn record(&mut self, key: u64, line: u64) {
+    pub fn record(&mut self, key: u64, line: u64) -> Result<(), String> {
         self.rows.push((key, line));
+        if self.rows.len() >= self.limit {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Appends the pairs in memory to their bucket files.
+    fn spill(&mut self) -> Result<(), String> {
+        if self.buckets.is_empty() {
+            for bucket in 0..BUCKETS {
+                let path = self.spill_dir.join(format!("keys-{bucket:03}.bin"));
+                let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                self.buckets.push((path, BufWriter::new(file)));
+            }
+        }
+        for &(key, line) in &self.rows {
+            let (path, out) = &mut self.buckets[(key >> 56) as usize];
+            out.write_all(&key.to_le_bytes())
+                .and_then(|()| out.write_all(&line.to_le_bytes()))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        self.rows.clear();
+        Ok(())
     }
 
     /// Ends the first pass: keeps the last line of every duplicated key, frees the rest.
-    pub fn finish(&mut self) {
-        let mut rows = std::mem::take(&mut self.rows);
+    pub fn finish(&mut self) -> Result<(), String> {
+        if self.buckets.is_empty() {
+            let rows = std::mem::take(&mut self.rows);
+            self.keep_duplicated(rows);
+            return Ok(());
+        }
+        self.spill()?;
+        self.rows = Vec::new();
+        for (path, out) in std::mem::take(&mut self.buckets) {
+            let read = out
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|file| {
+                    drop(file);
+                    std::fs::read(&path)
+                })
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let rows = read
+                .chunks_exact(16)
+                .map(|pair| {
+                    let (key, line) = pair.split_at(8);
+                    (
+                        u64::from_le_bytes(key.try_into().expect("8 bytes")),
+                        u64::from_le_bytes(line.try_into().expect("8 bytes")),
+                    )
+                })
+                .collect();
+            drop(read);
+            self.keep_duplicated(rows);
+            std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Adds the last line of every key that occurs more than once in `rows`.
+    fn keep_duplicated(&mut self, mut rows: Vec<(u64, u64)>) {
         rows.sort_unstable();
         for run in rows.chunk_by(|a, b| a.0 == b.0) {
             if let [_, .., (key, line)] = run {
@@ -110,13 +197,33 @@ mod tests {
 
     #[test]
     fn only_the_last_row_of_a_duplicated_key_is_kept() {
-        let mut last = LastRows::default();
+        let dir = tempfile::tempdir().unwrap();
+        let mut last = LastRows::new(dir.path());
         for (key, line) in [(7, 2), (9, 3), (7, 4), (5, 5), (7, 6)] {
-            last.record(key, line);
+            last.record(key, line).unwrap();
         }
-        last.finish();
+        last.finish().unwrap();
         assert_eq!(last.last.len(), 1, "only duplicated keys are remembered");
         assert!(!last.keep(7, 2) && !last.keep(7, 4) && last.keep(7, 6));
         assert!(last.keep(9, 3) && last.keep(5, 5));
+    }
+
+    #[test]
+    fn a_spilled_first_pass_finds_the_same_last_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut last = LastRows::with_limit(dir.path(), 7);
+        // Keys spread over the buckets (top byte), each duplicated key's rows in
+        // different spills.
+        let key = |k: u64| k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        for line in 0..100u64 {
+            last.record(key(line % 40), line).unwrap();
+        }
+        assert!(!last.buckets.is_empty(), "the pairs were spilled");
+        last.finish().unwrap();
+        assert_eq!(last.last.len(), 40);
+        for line in 0..100u64 {
+            assert_eq!(last.keep(key(line % 40), line), line >= 60, "line {line}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

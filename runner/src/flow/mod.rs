@@ -10,6 +10,7 @@ pub mod input;
 pub mod partition;
 pub mod register;
 pub mod socrata;
+pub mod spill;
 pub mod stop;
 pub mod text;
 
