@@ -125,6 +125,30 @@ fn the_seattle_history_lands_as_typed_partitioned_parquet_and_reruns_replace() {
 }
 
 #[test]
+fn files_rotate_at_max_bytes_before_compression() {
+    let s = Scratch::new("backfill-max-bytes");
+    let p = s.pipeline(
+        "seattle.yaml",
+        &[(
+            "rotate: { max_records: 500000, max_bytes: 128MiB }",
+            "rotate: { max_bytes: 256KiB }",
+        )],
+    );
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let run = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(run["written"].as_u64(), Some(12_885));
+    let files = parquet_files(&s.state().join("s3/seattle-911/historical"));
+    let rows: Vec<usize> = files
+        .iter()
+        .map(|f| batches(f).iter().map(|b| b.num_rows()).sum())
+        .collect();
+    // Four report months of about 3,200 rows, several hundred KiB each in Arrow form.
+    assert!(files.len() > 8, "{files:?}");
+    assert!(rows.iter().all(|&n| n > 0 && n < 2_000), "{rows:?}");
+    assert_eq!(rows.iter().sum::<usize>(), 12_885);
+}
+
+#[test]
 fn a_run_killed_part_way_is_finished_by_the_next_without_duplicates() {
     // About 100,000 rows: the real history eight times over, each copy with its own ids.
     let s = Scratch::new("backfill-kill");

@@ -93,6 +93,8 @@ struct OpenFile {
     spool: PathBuf,
     writer: ArrowWriter<File>,
     rows: u64,
+    /// The rows' size before compression (in Arrow form), for `rotate.max_bytes`.
+    bytes: u64,
 }
 
 impl OpenFile {
@@ -112,6 +114,7 @@ impl OpenFile {
             spool: spool.to_owned(),
             writer,
             rows: 0,
+            bytes: 0,
         })
     }
 }
@@ -272,6 +275,11 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
         .as_ref()
         .and_then(|r| r.max_records)
         .unwrap_or(u64::MAX);
+    let max_bytes = layout
+        .rotate
+        .as_ref()
+        .and_then(|r| r.max_bytes)
+        .map_or(u64::MAX, |size| size.0);
 
     let mut summary = Summary {
         flow: name.to_owned(),
@@ -360,6 +368,8 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
         let mut sequence = 0u32;
         let mut file: Option<OpenFile> = None;
         while let Some(mut batch) = rows.next_batch()? {
+            // Bytes before compression: the rows' size in Arrow form.
+            let row_bytes = (batch.get_array_memory_size() / batch.num_rows().max(1)).max(1);
             while batch.num_rows() > 0 {
                 let open = match &mut file {
                     Some(open) => open,
@@ -372,11 +382,14 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
                         file.insert(OpenFile::create(key, &spool, &program, &properties)?)
                     }
                 };
-                let room = (max_records - open.rows).min(batch.num_rows() as u64) as usize;
+                let room = (max_records - open.rows)
+                    .min((max_bytes - open.bytes).div_ceil(row_bytes as u64))
+                    .min(batch.num_rows() as u64) as usize;
                 open.writer
                     .write(&batch.slice(0, room))
                     .map_err(|e| e.to_string())?;
                 open.rows += room as u64;
+                open.bytes += (room * row_bytes) as u64;
                 written += room as u64;
                 batch = batch.slice(room, batch.num_rows() - room);
                 progress(Progress {
@@ -389,7 +402,7 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
                 if open.writer.memory_size() > ROW_GROUP_BUDGET {
                     open.writer.flush().map_err(|e| e.to_string())?;
                 }
-                if open.rows >= max_records
+                if (open.rows >= max_records || open.bytes >= max_bytes)
                     && let Some(full) = file.take()
                 {
                     close(full, objects, bucket, &mut summary).await?;
