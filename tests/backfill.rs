@@ -138,14 +138,27 @@ fn files_rotate_at_max_bytes_before_compression() {
     let run = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
     assert_eq!(run["written"].as_u64(), Some(12_885));
     let files = parquet_files(&s.state().join("s3/seattle-911/historical"));
-    let rows: Vec<usize> = files
-        .iter()
-        .map(|f| batches(f).iter().map(|b| b.num_rows()).sum())
-        .collect();
     // Four report months of about 3,200 rows, several hundred KiB each in Arrow form.
     assert!(files.len() > 8, "{files:?}");
-    assert!(rows.iter().all(|&n| n > 0 && n < 2_000), "{rows:?}");
-    assert_eq!(rows.iter().sum::<usize>(), 12_885);
+    let mut total = 0;
+    for (i, file) in files.iter().enumerate() {
+        let mut bytes = 0;
+        for batch in batches(file) {
+            total += batch.num_rows();
+            for column in batch.columns() {
+                bytes += column.to_data().get_slice_memory_size().expect("size");
+            }
+        }
+        let last_of_partition = files
+            .get(i + 1)
+            .is_none_or(|next| next.parent() != file.parent());
+        assert!(bytes <= 300 << 10, "{file:?}: {bytes} bytes");
+        assert!(
+            last_of_partition || bytes >= 220 << 10,
+            "{file:?}: {bytes} bytes"
+        );
+    }
+    assert_eq!(total, 12_885);
 }
 
 #[test]

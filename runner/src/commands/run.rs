@@ -29,10 +29,13 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-/// Shows one progress report: on the bar, or every 100,000 rows in the log.
-fn report_progress(bar: &ProgressBar, p: backfill::Progress) {
+/// Shows one progress report: on the bar, or in the log each time rows read plus rows
+/// written pass another 100,000 (`logged` holds how many hundred thousands were logged).
+fn report_progress(bar: &ProgressBar, logged: &std::cell::Cell<u64>, p: backfill::Progress) {
     if bar.is_hidden() {
-        if (p.rows + p.written) % 100_000 < backfill::BATCH_ROWS as u64 {
+        let step = (p.rows + p.written) / 100_000;
+        if step > logged.get() {
+            logged.set(step);
             tracing::info!(
                 rows = p.rows,
                 bytes = p.bytes,
@@ -197,7 +200,8 @@ async fn run_backfill(
     let pipeline = &validated.pipeline;
     tracing::info!(flow = %args.flow, target = %args.target, "backfill starting");
     let bar = progress_bar();
-    let report = |p: backfill::Progress| report_progress(&bar, p);
+    let logged = std::cell::Cell::new(0);
+    let report = |p: backfill::Progress| report_progress(&bar, &logged, p);
     let result = backfill::run(pipeline, &args.flow, backends, args.restart, &report).await;
     bar.finish_and_clear();
     let summary = match result {

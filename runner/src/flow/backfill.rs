@@ -369,7 +369,13 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
         let mut file: Option<OpenFile> = None;
         while let Some(mut batch) = rows.next_batch()? {
             // Bytes before compression: the rows' size in Arrow form.
-            let row_bytes = (batch.get_array_memory_size() / batch.num_rows().max(1)).max(1);
+            let batch_bytes: usize = batch
+                .columns()
+                .iter()
+                .map(|c| c.to_data().get_slice_memory_size())
+                .sum::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            let row_bytes = (batch_bytes / batch.num_rows().max(1)).max(1);
             while batch.num_rows() > 0 {
                 let open = match &mut file {
                     Some(open) => open,
@@ -382,9 +388,11 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
                         file.insert(OpenFile::create(key, &spool, &program, &properties)?)
                     }
                 };
+                // At least one row a file, whatever the limits say.
                 let room = (max_records - open.rows)
                     .min((max_bytes - open.bytes).div_ceil(row_bytes as u64))
-                    .min(batch.num_rows() as u64) as usize;
+                    .min(batch.num_rows() as u64)
+                    .max(1) as usize;
                 open.writer
                     .write(&batch.slice(0, room))
                     .map_err(|e| e.to_string())?;

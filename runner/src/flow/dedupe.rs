@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
@@ -150,25 +150,14 @@ impl LastRows {
         self.spill()?;
         self.rows = Vec::new();
         for (path, out) in std::mem::take(&mut self.buckets) {
-            let read = out
+            let rows = out
                 .into_inner()
                 .map_err(|e| e.into_error())
                 .and_then(|file| {
                     drop(file);
-                    std::fs::read(&path)
+                    read_pairs(&path)
                 })
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-            let rows = read
-                .chunks_exact(16)
-                .map(|pair| {
-                    let (key, line) = pair.split_at(8);
-                    (
-                        u64::from_le_bytes(key.try_into().expect("8 bytes")),
-                        u64::from_le_bytes(line.try_into().expect("8 bytes")),
-                    )
-                })
-                .collect();
-            drop(read);
             self.keep_duplicated(rows);
             std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         }
@@ -189,6 +178,24 @@ impl LastRows {
     pub fn keep(&self, key: u64, line: u64) -> bool {
         self.last.get(&key).is_none_or(|&last| last == line)
     }
+}
+
+/// The `(key, line)` pairs of a bucket file, read into a vector of exactly their size.
+fn read_pairs(path: &Path) -> std::io::Result<Vec<(u64, u64)>> {
+    let file = File::open(path)?;
+    let pairs = file.metadata()?.len() as usize / 16;
+    let mut input = std::io::BufReader::new(file);
+    let mut rows = Vec::with_capacity(pairs);
+    let mut pair = [0u8; 16];
+    for _ in 0..pairs {
+        input.read_exact(&mut pair)?;
+        let (key, line) = pair.split_at(8);
+        rows.push((
+            u64::from_le_bytes(key.try_into().expect("8 bytes")),
+            u64::from_le_bytes(line.try_into().expect("8 bytes")),
+        ));
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

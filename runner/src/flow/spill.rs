@@ -2,7 +2,8 @@
 //! partition's rows to Arrow IPC files of its own, in input order; the second pass reads
 //! the partitions back one at a time. So a single Parquet writer is open at once, with
 //! full row groups, however many partitions the input interleaves, and memory does not
-//! grow with the number of partitions or rows.
+//! grow with the number of rows (only a little with the number of partitions: a name, a
+//! list of segment files and, when open, a write buffer each).
 
 use std::collections::BTreeMap;
 use std::fs::File;
