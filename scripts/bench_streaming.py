@@ -138,8 +138,6 @@ def main():
         pipeline = work / "pipelines" / "seattle_911_crime.yaml"
         text = pipeline.read_text()
         for old, new in [
-            ("url: https://data.seattle.gov/resource/tazs-3rd5.json",
-             f"url: http://127.0.0.1:{server.server_port}/resource/tazs-3rd5.json"),
             ("page_size: 1000", "page_size: 50000"),
             ("pipeline: seattle-911-crime", f"pipeline: bench-{suffix}"),
             ("bucket: seattle-911", f"bucket: bench-{suffix}"),
@@ -155,7 +153,8 @@ def main():
         pipeline.write_text(text)
         env = dict(os.environ, AWS_ENDPOINT_URL=aws, AWS_ACCESS_KEY_ID="test",
                    AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-west-2",
-                   KAFKA_BOOTSTRAP_SERVERS=bootstrap, RUST_LOG="warn")
+                   KAFKA_BOOTSTRAP_SERVERS=bootstrap, RUST_LOG="warn",
+                   SOCRATA_URL=f"http://127.0.0.1:{server.server_port}/resource/tazs-3rd5.json")
         subprocess.run([runner, "apply", str(pipeline), "--target", "aws"], check=True, env=env,
                        capture_output=True)
         ingest_seconds, ingest = timed(
