@@ -292,19 +292,19 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
         Dedupe::First | Dedupe::None => None,
     };
     let mut spill = PartitionSpill::new(spool_dir.path(), program.schema());
-    let mut read_progress = (0, false);
+    let mut reported = Progress::default();
     let mut quarantine = Quarantine::create(spool_dir.path().join("rejects.jsonl"))?;
     let mut reader = reader.read_ahead(READ_AHEAD);
     while let Some((raw, bytes)) = reader.next_batch()? {
         summary.read += (raw.batch.num_rows() + raw.rejects.len()) as u64;
-        progress(Progress {
+        reported = Progress {
             rows: summary.read,
             bytes,
             total_bytes: size,
             compressed: reader.compressed(),
             written: 0,
-        });
-        read_progress = (bytes, reader.compressed());
+        };
+        progress(reported);
         for reject in &raw.rejects {
             *summary.rejected.entry("unreadable row".into()).or_default() += 1;
             quarantine.push(&serde_json::json!({
@@ -363,7 +363,6 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
     }
     // One file is open at a time, so one spool path serves them all.
     let spool = spool_dir.path().join("part.parquet");
-    let mut written = 0u64;
     for (partition, mut rows) in spill.finish()? {
         let mut sequence = 0u32;
         let mut file: Option<OpenFile> = None;
@@ -398,15 +397,9 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
                     .map_err(|e| e.to_string())?;
                 open.rows += room as u64;
                 open.bytes += (room * row_bytes) as u64;
-                written += room as u64;
                 batch = batch.slice(room, batch.num_rows() - room);
-                progress(Progress {
-                    rows: summary.read,
-                    bytes: read_progress.0,
-                    total_bytes: size,
-                    compressed: read_progress.1,
-                    written,
-                });
+                reported.written += room as u64;
+                progress(reported);
                 if open.writer.memory_size() > ROW_GROUP_BUDGET {
                     open.writer.flush().map_err(|e| e.to_string())?;
                 }
