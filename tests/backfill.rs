@@ -365,7 +365,9 @@ fn a_missing_bucket_or_column_is_a_clear_error() {
 fn dedupe_keeps_the_last_or_the_first_row_of_a_key() {
     let fixture = crate::util::root().join("tests/fixtures/spd_crime_duplicates.csv");
     let fixture = fixture.to_str().expect("UTF-8");
-    for (mode, offense) in [("last", "Simple Assault"), ("first", "Aggravated Assault")] {
+    // Offense 53596532781 appears three times: twice reported in December 2023, last
+    // re-reported in January 2024, so its rows fall in two partitions.
+    for (mode, offense) in [("last", "Intimidation"), ("first", "Aggravated Assault")] {
         let s = Scratch::new(&format!("backfill-dedupe-{mode}"));
         let p = s.pipeline_reading(
             "seattle.yaml",
@@ -387,7 +389,7 @@ fn dedupe_keeps_the_last_or_the_first_row_of_a_key() {
                 result["written"].as_u64(),
                 result["deduplicated"].as_u64()
             ),
-            (Some(4), Some(3), Some(1)),
+            (Some(5), Some(3), Some(2)),
             "{mode}"
         );
         let mut offenses = Vec::new();

@@ -15,7 +15,12 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use arrow_array::{BooleanArray, RecordBatch};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
+use arrow_array::{BooleanArray, RecordBatch, UInt64Array};
+use arrow_schema::{DataType, Field as ArrowField, FieldRef, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression as ParquetCompression;
 use parquet::file::properties::WriterProperties;
@@ -40,6 +45,9 @@ pub const BATCH_ROWS: usize = 8192;
 
 /// Batches the CSV reader thread keeps ready ahead of cleaning.
 const READ_AHEAD: usize = 4;
+
+/// The spill's extra column under `dedupe: last`: each row's input line.
+const LINE_COLUMN: &str = "__line";
 
 /// Rows of a Parquet row group at most.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -287,11 +295,14 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
     };
     let key_columns: Vec<usize> = program.key_columns(&dataset.key);
     let mut first_rows = FirstRows::default();
-    let last_rows = match dataset.dedupe {
-        Dedupe::Last => Some(last_rows(dataset, source, input, objects, spool_dir.path()).await?),
-        Dedupe::First | Dedupe::None => None,
+    // `dedupe: last` needs every key's last line before a row is written: the rows are
+    // spilled with their line, which the write phase checks against the keys' last lines.
+    let mut last_rows = (dataset.dedupe == Dedupe::Last).then(|| LastRows::new(spool_dir.path()));
+    let spill_schema = match last_rows {
+        Some(_) => with_line_column(&program.schema()),
+        None => program.schema(),
     };
-    let mut spill = PartitionSpill::new(spool_dir.path(), program.schema());
+    let mut spill = PartitionSpill::new(spool_dir.path(), spill_schema);
     let mut reported = Progress::default();
     let mut quarantine = Quarantine::create(spool_dir.path().join("rejects.jsonl"))?;
     let mut reader = reader.read_ahead(READ_AHEAD);
@@ -326,47 +337,49 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
                 "a row was rejected and the dataset says on_error: fail: {first}"
             ));
         }
-        let batch = match dataset.dedupe {
-            Dedupe::None => cleaned.batch,
-            mode => {
-                let keep: Vec<bool> = (0..cleaned.batch.num_rows())
-                    .map(|i| {
-                        let key = key_hash(&cleaned.batch, &key_columns, i);
-                        match (&mode, &last_rows) {
-                            (Dedupe::Last, Some(last)) => {
-                                last.keep(key, raw.lines[cleaned.rows[i] as usize])
-                            }
-                            _ => first_rows.keep(key),
-                        }
-                    })
+        let batch = match (dataset.dedupe, &mut last_rows) {
+            (Dedupe::Last, Some(last)) => {
+                let lines: Vec<u64> = cleaned
+                    .rows
+                    .iter()
+                    .map(|&row| raw.lines[row as usize])
                     .collect();
-                let dropped = keep.iter().filter(|k| !**k).count();
-                summary.deduplicated += dropped as u64;
-                if dropped == 0 {
-                    cleaned.batch
-                } else {
-                    arrow_select::filter::filter_record_batch(
-                        &cleaned.batch,
-                        &BooleanArray::from(keep),
-                    )
-                    .map_err(|e| e.to_string())?
+                for (i, &line) in lines.iter().enumerate() {
+                    last.record(key_hash(&cleaned.batch, &key_columns, i), line)?;
                 }
+                let mut columns = cleaned.batch.columns().to_vec();
+                columns.push(Arc::new(UInt64Array::from(lines)));
+                RecordBatch::try_new(spill.schema(), columns).map_err(|e| e.to_string())?
             }
+            (Dedupe::First, _) => {
+                let keep: Vec<bool> = (0..cleaned.batch.num_rows())
+                    .map(|i| first_rows.keep(key_hash(&cleaned.batch, &key_columns, i)))
+                    .collect();
+                drop_rows(&cleaned.batch, keep, &mut summary)?
+            }
+            _ => cleaned.batch,
         };
         for (partition, rows) in partitioner.group(&batch)? {
             let indices = arrow_array::UInt32Array::from(rows);
             let part: RecordBatch = arrow_select::take::take_record_batch(&batch, &indices)
                 .map_err(|e| e.to_string())?;
             spill.append(&partition, &part)?;
-            summary.written += part.num_rows() as u64;
         }
+    }
+    if let Some(last) = &mut last_rows {
+        last.finish()?;
     }
     // One file is open at a time, so one spool path serves them all.
     let spool = spool_dir.path().join("part.parquet");
     for (partition, mut rows) in spill.finish()? {
         let mut sequence = 0u32;
         let mut file: Option<OpenFile> = None;
-        while let Some(mut batch) = rows.next_batch()? {
+        while let Some(spilled) = rows.next_batch()? {
+            let mut batch = match &last_rows {
+                Some(last) => last_of_their_keys(spilled, last, &key_columns, &mut summary)?,
+                None => spilled,
+            };
+            summary.written += batch.num_rows() as u64;
             // Bytes before compression: the rows' size in Arrow form.
             let batch_bytes: usize = batch
                 .columns()
@@ -485,40 +498,47 @@ impl Quarantine {
     }
 }
 
-/// The first pass of `dedupe: last`: the line of each key's last row, from the key
-/// fields alone.
-async fn last_rows(
-    dataset: &Dataset,
-    source: &CsvSource,
-    input: &Input,
-    objects: &dyn ObjectStore,
-    spill_dir: &Path,
-) -> Result<LastRows, String> {
-    let mut keys_only = dataset.clone();
-    keys_only
-        .fields
-        .retain(|name, _| dataset.key.contains(name));
-    let reader = CsvReader::open(
-        &input.name(),
-        input.open(objects).await?,
-        source,
-        BATCH_ROWS,
-    )?;
-    let program = Program::compile(&keys_only, SourceKind::Csv, reader.columns())?;
-    let mut reader = reader.read_ahead(READ_AHEAD);
-    let columns: Vec<usize> = program.key_columns(&dataset.key);
-    let mut last = LastRows::new(spill_dir);
-    while let Some((raw, _)) = reader.next_batch()? {
-        let cleaned = program.apply(&raw.batch)?;
-        for (i, &row) in cleaned.rows.iter().enumerate() {
-            last.record(
-                key_hash(&cleaned.batch, &columns, i),
-                raw.lines[row as usize],
-            )?;
-        }
+/// The spill schema of `dedupe: last`: the cleaned columns, then each row's input line.
+fn with_line_column(schema: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(ArrowField::new(
+        LINE_COLUMN,
+        DataType::UInt64,
+        false,
+    )));
+    Arc::new(Schema::new(fields))
+}
+
+/// A spilled batch of `dedupe: last` without the rows that are not their key's last, and
+/// without the line column.
+fn last_of_their_keys(
+    spilled: RecordBatch,
+    last: &LastRows,
+    key_columns: &[usize],
+    summary: &mut Summary,
+) -> Result<RecordBatch, String> {
+    let width = spilled.num_columns() - 1;
+    let lines = spilled.column(width).as_primitive::<UInt64Type>();
+    let keep: Vec<bool> = (0..spilled.num_rows())
+        .map(|i| last.keep(key_hash(&spilled, key_columns, i), lines.value(i)))
+        .collect();
+    let cleaned = spilled.project(&(0..width).collect::<Vec<_>>());
+    drop_rows(&cleaned.map_err(|e| e.to_string())?, keep, summary)
+}
+
+/// `batch` without the rows `keep` says false for, counted as deduplicated.
+fn drop_rows(
+    batch: &RecordBatch,
+    keep: Vec<bool>,
+    summary: &mut Summary,
+) -> Result<RecordBatch, String> {
+    let dropped = keep.iter().filter(|k| !**k).count();
+    if dropped == 0 {
+        return Ok(batch.clone());
     }
-    last.finish()?;
-    Ok(last)
+    summary.deduplicated += dropped as u64;
+    arrow_select::filter::filter_record_batch(batch, &BooleanArray::from(keep))
+        .map_err(|e| e.to_string())
 }
 
 async fn close(

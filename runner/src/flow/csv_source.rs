@@ -159,21 +159,35 @@ impl CsvReader {
                 });
                 continue;
             }
-            if let Some(bad) = self
-                .record
-                .iter()
-                .position(|f| std::str::from_utf8(f).is_err())
-            {
-                rejects.push(SourceReject {
-                    line,
-                    reason: format!("column '{}' is not valid UTF-8", self.columns[bad]),
-                    raw: raw_text(&self.record),
-                });
-                continue;
-            }
-            for (builder, field) in builders.iter_mut().zip(self.record.iter()) {
-                // Checked above: every field is UTF-8.
-                builder.append_value(std::str::from_utf8(field).unwrap_or_default());
+            // The row's fields lie end to end in one buffer: it is checked once, then each
+            // field's ends (a field cut inside a character is invalid on its own).
+            let text = match std::str::from_utf8(self.record.as_slice()) {
+                Ok(text)
+                    if (0..width).all(|i| {
+                        self.record.range(i).is_some_and(|r| {
+                            text.is_char_boundary(r.start) && text.is_char_boundary(r.end)
+                        })
+                    }) =>
+                {
+                    text
+                }
+                _ => {
+                    let bad = self
+                        .record
+                        .iter()
+                        .position(|f| std::str::from_utf8(f).is_err())
+                        .unwrap_or(0);
+                    rejects.push(SourceReject {
+                        line,
+                        reason: format!("column '{}' is not valid UTF-8", self.columns[bad]),
+                        raw: raw_text(&self.record),
+                    });
+                    continue;
+                }
+            };
+            for (i, builder) in builders.iter_mut().enumerate() {
+                // Checked above: every field is a range of `text` on character boundaries.
+                builder.append_value(self.record.range(i).map_or("", |r| &text[r]));
             }
             lines.push(line);
         }
@@ -283,6 +297,7 @@ fn csv_reader(
         .delimiter(source.delimiter.bytes().next().unwrap_or(b','))
         .has_headers(source.header)
         .flexible(true)
+        .buffer_capacity(1 << 16)
         .from_reader(Box::new(CrlfToLf::new(input)) as Box<dyn Read + Send>);
     Ok((reader, gzip))
 }
@@ -323,20 +338,29 @@ impl<R: Read> Read for CrlfToLf<R> {
                 self.start = 0;
                 self.end = n;
             }
-            let byte = self.buf[self.start];
-            if byte == b'\r' {
-                if self.start + 1 == self.end {
-                    // The CR is the last byte read: read on to see whether LF follows.
-                    self.buf[0] = b'\r';
-                    self.start = 0;
-                    self.end = 1 + self.inner.read(&mut self.buf[1..])?;
-                }
-                if self.end > self.start + 1 && self.buf[self.start + 1] == b'\n' {
-                    self.start += 1;
-                    continue;
-                }
+            let take = (self.end - self.start).min(out.len() - written);
+            let available = &self.buf[self.start..self.start + take];
+            // Text up to the next CR (or all of it) is copied as it is.
+            let plain = memchr::memchr(b'\r', available).unwrap_or(take);
+            out[written..written + plain].copy_from_slice(&available[..plain]);
+            written += plain;
+            self.start += plain;
+            if plain == take {
+                continue;
             }
-            out[written] = byte;
+            if self.start + 1 == self.end {
+                // The CR is the last byte read: read on to see whether LF follows.
+                self.buf[0] = b'\r';
+                self.start = 0;
+                self.end = 1 + self.inner.read(&mut self.buf[1..])?;
+            }
+            if self.end > self.start + 1 && self.buf[self.start + 1] == b'\n' {
+                // CRLF: the CR is dropped, the LF is copied next.
+                self.start += 1;
+                continue;
+            }
+            // A lone CR is kept (`plain < take` left room for it).
+            out[written] = b'\r';
             written += 1;
             self.start += 1;
         }
@@ -357,8 +381,23 @@ fn raw_text(record: &csv::ByteRecord) -> String {
 mod tests {
     use super::*;
 
+    /// A reader handing out at most `step` bytes a read, as a socket or a decoder may.
+    struct Trickle<'a> {
+        input: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.input.len().min(out.len()).min(self.step);
+            out[..n].copy_from_slice(&self.input[..n]);
+            self.input = &self.input[n..];
+            Ok(n)
+        }
+    }
+
     fn through(input: &[u8], chunk: usize) -> Vec<u8> {
-        let mut reader = CrlfToLf::new(input);
+        let mut reader = CrlfToLf::new(Trickle { input, step: chunk });
         let mut out = Vec::new();
         let mut buf = vec![0u8; chunk];
         loop {
@@ -379,5 +418,28 @@ mod tests {
                 "chunk {chunk}"
             );
         }
+    }
+
+    #[test]
+    fn a_character_cut_by_a_field_boundary_is_rejected_and_the_next_row_is_read() {
+        // "é" is C3 A9: split across two fields, the row's bytes are valid UTF-8 as a whole.
+        let input: &[u8] = b"a,b\nx\xC3,\xA9y\ncaf\xC3\xA9,ok\n";
+        let source: CsvSource = serde_json::from_str(r#"{"path": "x.csv"}"#).expect("source");
+        let mut reader = CsvReader::open("x.csv", Box::new(input), &source, 10).expect("opens");
+        let raw = reader.next_batch().expect("reads").expect("a batch");
+        assert_eq!(raw.lines, [3]);
+        assert_eq!(raw.rejects.len(), 1);
+        assert_eq!(raw.rejects[0].line, 2);
+        assert!(
+            raw.rejects[0].reason.contains("column 'a'"),
+            "{}",
+            raw.rejects[0].reason
+        );
+        let first = raw
+            .batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>();
+        assert_eq!(first.map(|c| c.value(0)), Some("café"));
     }
 }

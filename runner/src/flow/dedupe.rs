@@ -1,11 +1,12 @@
 //! Dedupe on the dataset key within a run: rows are identified by a 64-bit hash of their
 //! cleaned key values (8 bytes of memory per distinct key, whatever the row size).
 //!
-//! `first` keeps the first row of each key in one pass. `last` needs to know a key's last
-//! row before writing any, so [`LastRows`] is filled by a first pass over the keys alone:
+//! `first` keeps the first row of each key as rows come. `last` needs to know a key's last
+//! row before writing any, so [`LastRows`] is filled while the rows are read and spilled:
 //! it collects `(key hash, line)` pairs (16 bytes a row; past [`IN_MEMORY_PAIRS`] they are
 //! spilled to [`BUCKETS`] files by hash), then keeps only the keys that occur more than
-//! once, so the second pass holds memory for duplicated keys alone.
+//! once, so the write phase, which checks each spilled row's line, holds memory for
+//! duplicated keys alone.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -83,7 +84,7 @@ pub const IN_MEMORY_PAIRS: usize = 1 << 20;
 /// 1/256 of the pairs and is read back alone.
 pub const BUCKETS: usize = 256;
 
-/// The last line of each duplicated key, filled by a first pass.
+/// The last line of each duplicated key, filled as the rows are read.
 pub struct LastRows {
     /// `(key hash, line)` pairs recorded and not spilled yet.
     rows: Vec<(u64, u64)>,
@@ -97,7 +98,7 @@ pub struct LastRows {
 }
 
 impl LastRows {
-    /// An empty first pass that spills to `spill_dir` past [`IN_MEMORY_PAIRS`] rows.
+    /// An empty record that spills to `spill_dir` past [`IN_MEMORY_PAIRS`] rows.
     pub fn new(spill_dir: &Path) -> Self {
         Self::with_limit(spill_dir, IN_MEMORY_PAIRS)
     }
@@ -140,7 +141,7 @@ impl LastRows {
         Ok(())
     }
 
-    /// Ends the first pass: keeps the last line of every duplicated key, frees the rest.
+    /// Ends the recording: keeps the last line of every duplicated key, frees the rest.
     pub fn finish(&mut self) -> Result<(), String> {
         if self.buckets.is_empty() {
             let rows = std::mem::take(&mut self.rows);
@@ -216,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn a_spilled_first_pass_finds_the_same_last_rows() {
+    fn a_spilled_record_finds_the_same_last_rows() {
         let dir = tempfile::tempdir().unwrap();
         let mut last = LastRows::with_limit(dir.path(), 7);
         // Keys spread over the buckets (top byte), each duplicated key's rows in

@@ -56,6 +56,11 @@ impl PartitionSpill {
         }
     }
 
+    /// The schema of the spilled batches.
+    pub fn schema(&self) -> SchemaRef {
+        SchemaRef::clone(&self.schema)
+    }
+
     /// Appends `batch`'s rows to `partition`.
     pub fn append(&mut self, partition: &str, batch: &RecordBatch) -> Result<(), String> {
         self.clock += 1;
@@ -111,7 +116,7 @@ impl PartitionSpill {
         Ok(())
     }
 
-    /// Ends the first pass: every partition, in name order, with the reader of its rows.
+    /// Ends the appends: every partition, in name order, with the reader of its rows.
     pub fn finish(mut self) -> Result<Vec<(String, PartitionRows)>, String> {
         let schema = self.schema.clone();
         let mut partitions = Vec::new();
