@@ -15,7 +15,7 @@ use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder, StructBuilder,
     TimestampMicrosecondBuilder,
 };
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Fields, Schema, SchemaRef, TimeUnit};
 use chrono_tz::Tz;
 
@@ -56,7 +56,7 @@ struct FieldProgram {
     null_if: Vec<String>,
     case: Option<Case>,
     map: HashMap<String, String>,
-    formats: Vec<String>,
+    formats: parse::Formats,
     timezone: Option<Tz>,
     range: Option<[f64; 2]>,
     allowed: Vec<String>,
@@ -146,6 +146,10 @@ impl Program {
     }
 
     /// Cleans a batch whose columns are text (Utf8), in the order `compile` was given.
+    ///
+    /// Column by column: each field's values are cleaned in one loop into its typed
+    /// column; a row that a field rejects is skipped by the later fields (a row is
+    /// rejected for its first failing field) and filtered out at the end.
     pub fn apply(&self, input: &RecordBatch) -> Result<Cleaned, String> {
         let columns: Vec<&StringArray> = input
             .columns()
@@ -157,50 +161,45 @@ impl Program {
             })
             .collect::<Result<_, _>>()?;
         let rows = input.num_rows();
-        let mut outputs: Vec<Output> = self
-            .fields
-            .iter()
-            .map(|f| Output::new(f.kind, rows))
-            .collect();
+        let mut rejected = vec![false; rows];
         let mut rejects = Vec::new();
-        let mut accepted = Vec::with_capacity(rows);
-        // Values of the current row wait here until every field accepted it; text goes into
-        // one reused buffer, so a row costs no allocation once the buffers have grown.
-        let mut values: Vec<Value> = Vec::with_capacity(self.fields.len());
-        let mut row_text = String::new();
         let mut scratch = String::new();
-        for row in 0..rows {
-            values.clear();
-            row_text.clear();
-            let mut rejected = None;
-            for field in &self.fields {
-                let column = columns[field.input];
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.fields.len());
+        for field in &self.fields {
+            let column = columns[field.input];
+            let mut output = Output::new(field.kind, rows, column.value_data().len());
+            for (row, rejected) in rejected.iter_mut().enumerate() {
+                if *rejected {
+                    output.push(Value::Null);
+                    continue;
+                }
                 let raw = (!column.is_null(row)).then(|| column.value(row));
-                match field.clean(raw, &mut scratch, &mut row_text) {
-                    Ok(value) => values.push(value),
+                match field.clean(raw, &mut scratch) {
+                    Ok(value) => output.push(value),
                     Err(reason) => {
-                        rejected = Some(Reject {
+                        *rejected = true;
+                        rejects.push(Reject {
                             row,
                             field: field.name.clone(),
                             raw: raw.map(str::to_owned),
                             reason,
                         });
-                        break;
+                        output.push(Value::Null);
                     }
                 }
             }
-            match rejected {
-                Some(reject) => rejects.push(reject),
-                None => {
-                    for (output, value) in outputs.iter_mut().zip(values.drain(..)) {
-                        output.push(value, &row_text);
-                    }
-                    accepted.push(row as u32);
-                }
-            }
+            arrays.push(output.finish());
         }
-        let arrays: Vec<ArrayRef> = outputs.into_iter().map(Output::finish).collect();
-        let batch = RecordBatch::try_new(self.schema(), arrays).map_err(|e| e.to_string())?;
+        rejects.sort_by_key(|r| r.row);
+        let mut batch = RecordBatch::try_new(self.schema(), arrays).map_err(|e| e.to_string())?;
+        let accepted: Vec<u32> = (0..rows as u32)
+            .filter(|&row| !rejected[row as usize])
+            .collect();
+        if !rejects.is_empty() {
+            let keep = BooleanArray::from(rejected.iter().map(|r| !r).collect::<Vec<_>>());
+            batch = arrow_select::filter::filter_record_batch(&batch, &keep)
+                .map_err(|e| e.to_string())?;
+        }
         Ok(Cleaned {
             batch,
             rows: accepted,
@@ -239,7 +238,8 @@ fn compile_field(name: &str, field: &Field, input: usize) -> Result<FieldProgram
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        formats: field.formats.clone(),
+        formats: parse::Formats::compile(&field.formats)
+            .map_err(|e| format!("field {name}: {e}"))?,
         timezone,
         range: field.range,
         allowed: field.allowed.clone(),
@@ -250,10 +250,10 @@ fn compile_field(name: &str, field: &Field, input: usize) -> Result<FieldProgram
     })
 }
 
-/// A cleaned value; text is a range of the row's text buffer.
-enum Value {
+/// A cleaned value.
+enum Value<'a> {
     Null,
-    Text(std::ops::Range<usize>),
+    Text(&'a str),
     Int(i64),
     Double(f64),
     Bool(bool),
@@ -263,13 +263,12 @@ enum Value {
 }
 
 impl FieldProgram {
-    /// Cleans one raw value (text values are appended to `row_text`): `Err` rejects the row.
-    fn clean(
-        &self,
-        raw: Option<&str>,
-        scratch: &mut String,
-        row_text: &mut String,
-    ) -> Result<Value, String> {
+    /// Cleans one raw value: `Err` rejects the row.
+    fn clean<'a>(
+        &'a self,
+        raw: Option<&'a str>,
+        scratch: &'a mut String,
+    ) -> Result<Value<'a>, String> {
         let text = self.normalize(raw, scratch);
         let text = match (text, &self.default) {
             (None, Some(default)) => Some(default.as_str()),
@@ -282,7 +281,7 @@ impl FieldProgram {
                 Ok(Value::Null)
             };
         };
-        match self.parse_and_check(text, row_text) {
+        match self.parse_and_check(text) {
             Ok(value) => Ok(value),
             Err(_) if self.on_invalid == OnInvalid::Null && !self.required => Ok(Value::Null),
             Err(reason) => Err(reason),
@@ -293,7 +292,7 @@ impl FieldProgram {
     fn normalize<'a>(&'a self, raw: Option<&'a str>, scratch: &'a mut String) -> Option<&'a str> {
         let mut text = raw?;
         if self.trim {
-            text = text.trim();
+            text = trim(text);
         }
         if text.is_empty() || self.null_if.iter().any(|n| n == text) {
             return None;
@@ -301,6 +300,15 @@ impl FieldProgram {
         if let Some(case) = self.case {
             scratch.clear();
             match case {
+                // ASCII text, the common case, changes case in place, byte by byte.
+                Case::Upper if text.is_ascii() => {
+                    scratch.push_str(text);
+                    scratch.make_ascii_uppercase();
+                }
+                Case::Lower if text.is_ascii() => {
+                    scratch.push_str(text);
+                    scratch.make_ascii_lowercase();
+                }
                 Case::Upper => scratch.extend(text.chars().flat_map(char::to_uppercase)),
                 Case::Lower => scratch.extend(text.chars().flat_map(char::to_lowercase)),
                 Case::Title => {
@@ -324,7 +332,7 @@ impl FieldProgram {
         }
     }
 
-    fn parse_and_check(&self, text: &str, row_text: &mut String) -> Result<Value, String> {
+    fn parse_and_check<'a>(&self, text: &'a str) -> Result<Value<'a>, String> {
         if !self.allowed.is_empty() && !self.allowed.iter().any(|a| a == text) {
             return Err(format!("'{text}' is not one of the allowed values"));
         }
@@ -338,11 +346,7 @@ impl FieldProgram {
             _ => Ok(()),
         };
         let value = match self.kind {
-            FieldType::String => {
-                let start = row_text.len();
-                row_text.push_str(text);
-                Value::Text(start..row_text.len())
-            }
+            FieldType::String => Value::Text(text),
             FieldType::Int => {
                 let n = parse::int(text).map_err(|e| format!("'{text}' is {e}"))?;
                 in_range(n as f64)?;
@@ -372,6 +376,18 @@ impl FieldProgram {
     }
 }
 
+/// `text` without leading and trailing white space (Unicode's, as `str::trim`), looking
+/// at ASCII bytes first: most values have no white space to trim.
+fn trim(text: &str) -> &str {
+    let text = text.trim_ascii();
+    let white = |c: char| c.is_whitespace();
+    if text.starts_with(white) || text.ends_with(white) {
+        text.trim()
+    } else {
+        text
+    }
+}
+
 /// A typed column being built.
 enum Output {
     Text(StringBuilder),
@@ -384,9 +400,10 @@ enum Output {
 }
 
 impl Output {
-    fn new(kind: FieldType, rows: usize) -> Output {
+    /// A column for `rows` values, of text from `text_bytes` bytes of input.
+    fn new(kind: FieldType, rows: usize, text_bytes: usize) -> Output {
         match kind {
-            FieldType::String => Output::Text(StringBuilder::with_capacity(rows, rows * 16)),
+            FieldType::String => Output::Text(StringBuilder::with_capacity(rows, text_bytes)),
             FieldType::Int => Output::Int(Int64Builder::with_capacity(rows)),
             FieldType::Double => Output::Double(Float64Builder::with_capacity(rows)),
             FieldType::Bool => Output::Bool(BooleanBuilder::with_capacity(rows)),
@@ -398,9 +415,9 @@ impl Output {
         }
     }
 
-    fn push(&mut self, value: Value, row_text: &str) {
+    fn push(&mut self, value: Value) {
         match (self, value) {
-            (Output::Text(b), Value::Text(range)) => b.append_value(&row_text[range]),
+            (Output::Text(b), Value::Text(text)) => b.append_value(text),
             (Output::Int(b), Value::Int(n)) => b.append_value(n),
             (Output::Double(b), Value::Double(x)) => b.append_value(x),
             (Output::Bool(b), Value::Bool(v)) => b.append_value(v),

@@ -2,6 +2,9 @@
 //! timestamps (several formats, an IANA timezone, DST-correct conversion to UTC, hour 24 as
 //! midnight of the next day) and geo points.
 
+use std::sync::LazyLock;
+
+use chrono::format::{self, Item, Parsed, StrftimeItems};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone};
 use chrono_tz::Tz;
 
@@ -32,34 +35,87 @@ pub fn boolean(text: &str) -> Result<bool, String> {
     }
 }
 
+/// Date or timestamp formats (chrono strftime syntax) compiled once, so a value is
+/// parsed without reading its format strings again.
+#[derive(Clone, Debug)]
+pub struct Formats {
+    /// Each format's items, and whether it reads an offset (`%z`).
+    compiled: Vec<(Vec<Item<'static>>, bool)>,
+}
+
+impl Formats {
+    /// Compiles `formats`; an error names the first invalid one.
+    pub fn compile<S: AsRef<str>>(formats: &[S]) -> Result<Formats, String> {
+        let compiled = formats
+            .iter()
+            .map(|f| {
+                let f = f.as_ref();
+                StrftimeItems::new(f)
+                    .parse_to_owned()
+                    .map(|items| (items, has_offset(f)))
+                    .map_err(|e| format!("format '{f}': {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Formats { compiled })
+    }
+
+    /// No format: only the ISO 8601 forms are read.
+    pub fn none() -> Formats {
+        Formats {
+            compiled: Vec::new(),
+        }
+    }
+
+    /// The fields `text` holds in the first format that reads all of it, with whether
+    /// that format reads an offset.
+    fn parse(&self, text: &str) -> Option<(Parsed, bool)> {
+        self.compiled.iter().find_map(|(items, offset)| {
+            let mut parsed = Parsed::new();
+            format::parse(&mut parsed, text, items.iter())
+                .ok()
+                .map(|()| (parsed, *offset))
+        })
+    }
+}
+
+/// ISO 8601 dates tried after a field's own formats.
+static ISO_DATE: LazyLock<Formats> =
+    LazyLock::new(|| Formats::compile(&["%Y-%m-%d"]).expect("valid formats"));
+
+/// ISO 8601 forms without an offset tried after the field's own formats.
+static ISO_NAIVE: LazyLock<Formats> = LazyLock::new(|| {
+    Formats::compile(&[
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ])
+    .expect("valid formats")
+});
+
+/// ISO 8601 with an offset, tried after RFC 3339.
+static ISO_OFFSET: LazyLock<Formats> =
+    LazyLock::new(|| Formats::compile(&["%Y-%m-%dT%H:%M:%S%.f%z"]).expect("valid formats"));
+
 /// Parses a date with `formats`, then ISO 8601 (`2024-01-31`), into days since 1970-01-01.
-pub fn date(text: &str, formats: &[String]) -> Result<i32, String> {
+pub fn date(text: &str, formats: &Formats) -> Result<i32, String> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
-    formats
-        .iter()
-        .map(String::as_str)
-        .chain(["%Y-%m-%d"])
-        .find_map(|f| NaiveDate::parse_from_str(text, f).ok())
+    [formats, &ISO_DATE]
+        .into_iter()
+        .find_map(|f| f.parse(text).and_then(|(p, _)| p.to_naive_date().ok()))
         .or_else(|| timestamp_naive(text, formats).ok().map(|t| t.date()))
         .map(|d| (d - epoch).num_days() as i32)
         .ok_or_else(|| "not a date in the expected formats".to_owned())
 }
 
-/// ISO 8601 forms tried after the field's own formats.
-const ISO_NAIVE: [&str; 4] = [
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M",
-];
-
 /// A local (zone-less) timestamp from `formats` or ISO 8601.
-fn timestamp_naive(text: &str, formats: &[String]) -> Result<NaiveDateTime, String> {
-    formats
-        .iter()
-        .map(String::as_str)
-        .chain(ISO_NAIVE)
-        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+fn timestamp_naive(text: &str, formats: &Formats) -> Result<NaiveDateTime, String> {
+    [formats, &ISO_NAIVE]
+        .into_iter()
+        .find_map(|f| {
+            f.parse(text)
+                .and_then(|(p, _)| p.to_naive_datetime_with_offset(0).ok())
+        })
         .ok_or_else(|| "not a timestamp in the expected formats".to_owned())
 }
 
@@ -80,7 +136,7 @@ fn hour_24(text: &str) -> Option<usize> {
 /// the first occurrence; one that never occurs when clocks spring forward is invalid.
 ///
 /// An hour written as `24` (ISO 8601's end of day) is midnight of the next day.
-pub fn timestamp(text: &str, formats: &[String], timezone: Option<Tz>) -> Result<i64, String> {
+pub fn timestamp(text: &str, formats: &Formats, timezone: Option<Tz>) -> Result<i64, String> {
     match timestamp_once(text, formats, timezone) {
         Ok(micros) => Ok(micros),
         Err(error) => match hour_24(text) {
@@ -100,23 +156,28 @@ pub fn timestamp(text: &str, formats: &[String], timezone: Option<Tz>) -> Result
 /// The field's formats are tried first, in order (a format with `%z` reads an exact time,
 /// one without reads local time, even when it spells out an offset literally such as
 /// `+0000`); then RFC 3339 / ISO 8601 with an offset (exact); then ISO 8601 without (local).
-fn timestamp_once(text: &str, formats: &[String], timezone: Option<Tz>) -> Result<i64, String> {
-    for format in formats {
-        if has_offset(format) {
-            if let Ok(exact) = DateTime::parse_from_str(text, format) {
+fn timestamp_once(text: &str, formats: &Formats, timezone: Option<Tz>) -> Result<i64, String> {
+    for (items, offset) in &formats.compiled {
+        let mut parsed = Parsed::new();
+        if format::parse(&mut parsed, text, items.iter()).is_err() {
+            continue;
+        }
+        if *offset {
+            if let Ok(exact) = parsed.to_datetime() {
                 return Ok(exact.timestamp_micros());
             }
-        } else if let Ok(local) = NaiveDateTime::parse_from_str(text, format) {
+        } else if let Ok(local) = parsed.to_naive_datetime_with_offset(0) {
             return localize(local, timezone);
         }
     }
-    if let Some(exact) = DateTime::parse_from_rfc3339(text)
-        .ok()
-        .or_else(|| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z").ok())
-    {
+    if let Some(exact) = DateTime::parse_from_rfc3339(text).ok().or_else(|| {
+        ISO_OFFSET
+            .parse(text)
+            .and_then(|(p, _)| p.to_datetime().ok())
+    }) {
         return Ok(exact.timestamp_micros());
     }
-    localize(timestamp_naive(text, &[])?, timezone)
+    localize(timestamp_naive(text, &Formats::none())?, timezone)
 }
 
 /// Whether a format reads an offset.
@@ -198,10 +259,7 @@ mod tests {
 
     #[test]
     fn seattle_local_times_become_utc_across_dst() {
-        let f = vec![
-            "%Y-%m-%d %H:%M:%S".to_owned(),
-            "%m/%d/%Y %I:%M:%S %p".to_owned(),
-        ];
+        let f = Formats::compile(&["%Y-%m-%d %H:%M:%S", "%m/%d/%Y %I:%M:%S %p"]).unwrap();
         // Winter: UTC-8.
         assert_eq!(
             timestamp("2023-12-31 00:32:25", &f, la()).unwrap(),
@@ -222,14 +280,14 @@ mod tests {
         assert!(gap.contains("does not exist"), "{gap}");
         // Socrata floating timestamps.
         assert_eq!(
-            timestamp("2024-03-13T19:51:00.000", &[], la()).unwrap(),
+            timestamp("2024-03-13T19:51:00.000", &Formats::none(), la()).unwrap(),
             utc("2024-03-14T02:51:00Z")
         );
     }
 
     #[test]
     fn offsets_win_and_hour_24_is_next_midnight() {
-        let fire = vec!["%m/%d/%Y %I:%M:%S %p %z".to_owned()];
+        let fire = Formats::compile(&["%m/%d/%Y %I:%M:%S %p %z"]).unwrap();
         assert_eq!(
             timestamp("11/09/2011 10:04:00 PM +0000", &fire, la()).unwrap(),
             utc("2011-11-09T22:04:00Z")
@@ -241,7 +299,7 @@ mod tests {
         assert!(timestamp("yesterday", &fire, la()).is_err());
         // A format that spells the offset out literally reads local time (the fire export
         // appends " +0000" to local times), before the ISO 8601 fallback would.
-        let literal = vec!["%Y-%m-%dT%H:%M:%S+0000".to_owned()];
+        let literal = Formats::compile(&["%Y-%m-%dT%H:%M:%S+0000"]).unwrap();
         assert_eq!(
             timestamp("2011-10-24T24:22:00+0000", &literal, la()).unwrap(),
             utc("2011-10-25T07:22:00Z")
@@ -257,8 +315,10 @@ mod tests {
         assert!(boolean("Yes").unwrap());
         assert!(!boolean("0").unwrap());
         assert!(boolean("maybe").is_err());
-        assert_eq!(date("2024-01-31", &[]).unwrap(), 19753);
-        assert_eq!(date("01/31/2024", &["%m/%d/%Y".to_owned()]).unwrap(), 19753);
+        assert_eq!(date("2024-01-31", &Formats::none()).unwrap(), 19753);
+        let us = Formats::compile(&["%m/%d/%Y"]).unwrap();
+        assert_eq!(date("01/31/2024", &us).unwrap(), 19753);
+        assert!(Formats::compile(&["%Q"]).is_err());
         assert_eq!(
             geo_point("(47.654152, -122.354466)").unwrap(),
             (47.654152, -122.354466)

@@ -178,3 +178,33 @@ fn the_raw_export_maps_human_column_names_and_us_timestamps() {
     assert_eq!(reported.value(0), 1_580_924_373_000_000);
     assert_eq!(cleaned.batch.schema(), program.schema());
 }
+
+#[test]
+fn trim_and_case_treat_unicode_text_as_they_treat_ascii() {
+    assert_eq!(trim("  a b \t"), "a b");
+    assert_eq!(trim("\u{a0}\u{2003}Ballard\u{3000}"), "Ballard");
+    assert_eq!(trim(" \u{a0} "), "");
+    let row = ROWS[0].replace("ASSAULT OFFENSES", " straße offenses\u{a0}");
+    let (names, input) = batch(HEADER, &[&row]);
+    let program = Program::compile(&seattle().datasets["offenses"], SourceKind::Csv, &names)
+        .expect("compiles");
+    let cleaned = program.apply(&input).expect("applies");
+    let group = cleaned
+        .batch
+        .column_by_name("offense_parent_group")
+        .expect("column");
+    assert_eq!(group.as_string::<i32>().value(0), "STRASSE OFFENSES");
+    let (names, input) = batch(HEADER, &[ROWS[2]]);
+    let program = Program::compile(&seattle().datasets["offenses"], SourceKind::Csv, &names)
+        .expect("compiles");
+    let cleaned = program.apply(&input).expect("applies");
+    let category = cleaned
+        .batch
+        .column_by_name("crime_against_category")
+        .expect("column");
+    assert_eq!(
+        category.as_string::<i32>().value(0),
+        "PERSON",
+        "ASCII upper-cased"
+    );
+}

@@ -4,33 +4,32 @@
 //!
 //! Object names derive from the input file and a sequence, so a re-run replaces the same
 //! objects instead of adding duplicates. Memory stays bounded whatever the input: the
-//! cleaned rows are first spilled to local disk grouped by partition ([`PartitionSpill`]),
-//! then each partition is written in turn, one Parquet file open at a time, with row
-//! groups of up to [`ROW_GROUP_ROWS`] rows or [`ROW_GROUP_BUDGET`] bytes. Files are written
+//! input is read, cleaned and spilled to local disk grouped by partition
+//! ([`PartitionSpill`]) on three threads at once (reader, [`super::cleaning`], this one),
+//! then the partitions are written as Parquet files ([`super::partition_files`]), one file
+//! open per writer thread, with row groups of up to [`ROW_GROUP_ROWS`] rows or a share of
+//! [`ROW_GROUP_BUDGET`] bytes. Files are written
 //! to a local spool directory and then stored whole (renamed into place locally, a
 //! multipart upload on S3), so a half-written object is never visible.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
-
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::UInt64Type;
-use arrow_array::{BooleanArray, RecordBatch, UInt64Array};
-use arrow_schema::{DataType, Field as ArrowField, FieldRef, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
+use arrow_schema::SchemaRef;
 use parquet::basic::Compression as ParquetCompression;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
+use super::cleaning::{self, Message, Rules, Stage};
 use super::csv_source::CsvReader;
-use super::dedupe::{FirstRows, LastRows, key_hash};
+use super::dedupe::LastRows;
 use super::input::Input;
 use super::partition::Partitioner;
+use super::partition_files::{FileRules, Writers, Written};
 use super::spill::PartitionSpill;
 use crate::backend::{Backends, ObjectStore};
 use crate::clean::Program;
@@ -46,14 +45,15 @@ pub const BATCH_ROWS: usize = 8192;
 /// Batches the CSV reader thread keeps ready ahead of cleaning.
 const READ_AHEAD: usize = 4;
 
-/// The spill's extra column under `dedupe: last`: each row's input line.
-const LINE_COLUMN: &str = "__line";
-
 /// Rows of a Parquet row group at most.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// Bytes a Parquet file may buffer in memory before its row group is flushed early.
+/// Bytes the Parquet files being written may buffer in memory, together, before a row
+/// group is flushed early.
 pub const ROW_GROUP_BUDGET: usize = 64 << 20;
+
+/// Threads writing Parquet files at most.
+const MAX_WRITERS: usize = 4;
 
 /// What a backfill did; the counts reconcile: `read = written + deduplicated + rejected`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -92,38 +92,6 @@ impl Summary {
     /// Total rejected rows.
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
-    }
-}
-
-/// One open Parquet file of a partition, written to a spool file.
-struct OpenFile {
-    key: String,
-    spool: PathBuf,
-    writer: ArrowWriter<File>,
-    rows: u64,
-    /// The rows' size before compression (in Arrow form), for `rotate.max_bytes`.
-    bytes: u64,
-}
-
-impl OpenFile {
-    /// A file that will be stored as `key`, written to `spool` meanwhile.
-    fn create(
-        key: String,
-        spool: &Path,
-        program: &Program,
-        properties: &WriterProperties,
-    ) -> Result<OpenFile, String> {
-        let sink =
-            File::create(spool).map_err(|e| format!("spool file {}: {e}", spool.display()))?;
-        let writer = ArrowWriter::try_new(sink, program.schema(), Some(properties.clone()))
-            .map_err(|e| e.to_string())?;
-        Ok(OpenFile {
-            key,
-            spool: spool.to_owned(),
-            writer,
-            rows: 0,
-            bytes: 0,
-        })
     }
 }
 
@@ -294,137 +262,99 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
         ..Summary::default()
     };
     let key_columns: Vec<usize> = program.key_columns(&dataset.key);
-    let mut first_rows = FirstRows::default();
-    // `dedupe: last` needs every key's last line before a row is written: the rows are
-    // spilled with their line, which the write phase checks against the keys' last lines.
-    let mut last_rows = (dataset.dedupe == Dedupe::Last).then(|| LastRows::new(spool_dir.path()));
-    let spill_schema = match last_rows {
-        Some(_) => with_line_column(&program.schema()),
-        None => program.schema(),
-    };
-    let mut spill = PartitionSpill::new(spool_dir.path(), spill_schema);
-    let mut reported = Progress::default();
+    let file_schema = program.schema();
+    let schema = cleaning::spill_schema(&program, dataset.dedupe);
+    let mut spill = PartitionSpill::new(spool_dir.path(), SchemaRef::clone(&schema));
     let mut quarantine = Quarantine::create(spool_dir.path().join("rejects.jsonl"))?;
-    let mut reader = reader.read_ahead(READ_AHEAD);
-    while let Some((raw, bytes)) = reader.next_batch()? {
-        summary.read += (raw.batch.num_rows() + raw.rejects.len()) as u64;
-        reported = Progress {
-            rows: summary.read,
-            bytes,
-            total_bytes: size,
-            compressed: reader.compressed(),
-            written: 0,
+    let mut reported = Progress {
+        total_bytes: size,
+        compressed: reader.compressed(),
+        ..Progress::default()
+    };
+    // Reading, cleaning and spilling run on three threads at once.
+    let stage = Stage::start(
+        reader.read_ahead(READ_AHEAD),
+        Rules {
+            program,
+            partitioner,
+            dedupe: dataset.dedupe,
+            key_columns: key_columns.clone(),
+            schema,
+        },
+        (dataset.dedupe == Dedupe::Last).then(|| LastRows::new(spool_dir.path())),
+    );
+    let last_rows = loop {
+        let staged = match stage.next_message()? {
+            Message::Batch(staged) => staged,
+            Message::End(last_rows) => break last_rows,
         };
+        summary.read += staged.read;
+        summary.deduplicated += staged.deduplicated;
+        reported.rows = summary.read;
+        reported.bytes = staged.bytes;
         progress(reported);
-        for reject in &raw.rejects {
+        for reject in &staged.unreadable {
             *summary.rejected.entry("unreadable row".into()).or_default() += 1;
             quarantine.push(&serde_json::json!({
                 "file": file_name, "line": reject.line, "field": null, "raw": reject.raw, "reason": reject.reason,
             }))?;
         }
-        let cleaned = program.apply(&raw.batch)?;
-        for reject in &cleaned.rejects {
+        for (line, reject) in &staged.rejects {
             *summary.rejected.entry(reject.field.clone()).or_default() += 1;
             quarantine.push(&serde_json::json!({
-                "file": file_name, "line": raw.lines[reject.row], "field": reject.field, "raw": reject.raw, "reason": reject.reason,
+                "file": file_name, "line": line, "field": reject.field, "raw": reject.raw, "reason": reject.reason,
             }))?;
         }
         if dataset.on_error == OnError::Fail
-            && (!raw.rejects.is_empty() || !cleaned.rejects.is_empty())
+            && (!staged.unreadable.is_empty() || !staged.rejects.is_empty())
         {
             let first = quarantine.first.clone().unwrap_or_default();
             return Err(format!(
                 "a row was rejected and the dataset says on_error: fail: {first}"
             ));
         }
-        let batch = match (dataset.dedupe, &mut last_rows) {
-            (Dedupe::Last, Some(last)) => {
-                let lines: Vec<u64> = cleaned
-                    .rows
-                    .iter()
-                    .map(|&row| raw.lines[row as usize])
-                    .collect();
-                for (i, &line) in lines.iter().enumerate() {
-                    last.record(key_hash(&cleaned.batch, &key_columns, i), line)?;
-                }
-                let mut columns = cleaned.batch.columns().to_vec();
-                columns.push(Arc::new(UInt64Array::from(lines)));
-                RecordBatch::try_new(spill.schema(), columns).map_err(|e| e.to_string())?
-            }
-            (Dedupe::First, _) => {
-                let keep: Vec<bool> = (0..cleaned.batch.num_rows())
-                    .map(|i| first_rows.keep(key_hash(&cleaned.batch, &key_columns, i)))
-                    .collect();
-                drop_rows(&cleaned.batch, keep, &mut summary)?
-            }
-            _ => cleaned.batch,
-        };
-        for (partition, rows) in partitioner.group(&batch)? {
-            let indices = arrow_array::UInt32Array::from(rows);
-            let part: RecordBatch = arrow_select::take::take_record_batch(&batch, &indices)
-                .map_err(|e| e.to_string())?;
-            spill.append(&partition, &part)?;
+        for (partition, part) in &staged.parts {
+            spill.append(partition, part)?;
         }
-    }
-    if let Some(last) = &mut last_rows {
-        last.finish()?;
-    }
-    // One file is open at a time, so one spool path serves them all.
-    let spool = spool_dir.path().join("part.parquet");
-    for (partition, mut rows) in spill.finish()? {
-        let mut sequence = 0u32;
-        let mut file: Option<OpenFile> = None;
-        while let Some(spilled) = rows.next_batch()? {
-            let mut batch = match &last_rows {
-                Some(last) => last_of_their_keys(spilled, last, &key_columns, &mut summary)?,
-                None => spilled,
-            };
-            summary.written += batch.num_rows() as u64;
-            // Bytes before compression: the rows' size in Arrow form.
-            let batch_bytes: usize = batch
-                .columns()
-                .iter()
-                .map(|c| c.to_data().get_slice_memory_size())
-                .sum::<Result<_, _>>()
-                .map_err(|e| e.to_string())?;
-            let row_bytes = (batch_bytes / batch.num_rows().max(1)).max(1);
-            while batch.num_rows() > 0 {
-                let open = match &mut file {
-                    Some(open) => open,
-                    None => {
-                        let key = format!(
-                            "{}{partition}part-{stem}-{sequence:05}.parquet",
-                            layout.prefix
-                        );
-                        sequence += 1;
-                        file.insert(OpenFile::create(key, &spool, &program, &properties)?)
-                    }
-                };
-                // At least one row a file, whatever the limits say.
-                let room = (max_records - open.rows)
-                    .min((max_bytes - open.bytes).div_ceil(row_bytes as u64))
-                    .min(batch.num_rows() as u64)
-                    .max(1) as usize;
-                open.writer
-                    .write(&batch.slice(0, room))
-                    .map_err(|e| e.to_string())?;
-                open.rows += room as u64;
-                open.bytes += (room * row_bytes) as u64;
-                batch = batch.slice(room, batch.num_rows() - room);
-                reported.written += room as u64;
+    };
+    // Partitions are written on as many threads as there are cores, each thread with its
+    // share of the row-group budget.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WRITERS));
+    let mut writers = Writers::start(
+        spill.finish()?,
+        FileRules {
+            prefix: layout.prefix.clone(),
+            stem: stem.clone(),
+            schema: file_schema,
+            properties,
+            max_records,
+            max_bytes,
+            budget: ROW_GROUP_BUDGET / threads,
+            last: last_rows.map(|last| (Arc::new(last), key_columns)),
+        },
+        spool_dir.path().to_owned(),
+        threads,
+    );
+    while let Some(written) = writers.next_report()? {
+        match written {
+            Written::Rows {
+                written,
+                deduplicated,
+            } => {
+                summary.written += written;
+                summary.deduplicated += deduplicated;
+                reported.written = summary.written;
                 progress(reported);
-                if open.writer.memory_size() > ROW_GROUP_BUDGET {
-                    open.writer.flush().map_err(|e| e.to_string())?;
-                }
-                if (open.rows >= max_records || open.bytes >= max_bytes)
-                    && let Some(full) = file.take()
-                {
-                    close(full, objects, bucket, &mut summary).await?;
-                }
             }
-        }
-        if let Some(last) = file {
-            close(last, objects, bucket, &mut summary).await?;
+            Written::File { key, spool } => {
+                objects
+                    .put_file(bucket, &key, &spool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                std::fs::remove_file(&spool).map_err(|e| format!("{}: {e}", spool.display()))?;
+                summary.objects.push(key);
+            }
+            Written::Done => {}
         }
     }
     // Files of an earlier run of this input that this run did not write again.
@@ -496,63 +426,4 @@ impl Quarantine {
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
         Ok(self.first.map(|_| self.path))
     }
-}
-
-/// The spill schema of `dedupe: last`: the cleaned columns, then each row's input line.
-fn with_line_column(schema: &SchemaRef) -> SchemaRef {
-    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
-    fields.push(Arc::new(ArrowField::new(
-        LINE_COLUMN,
-        DataType::UInt64,
-        false,
-    )));
-    Arc::new(Schema::new(fields))
-}
-
-/// A spilled batch of `dedupe: last` without the rows that are not their key's last, and
-/// without the line column.
-fn last_of_their_keys(
-    spilled: RecordBatch,
-    last: &LastRows,
-    key_columns: &[usize],
-    summary: &mut Summary,
-) -> Result<RecordBatch, String> {
-    let width = spilled.num_columns() - 1;
-    let lines = spilled.column(width).as_primitive::<UInt64Type>();
-    let keep: Vec<bool> = (0..spilled.num_rows())
-        .map(|i| last.keep(key_hash(&spilled, key_columns, i), lines.value(i)))
-        .collect();
-    let cleaned = spilled.project(&(0..width).collect::<Vec<_>>());
-    drop_rows(&cleaned.map_err(|e| e.to_string())?, keep, summary)
-}
-
-/// `batch` without the rows `keep` says false for, counted as deduplicated.
-fn drop_rows(
-    batch: &RecordBatch,
-    keep: Vec<bool>,
-    summary: &mut Summary,
-) -> Result<RecordBatch, String> {
-    let dropped = keep.iter().filter(|k| !**k).count();
-    if dropped == 0 {
-        return Ok(batch.clone());
-    }
-    summary.deduplicated += dropped as u64;
-    arrow_select::filter::filter_record_batch(batch, &BooleanArray::from(keep))
-        .map_err(|e| e.to_string())
-}
-
-async fn close(
-    file: OpenFile,
-    objects: &dyn ObjectStore,
-    bucket: &str,
-    summary: &mut Summary,
-) -> Result<(), String> {
-    file.writer.close().map_err(|e| e.to_string())?;
-    objects
-        .put_file(bucket, &file.key, &file.spool)
-        .await
-        .map_err(|e| e.to_string())?;
-    std::fs::remove_file(&file.spool).map_err(|e| format!("{}: {e}", file.spool.display()))?;
-    summary.objects.push(file.key);
-    Ok(())
 }

@@ -2,12 +2,14 @@
 
 pub mod backfill;
 pub mod checkpoint;
+pub mod cleaning;
 pub mod csv_source;
 pub mod dedupe;
 pub mod deliver;
 pub mod ingest;
 pub mod input;
 pub mod partition;
+pub mod partition_files;
 pub mod register;
 pub mod socrata;
 pub mod spill;
