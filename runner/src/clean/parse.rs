@@ -39,8 +39,17 @@ pub fn boolean(text: &str) -> Result<bool, String> {
 /// parsed without reading its format strings again.
 #[derive(Clone, Debug)]
 pub struct Formats {
-    /// Each format's items, and whether it reads an offset (`%z`).
-    compiled: Vec<(Vec<Item<'static>>, bool)>,
+    /// Each format's items, whether it reads an offset (`%z`), and its scanner when it
+    /// has one.
+    compiled: Vec<Compiled>,
+}
+
+/// One compiled format.
+#[derive(Clone, Debug)]
+struct Compiled {
+    items: Vec<Item<'static>>,
+    offset: bool,
+    scanner: Option<Scanner>,
 }
 
 impl Formats {
@@ -52,7 +61,11 @@ impl Formats {
                 let f = f.as_ref();
                 StrftimeItems::new(f)
                     .parse_to_owned()
-                    .map(|items| (items, has_offset(f)))
+                    .map(|items| Compiled {
+                        scanner: Scanner::compile(&items),
+                        offset: has_offset(f),
+                        items,
+                    })
                     .map_err(|e| format!("format '{f}': {e}"))
             })
             .collect::<Result<_, _>>()?;
@@ -69,11 +82,11 @@ impl Formats {
     /// The fields `text` holds in the first format that reads all of it, with whether
     /// that format reads an offset.
     fn parse(&self, text: &str) -> Option<(Parsed, bool)> {
-        self.compiled.iter().find_map(|(items, offset)| {
+        self.compiled.iter().find_map(|format| {
             let mut parsed = Parsed::new();
-            format::parse(&mut parsed, text, items.iter())
+            format::parse(&mut parsed, text, format.items.iter())
                 .ok()
-                .map(|()| (parsed, *offset))
+                .map(|()| (parsed, format.offset))
         })
     }
 }
@@ -157,12 +170,15 @@ pub fn timestamp(text: &str, formats: &Formats, timezone: Option<Tz>) -> Result<
 /// one without reads local time, even when it spells out an offset literally such as
 /// `+0000`); then RFC 3339 / ISO 8601 with an offset (exact); then ISO 8601 without (local).
 fn timestamp_once(text: &str, formats: &Formats, timezone: Option<Tz>) -> Result<i64, String> {
-    for (items, offset) in &formats.compiled {
+    for format in &formats.compiled {
+        if let Some(local) = format.scanner.as_ref().and_then(|s| s.scan(text)) {
+            return localize(local, timezone);
+        }
         let mut parsed = Parsed::new();
-        if format::parse(&mut parsed, text, items.iter()).is_err() {
+        if format::parse(&mut parsed, text, format.items.iter()).is_err() {
             continue;
         }
-        if *offset {
+        if format.offset {
             if let Ok(exact) = parsed.to_datetime() {
                 return Ok(exact.timestamp_micros());
             }
@@ -178,6 +194,165 @@ fn timestamp_once(text: &str, formats: &Formats, timezone: Option<Tz>) -> Result
         return Ok(exact.timestamp_micros());
     }
     localize(timestamp_naive(text, &Formats::none())?, timezone)
+}
+
+/// A reader of the common export formats — fixed-width numbers (`%Y` of 4 digits, `%m`,
+/// `%d`, `%H`, `%I`, `%M`, `%S` of 2), literal ASCII, white space and `%p` — one byte at a
+/// time, without chrono's general parser. Chrono reads the text it takes the same way;
+/// text it does not take (other widths, signs, leap seconds, non-ASCII white space) goes
+/// on to chrono, so the results never differ.
+#[derive(Clone, Debug)]
+struct Scanner {
+    steps: Vec<Step>,
+}
+
+/// One step of a [`Scanner`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Step {
+    /// A number of exactly `width` digits into a date-time part.
+    Digits(Part, usize),
+    /// This byte.
+    Byte(u8),
+    /// Any ASCII white space, or none.
+    Space,
+    /// `AM` or `PM`, any case.
+    AmPm,
+}
+
+/// The date-time parts a [`Scanner`] reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Part {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Hour12,
+    Minute,
+    Second,
+}
+
+impl Scanner {
+    /// The scanner of a format, when the format is made of the steps it knows and reads a
+    /// whole local date and time (year, month, day, hour, minute; AM/PM with a 12-hour
+    /// clock).
+    fn compile(items: &[Item<'_>]) -> Option<Scanner> {
+        use chrono::format::Numeric;
+        let mut steps = Vec::new();
+        for item in items {
+            match item {
+                Item::Literal(text) => steps.extend(literal(text)?),
+                Item::OwnedLiteral(text) => steps.extend(literal(text)?),
+                Item::Space(_) | Item::OwnedSpace(_) => steps.push(Step::Space),
+                Item::Fixed(
+                    chrono::format::Fixed::UpperAmPm | chrono::format::Fixed::LowerAmPm,
+                ) => steps.push(Step::AmPm),
+                Item::Numeric(numeric, _) => steps.push(match numeric {
+                    Numeric::Year => Step::Digits(Part::Year, 4),
+                    Numeric::Month => Step::Digits(Part::Month, 2),
+                    Numeric::Day => Step::Digits(Part::Day, 2),
+                    Numeric::Hour => Step::Digits(Part::Hour, 2),
+                    Numeric::Hour12 => Step::Digits(Part::Hour12, 2),
+                    Numeric::Minute => Step::Digits(Part::Minute, 2),
+                    Numeric::Second => Step::Digits(Part::Second, 2),
+                    _ => return None,
+                }),
+                _ => return None,
+            }
+        }
+        let count = |part: Part| {
+            steps
+                .iter()
+                .filter(|s| matches!(s, Step::Digits(p, _) if *p == part))
+                .count()
+        };
+        let am_pm = steps.iter().filter(|s| **s == Step::AmPm).count();
+        let clock = (count(Part::Hour), count(Part::Hour12), am_pm);
+        let whole = [Part::Year, Part::Month, Part::Day, Part::Minute]
+            .into_iter()
+            .all(|p| count(p) == 1)
+            && count(Part::Second) <= 1
+            && matches!(clock, (1, 0, 0) | (0, 1, 1));
+        whole.then_some(Scanner { steps })
+    }
+
+    /// The local date and time `text` holds, or `None` for chrono to decide.
+    fn scan(&self, text: &str) -> Option<NaiveDateTime> {
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        let mut values = [0u32; 7];
+        let mut pm = false;
+        for step in &self.steps {
+            match *step {
+                Step::Digits(part, width) => {
+                    let digits = bytes.get(at..at + width)?;
+                    let mut value = 0u32;
+                    for &d in digits {
+                        if !d.is_ascii_digit() {
+                            return None;
+                        }
+                        value = value * 10 + u32::from(d - b'0');
+                    }
+                    values[part as usize] = value;
+                    at += width;
+                }
+                Step::Byte(byte) => {
+                    if bytes.get(at) != Some(&byte) {
+                        return None;
+                    }
+                    at += 1;
+                }
+                Step::Space => {
+                    while bytes
+                        .get(at)
+                        .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+                    {
+                        at += 1;
+                    }
+                    if bytes.get(at).is_some_and(|b| !b.is_ascii()) {
+                        return None;
+                    }
+                }
+                Step::AmPm => {
+                    pm = match (bytes.get(at)? | 32, bytes.get(at + 1)? | 32) {
+                        (b'a', b'm') => false,
+                        (b'p', b'm') => true,
+                        _ => return None,
+                    };
+                    at += 2;
+                }
+            }
+        }
+        if at != bytes.len() {
+            return None;
+        }
+        let hour = if self.steps.contains(&Step::AmPm) {
+            let hour12 = values[Part::Hour12 as usize];
+            if !(1..=12).contains(&hour12) {
+                return None;
+            }
+            hour12 % 12 + if pm { 12 } else { 0 }
+        } else {
+            values[Part::Hour as usize]
+        };
+        let second = values[Part::Second as usize];
+        if second > 59 {
+            return None;
+        }
+        NaiveDate::from_ymd_opt(
+            values[Part::Year as usize] as i32,
+            values[Part::Month as usize],
+            values[Part::Day as usize],
+        )?
+        .and_hms_opt(hour, values[Part::Minute as usize], second)
+    }
+}
+
+/// The steps of a literal: its bytes, when they are ASCII and not white space (chrono
+/// reads white space in a literal loosely).
+fn literal(text: &str) -> Option<Vec<Step>> {
+    text.bytes()
+        .map(|b| (b.is_ascii() && !b.is_ascii_whitespace() && b != 0x0b).then_some(Step::Byte(b)))
+        .collect()
 }
 
 /// Whether a format reads an offset.
@@ -304,6 +479,64 @@ mod tests {
             timestamp("2011-10-24T24:22:00+0000", &literal, la()).unwrap(),
             utc("2011-10-25T07:22:00Z")
         );
+    }
+
+    #[test]
+    fn the_scanner_reads_what_chrono_reads_and_leaves_the_rest_to_it() {
+        let texts = [
+            "02/05/2020 09:39:33 AM",
+            "02/05/2020 09:39:33 pm",
+            "12/31/2023 12:00:00 AM",
+            "12/31/2023 12:59:59 PM",
+            "02/30/2020 09:39:33 AM",
+            "13/01/2020 09:39:33 AM",
+            "00/10/2020 00:10:00 AM",
+            "2/5/2020 9:39:33 AM",
+            " 02/05/2020 09:39:33 AM",
+            "02/05/2020  09:39:33 AM",
+            "02/05/2020\u{a0}09:39:33 AM",
+            "02/05/2020 09:39:60 AM",
+            "02/05/2020 09:39:33 AMX",
+            "02/05/20201 09:39:33 AM",
+            "2023-12-31 00:32:25",
+            "2023-12-31 24:00:00",
+            "2023-12-31T00:32:25",
+            "+2023-12-31 00:32:25",
+        ];
+        for format in [
+            "%m/%d/%Y %I:%M:%S %p",
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+        ] {
+            let items = StrftimeItems::new(format).parse_to_owned().unwrap();
+            let scanner =
+                Scanner::compile(&items).unwrap_or_else(|| panic!("no scanner for {format}"));
+            for text in texts {
+                let chrono = NaiveDateTime::parse_from_str(text, format).ok();
+                if let Some(scanned) = scanner.scan(text) {
+                    assert_eq!(Some(scanned), chrono, "{format} on {text:?}");
+                }
+            }
+        }
+        let us = StrftimeItems::new("%m/%d/%Y %I:%M:%S %p")
+            .parse_to_owned()
+            .unwrap();
+        let us = Scanner::compile(&us).unwrap();
+        assert!(
+            us.scan("02/05/2020 09:39:33 AM").is_some(),
+            "the export's form is scanned"
+        );
+        assert!(us.scan("2/5/2020 9:39:33 AM").is_none(), "left to chrono");
+        for not_whole in [
+            "%Y-%m-%d",
+            "%H:%M:%S",
+            "%m/%d/%Y %I:%M",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%s",
+        ] {
+            let items = StrftimeItems::new(not_whole).parse_to_owned().unwrap();
+            assert!(Scanner::compile(&items).is_none(), "{not_whole}");
+        }
     }
 
     #[test]
