@@ -18,13 +18,12 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_schema::SchemaRef;
 use parquet::basic::Compression as ParquetCompression;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
-use super::cleaning::{self, Message, Rules, Stage};
+use super::cleaning::{Splitter, Stage};
 use super::csv_source::CsvReader;
 use super::dedupe::LastRows;
 use super::input::Input;
@@ -263,8 +262,14 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
     };
     let key_columns: Vec<usize> = program.key_columns(&dataset.key);
     let file_schema = program.schema();
-    let schema = cleaning::spill_schema(&program, dataset.dedupe);
-    let mut spill = PartitionSpill::new(spool_dir.path(), SchemaRef::clone(&schema));
+    let mut splitter = Splitter::new(
+        partitioner,
+        dataset.dedupe,
+        key_columns.clone(),
+        &program,
+        (dataset.dedupe == Dedupe::Last).then(|| LastRows::new(spool_dir.path())),
+    );
+    let mut spill = PartitionSpill::new(spool_dir.path(), splitter.schema());
     let mut quarantine = Quarantine::create(spool_dir.path().join("rejects.jsonl"))?;
     let mut reported = Progress {
         total_bytes: size,
@@ -272,24 +277,9 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
         ..Progress::default()
     };
     // Reading, cleaning and spilling run on three threads at once.
-    let stage = Stage::start(
-        reader.read_ahead(READ_AHEAD),
-        Rules {
-            program,
-            partitioner,
-            dedupe: dataset.dedupe,
-            key_columns: key_columns.clone(),
-            schema,
-        },
-        (dataset.dedupe == Dedupe::Last).then(|| LastRows::new(spool_dir.path())),
-    );
-    let last_rows = loop {
-        let staged = match stage.next_message()? {
-            Message::Batch(staged) => staged,
-            Message::End(last_rows) => break last_rows,
-        };
+    let stage = Stage::start(reader.read_ahead(READ_AHEAD), program);
+    while let Some(staged) = stage.next_batch()? {
         summary.read += staged.read;
-        summary.deduplicated += staged.deduplicated;
         reported.rows = summary.read;
         reported.bytes = staged.bytes;
         progress(reported);
@@ -313,10 +303,13 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
                 "a row was rejected and the dataset says on_error: fail: {first}"
             ));
         }
-        for (partition, part) in &staged.parts {
+        let (parts, deduplicated) = splitter.split(staged.batch, staged.lines)?;
+        summary.deduplicated += deduplicated;
+        for (partition, part) in &parts {
             spill.append(partition, part)?;
         }
-    };
+    }
+    let last_rows = splitter.finish()?;
     // Partitions are written on as many threads as there are cores, each thread with its
     // share of the row-group budget.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WRITERS));

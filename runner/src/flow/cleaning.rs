@@ -1,8 +1,9 @@
 //! The backfill's cleaning stage, on a thread of its own between the CSV reader thread and
 //! the spill, so reading, cleaning and spilling run at once: each raw batch is cleaned by
-//! the dataset's program, deduplicated and split by partition.
+//! the dataset's program ([`Stage`]); the spilling thread then deduplicates the rows and
+//! splits them by partition ([`Splitter`]).
 //!
-//! `dedupe: first` drops a key's later rows here. `dedupe: last` cannot know yet which
+//! `dedupe: first` drops a key's later rows there. `dedupe: last` cannot know yet which
 //! row of a key is the last: it records each row's key and line in [`LastRows`] and
 //! appends the line to the row (the [`LINE_COLUMN`]), for the write phase to check.
 
@@ -12,7 +13,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use arrow_array::{BooleanArray, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field as ArrowField, FieldRef, Schema, SchemaRef};
 
-use super::csv_source::{ReadAhead, SourceReject};
+use super::csv_source::{RawBatch, ReadAhead, SourceReject};
 use super::dedupe::{FirstRows, LastRows, key_hash};
 use super::partition::Partitioner;
 use crate::clean::{Program, Reject};
@@ -34,74 +35,29 @@ pub struct Staged {
     pub unreadable: Vec<SourceReject>,
     /// Rows the rules rejected, each with its input line.
     pub rejects: Vec<(u64, Reject)>,
-    /// Rows dropped as repeated keys (`dedupe: first`).
-    pub deduplicated: u64,
-    /// The accepted rows by partition (with the line column under `dedupe: last`).
-    pub parts: Vec<(String, RecordBatch)>,
-}
-
-/// What the stage sends: a batch, or the end with the keys' last lines (`dedupe: last`).
-pub enum Message {
-    /// A cleaned batch.
-    Batch(Staged),
-    /// The input is read whole.
-    End(Option<LastRows>),
-}
-
-/// How the stage cleans: the program, the partitioning and the dedupe.
-pub struct Rules {
-    /// The dataset's compiled rules.
-    pub program: Program,
-    /// The layout's partitioning.
-    pub partitioner: Partitioner,
-    /// The dataset's dedupe.
-    pub dedupe: Dedupe,
-    /// The key's output columns.
-    pub key_columns: Vec<usize>,
-    /// The schema of the rows handed on (see [`spill_schema`]).
-    pub schema: SchemaRef,
-}
-
-/// The schema of the rows the stage hands on: the program's, with the line column under
-/// `dedupe: last`.
-pub fn spill_schema(program: &Program, dedupe: Dedupe) -> SchemaRef {
-    let schema = program.schema();
-    if dedupe != Dedupe::Last {
-        return schema;
-    }
-    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
-    fields.push(Arc::new(ArrowField::new(
-        LINE_COLUMN,
-        DataType::UInt64,
-        false,
-    )));
-    Arc::new(Schema::new(fields))
+    /// The accepted rows, typed.
+    pub batch: RecordBatch,
+    /// The input line of each accepted row.
+    pub lines: Vec<u64>,
 }
 
 /// The cleaning thread's output.
 pub struct Stage {
-    receiver: Receiver<Result<Message, String>>,
+    receiver: Receiver<Result<Option<Staged>, String>>,
 }
 
 impl Stage {
-    /// Starts cleaning `reader`'s batches by `rules` on a new thread; `last` records the
-    /// keys under `dedupe: last`.
-    pub fn start(mut reader: ReadAhead, rules: Rules, mut last: Option<LastRows>) -> Stage {
+    /// Starts cleaning `reader`'s batches by `program` on a new thread.
+    pub fn start(mut reader: ReadAhead, program: Program) -> Stage {
         let (sender, receiver) = sync_channel(QUEUE);
         std::thread::spawn(move || {
-            let mut first = FirstRows::default();
             loop {
                 let message = match reader.next_batch() {
-                    Ok(Some((raw, bytes))) => {
-                        clean(&rules, raw, bytes, &mut first, last.as_mut()).map(Message::Batch)
-                    }
-                    Ok(None) => match last.as_mut().map(LastRows::finish).transpose() {
-                        Ok(_) => Ok(Message::End(last.take())),
-                        Err(e) => Err(e),
-                    },
+                    Ok(Some((raw, bytes))) => clean(&program, raw, bytes).map(Some),
+                    Ok(None) => Ok(None),
                     Err(e) => Err(e),
                 };
-                let more = matches!(message, Ok(Message::Batch(_)));
+                let more = matches!(message, Ok(Some(_)));
                 // A closed channel means the consumer stopped early: nothing to do.
                 if sender.send(message).is_err() || !more {
                     return;
@@ -111,74 +67,133 @@ impl Stage {
         Stage { receiver }
     }
 
-    /// The next message; an error when the input or the cleaning failed.
-    pub fn next_message(&self) -> Result<Message, String> {
+    /// The next cleaned batch, or `None` at the end of the input; an error when the
+    /// input or the cleaning failed.
+    pub fn next_batch(&self) -> Result<Option<Staged>, String> {
         self.receiver
             .recv()
             .map_err(|_| "the cleaning thread stopped unexpectedly".to_owned())?
     }
 }
 
-/// Cleans, deduplicates and partitions one raw batch.
-fn clean(
-    rules: &Rules,
-    raw: super::csv_source::RawBatch,
-    bytes: u64,
-    first: &mut FirstRows,
-    last: Option<&mut LastRows>,
-) -> Result<Staged, String> {
+/// Cleans one raw batch.
+fn clean(program: &Program, raw: RawBatch, bytes: u64) -> Result<Staged, String> {
     let read = (raw.batch.num_rows() + raw.rejects.len()) as u64;
-    let cleaned = rules.program.apply(&raw.batch)?;
-    let rejects = cleaned
-        .rejects
-        .into_iter()
-        .map(|r| (raw.lines[r.row], r))
-        .collect();
-    let keys = &rules.key_columns;
-    let mut deduplicated = 0;
-    let batch = match (rules.dedupe, last) {
-        (Dedupe::Last, Some(last)) => {
-            let lines: Vec<u64> = cleaned
-                .rows
-                .iter()
-                .map(|&row| raw.lines[row as usize])
-                .collect();
-            for (i, &line) in lines.iter().enumerate() {
-                last.record(key_hash(&cleaned.batch, keys, i), line)?;
-            }
-            let mut columns = cleaned.batch.columns().to_vec();
-            columns.push(Arc::new(UInt64Array::from(lines)));
-            RecordBatch::try_new(Arc::clone(&rules.schema), columns).map_err(|e| e.to_string())?
-        }
-        (Dedupe::First, _) => {
-            let keep: Vec<bool> = (0..cleaned.batch.num_rows())
-                .map(|i| first.keep(key_hash(&cleaned.batch, keys, i)))
-                .collect();
-            let (kept, dropped) = keep_rows(&cleaned.batch, keep)?;
-            deduplicated = dropped;
-            kept
-        }
-        _ => cleaned.batch,
-    };
-    let parts = rules
-        .partitioner
-        .group(&batch)?
-        .into_iter()
-        .map(|(partition, rows)| {
-            let indices = arrow_array::UInt32Array::from(rows);
-            arrow_select::take::take_record_batch(&batch, &indices)
-                .map(|part| (partition, part))
-                .map_err(|e| e.to_string())
-        })
-        .collect::<Result<_, _>>()?;
+    let cleaned = program.apply(&raw.batch)?;
     Ok(Staged {
         read,
         bytes,
         unreadable: raw.rejects,
-        rejects,
-        deduplicated,
-        parts,
+        rejects: cleaned
+            .rejects
+            .into_iter()
+            .map(|r| (raw.lines[r.row], r))
+            .collect(),
+        lines: cleaned
+            .rows
+            .iter()
+            .map(|&row| raw.lines[row as usize])
+            .collect(),
+        batch: cleaned.batch,
     })
+}
+
+/// Deduplicates cleaned rows and splits them by partition, in input order.
+pub struct Splitter {
+    partitioner: Partitioner,
+    dedupe: Dedupe,
+    key_columns: Vec<usize>,
+    schema: SchemaRef,
+    first: FirstRows,
+    last: Option<LastRows>,
+}
+
+impl Splitter {
+    /// A splitter by `partitioner` of `program`'s rows, deduplicated by `dedupe` on the
+    /// key's `key_columns`; `dedupe: last` records its keys in `last`.
+    pub fn new(
+        partitioner: Partitioner,
+        dedupe: Dedupe,
+        key_columns: Vec<usize>,
+        program: &Program,
+        last: Option<LastRows>,
+    ) -> Splitter {
+        let mut schema = program.schema();
+        if dedupe == Dedupe::Last {
+            let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
+            fields.push(Arc::new(ArrowField::new(
+                LINE_COLUMN,
+                DataType::UInt64,
+                false,
+            )));
+            schema = Arc::new(Schema::new(fields));
+        }
+        Splitter {
+            partitioner,
+            dedupe,
+            key_columns,
+            schema,
+            first: FirstRows::default(),
+            last,
+        }
+    }
+
+    /// The schema of the rows handed on: the program's, with the line column under
+    /// `dedupe: last`.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// `batch`'s rows (on input `lines`) by partition, without the repeated keys of
+    /// `dedupe: first` (counted in the second value).
+    pub fn split(
+        &mut self,
+        batch: RecordBatch,
+        lines: Vec<u64>,
+    ) -> Result<(Vec<(String, RecordBatch)>, u64), String> {
+        let keys = &self.key_columns;
+        let mut deduplicated = 0;
+        let batch = match (self.dedupe, self.last.as_mut()) {
+            (Dedupe::Last, Some(last)) => {
+                for (i, &line) in lines.iter().enumerate() {
+                    last.record(key_hash(&batch, keys, i), line)?;
+                }
+                let mut columns = batch.columns().to_vec();
+                columns.push(Arc::new(UInt64Array::from(lines)));
+                RecordBatch::try_new(self.schema(), columns).map_err(|e| e.to_string())?
+            }
+            (Dedupe::First, _) => {
+                let keep: Vec<bool> = (0..batch.num_rows())
+                    .map(|i| self.first.keep(key_hash(&batch, keys, i)))
+                    .collect();
+                let (kept, dropped) = keep_rows(&batch, keep)?;
+                deduplicated = dropped;
+                kept
+            }
+            _ => batch,
+        };
+        let parts = self
+            .partitioner
+            .group(&batch)?
+            .into_iter()
+            .map(|(partition, rows)| {
+                let indices = arrow_array::UInt32Array::from(rows);
+                arrow_select::take::take_record_batch(&batch, &indices)
+                    .map(|part| (partition, part))
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((parts, deduplicated))
+    }
+
+    /// The end of the input: under `dedupe: last`, every key's last line.
+    pub fn finish(self) -> Result<Option<LastRows>, String> {
+        let mut last = self.last;
+        if let Some(last) = last.as_mut() {
+            last.finish()?;
+        }
+        Ok(last)
+    }
 }
 
 /// `batch` without the rows `keep` says false for, and how many those were.
