@@ -2,10 +2,13 @@
 //! timestamps (several formats, an IANA timezone, DST-correct conversion to UTC, hour 24 as
 //! midnight of the next day) and geo points.
 
+use std::cell::RefCell;
 use std::sync::LazyLock;
 
 use chrono::format::{self, Item, Parsed, StrftimeItems};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone};
+use chrono::{
+    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone,
+};
 use chrono_tz::Tz;
 
 /// Parses a whole number.
@@ -360,19 +363,53 @@ fn has_offset(format: &str) -> bool {
     format.contains("%z") || format.contains("%:z") || format.contains("%#z")
 }
 
+/// Days [`ZONE_DAYS`] holds at most before it starts afresh.
+const ZONE_DAYS_MAX: usize = 1 << 16;
+
+thread_local! {
+    /// This thread's UTC offsets (seconds) of local days per zone: a day with one offset
+    /// all day has it, a day when clocks change has `None` (its times are looked up one
+    /// by one).
+    static ZONE_DAYS: RefCell<foldhash::HashMap<(Tz, i32), Option<i32>>> =
+        RefCell::new(foldhash::HashMap::default());
+}
+
+/// The UTC offset of `date` in `tz` when it is the same all day.
+fn whole_day_offset(tz: Tz, date: NaiveDate) -> Option<i32> {
+    let at = |time: NaiveTime| match tz.from_local_datetime(&date.and_time(time)) {
+        chrono::LocalResult::Single(t) => Some(t.offset().fix().local_minus_utc()),
+        _ => None,
+    };
+    let start = at(NaiveTime::MIN)?;
+    let end = at(NaiveTime::from_hms_opt(23, 59, 59)?)?;
+    (start == end).then_some(start)
+}
+
 /// A local time in `timezone` (UTC without one) as microseconds since the epoch. A local
 /// time that occurs twice is the first; one that never occurs is invalid.
 fn localize(local: NaiveDateTime, timezone: Option<Tz>) -> Result<i64, String> {
-    match timezone {
-        None => Ok(local.and_utc().timestamp_micros()),
-        Some(tz) => match tz.from_local_datetime(&local) {
-            chrono::LocalResult::Single(t) => Ok(t.timestamp_micros()),
-            chrono::LocalResult::Ambiguous(first, _) => Ok(first.timestamp_micros()),
-            chrono::LocalResult::None => Err(format!(
-                "{local} does not exist in {} (clocks sprang forward)",
-                tz.name()
-            )),
-        },
+    let Some(tz) = timezone else {
+        return Ok(local.and_utc().timestamp_micros());
+    };
+    let date = local.date();
+    let day_offset = ZONE_DAYS.with_borrow_mut(|days| {
+        if days.len() >= ZONE_DAYS_MAX {
+            days.clear();
+        }
+        *days
+            .entry((tz, date.num_days_from_ce()))
+            .or_insert_with(|| whole_day_offset(tz, date))
+    });
+    if let Some(seconds) = day_offset {
+        return Ok(local.and_utc().timestamp_micros() - i64::from(seconds) * 1_000_000);
+    }
+    match tz.from_local_datetime(&local) {
+        chrono::LocalResult::Single(t) => Ok(t.timestamp_micros()),
+        chrono::LocalResult::Ambiguous(first, _) => Ok(first.timestamp_micros()),
+        chrono::LocalResult::None => Err(format!(
+            "{local} does not exist in {} (clocks sprang forward)",
+            tz.name()
+        )),
     }
 }
 
@@ -458,6 +495,34 @@ mod tests {
             timestamp("2024-03-13T19:51:00.000", &Formats::none(), la()).unwrap(),
             utc("2024-03-14T02:51:00Z")
         );
+    }
+
+    #[test]
+    fn whole_days_from_the_cache_agree_with_the_zone_hour_by_hour() {
+        let zone = chrono_tz::America::Los_Angeles;
+        let start = NaiveDate::from_ymd_opt(2023, 1, 1)
+            .unwrap()
+            .and_time(NaiveTime::MIN);
+        for hour in 0..(366 * 24) {
+            let local = start + TimeDelta::hours(hour) + TimeDelta::minutes(30);
+            let expected = match zone.from_local_datetime(&local) {
+                chrono::LocalResult::Single(t) => Some(t.timestamp_micros()),
+                chrono::LocalResult::Ambiguous(first, _) => Some(first.timestamp_micros()),
+                chrono::LocalResult::None => None,
+            };
+            // Twice: the second time the day comes from the cache.
+            for _ in 0..2 {
+                assert_eq!(localize(local, Some(zone)).ok(), expected, "{local}");
+            }
+        }
+        let spring = NaiveDate::from_ymd_opt(2023, 3, 12).unwrap();
+        assert_eq!(
+            whole_day_offset(zone, spring),
+            None,
+            "clocks change that day"
+        );
+        let summer = NaiveDate::from_ymd_opt(2023, 7, 4).unwrap();
+        assert_eq!(whole_day_offset(zone, summer), Some(-7 * 3600));
     }
 
     #[test]

@@ -8,9 +8,8 @@
 //! once, so the write phase, which checks each spilled row's line, holds memory for
 //! duplicated keys alone.
 
-use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, DefaultHasher, Hash, Hasher};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -27,9 +26,10 @@ pub fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
     hasher.finish()
 }
 
-/// The hash of row `row`'s key columns (`columns` are indices into `batch`).
+/// The hash of row `row`'s key columns (`columns` are indices into `batch`), for
+/// comparing keys within one run (a fast hash, not kept in state).
 pub fn key_hash(batch: &RecordBatch, columns: &[usize], row: usize) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = KEY_HASH.build_hasher();
     for &column in columns {
         let array = batch.column(column);
         if array.is_null(row) {
@@ -64,10 +64,13 @@ pub fn key_hash(batch: &RecordBatch, columns: &[usize], row: usize) -> u64 {
     hasher.finish()
 }
 
+/// The hasher of [`key_hash`], with a fixed seed.
+const KEY_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x5eed);
+
 /// Keeps the first row of each key.
 #[derive(Default)]
 pub struct FirstRows {
-    seen: HashSet<u64>,
+    seen: foldhash::HashSet<u64>,
 }
 
 impl FirstRows {
@@ -94,7 +97,7 @@ pub struct LastRows {
     /// The bucket files, once the first spill created them.
     buckets: Vec<(PathBuf, BufWriter<File>)>,
     /// After [`LastRows::finish`]: the last line of each key that occurs more than once.
-    last: HashMap<u64, u64>,
+    last: foldhash::HashMap<u64, u64>,
 }
 
 impl LastRows {
@@ -109,7 +112,7 @@ impl LastRows {
             limit,
             spill_dir: spill_dir.to_owned(),
             buckets: Vec::new(),
-            last: HashMap::new(),
+            last: foldhash::HashMap::default(),
         }
     }
 

@@ -5,7 +5,6 @@
 //! `month`, `day`, `hour`, `date` of dates and timestamps); the values are the same ones
 //! the catalog's partition projection expects.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
 use arrow_array::cast::AsArray;
@@ -89,7 +88,7 @@ impl Partitioner {
     /// partitions), keeping row order within each group.
     pub fn group(&self, batch: &RecordBatch) -> Result<Vec<(String, Vec<u32>)>, String> {
         let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut index: foldhash::HashMap<String, usize> = foldhash::HashMap::default();
         let mut path = String::new();
         for row in 0..batch.num_rows() {
             path.clear();
