@@ -6,6 +6,7 @@
 #
 #   scripts/bench-backfill.sh            # 1M and 10M rows
 #   ROWS="1000000" scripts/bench-backfill.sh
+#   REPEAT=1 scripts/bench-backfill.sh  # runs of each engine (default 3, the median reported)
 #
 # Python packages go to a virtualenv in target/bench/venv, pinned below.
 set -euo pipefail

@@ -1,8 +1,9 @@
 """The backfill benchmark (run by scripts/bench-backfill.sh): synthesizes CSV exports of N rows
 from the real SPD export sample and times, on the same file, `runner run backfill_export`
 (local target), DuckDB and pandas + pyarrow doing the same cleaning into year/month
-partitioned Snappy Parquet. Each engine runs as its own process; its peak RSS comes from
-wait4(2). Prints a Markdown table.
+partitioned Snappy Parquet. Each engine runs as its own process, REPEAT times (3 unless the
+environment says otherwise): the table gives the median time and the highest peak RSS (from
+wait4(2)). Prints a Markdown table.
 
 usage: bench_backfill.py RUNNER_BINARY ROWS...
 """
@@ -11,6 +12,7 @@ import csv
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "spd_crime_data_2008_present_export_sample.csv"
 PANDAS_MAX_ROWS = 1_000_000  # pandas holds the whole file in memory; 10M would not fit well
+REPEAT = int(os.environ.get("REPEAT", "3"))  # runs of each engine; the median time is reported
 
 TIMESTAMP = "%m/%d/%Y %I:%M:%S %p"
 
@@ -162,6 +165,17 @@ def measure(command, env=None):
     return seconds, usage.ru_maxrss / 1024, stdout
 
 
+def timed(command, env=None, before=None):
+    """Runs a command REPEAT times (`before` each run); returns (median seconds, peak RSS in
+    MiB over the runs, the last run's stdout)."""
+    runs = []
+    for _ in range(REPEAT):
+        if before:
+            before()
+        runs.append(measure(command, env))
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
+
+
 def parquet_rows(directory: Path) -> int:
     import pyarrow.parquet as pq
 
@@ -189,8 +203,10 @@ def main() -> None:
             pipeline.write_text(text)
             env = dict(os.environ, RUNNER_STATE_DIR=str(pipeline_dir / "state"), RUST_LOG="warn")
             subprocess.run([runner, "apply", str(pipeline)], check=True, env=env, capture_output=True)
-            seconds, rss, out = measure(
-                [runner, "run", "backfill_export", str(pipeline), "--format", "json"], env
+            # --restart: every run does the whole job again (the first has no checkpoint).
+            seconds, rss, out = timed(
+                [runner, "run", "backfill_export", str(pipeline), "--restart", "--format", "json"],
+                env,
             )
             summary = json.loads(out)
             written = parquet_rows(pipeline_dir / "state" / "s3" / "seattle-911" / "historical")
@@ -199,13 +215,19 @@ def main() -> None:
             shutil.rmtree(pipeline_dir)
 
             out_dir = work / f"duckdb-{rows}"
-            seconds, rss, _ = measure([sys.executable, "-c", DUCKDB, str(data), str(out_dir)])
+            seconds, rss, _ = timed(
+                [sys.executable, "-c", DUCKDB, str(data), str(out_dir)],
+                before=lambda: shutil.rmtree(out_dir, ignore_errors=True),
+            )
             results.append(("DuckDB", rows, megabytes, seconds, rss, parquet_rows(out_dir)))
             shutil.rmtree(out_dir)
 
             if rows <= PANDAS_MAX_ROWS:
                 out_dir = work / f"pandas-{rows}"
-                seconds, rss, _ = measure([sys.executable, "-c", PANDAS, str(data), str(out_dir)])
+                seconds, rss, _ = timed(
+                    [sys.executable, "-c", PANDAS, str(data), str(out_dir)],
+                    before=lambda: shutil.rmtree(out_dir, ignore_errors=True),
+                )
                 results.append(("pandas + pyarrow", rows, megabytes, seconds, rss, parquet_rows(out_dir)))
                 shutil.rmtree(out_dir)
             data.unlink()
@@ -217,7 +239,7 @@ def main() -> None:
     import pyarrow
 
     print(f"\nduckdb {duckdb.__version__}, pandas {pandas.__version__}, pyarrow {pyarrow.__version__}, "
-          f"{os.cpu_count()} cores\n")
+          f"{os.cpu_count()} cores, median of {REPEAT} runs\n")
     print("| engine | input rows | input MB | seconds | rows/s | MB/s | peak RSS MiB | rows written |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for engine, rows, megabytes, seconds, rss, written in results:

@@ -39,10 +39,10 @@ use crate::spec::source::{CsvSource, Source, SourceKind};
 use crate::spec::storage::{Codec, Format};
 
 /// Rows per batch read from the source.
-pub const BATCH_ROWS: usize = 8192;
+pub const BATCH_ROWS: usize = 16 * 1024;
 
 /// Batches the CSV reader thread keeps ready ahead of cleaning.
-const READ_AHEAD: usize = 4;
+const READ_AHEAD: usize = 2;
 
 /// Rows of a Parquet row group at most.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
