@@ -347,7 +347,6 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
                 std::fs::remove_file(&spool).map_err(|e| format!("{}: {e}", spool.display()))?;
                 summary.objects.push(key);
             }
-            Written::Done => {}
         }
     }
     // Files of an earlier run of this input that this run did not write again.

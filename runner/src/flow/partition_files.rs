@@ -61,13 +61,17 @@ pub enum Written {
         /// The file in the spool directory; the caller deletes it once stored.
         spool: PathBuf,
     },
-    /// A thread has no partition left.
+}
+
+/// What a writer thread sends: a report, or that it has no partition left.
+enum Report {
+    Written(Written),
     Done,
 }
 
 /// The writer threads at work.
 pub struct Writers {
-    receiver: Receiver<Result<Written, String>>,
+    receiver: Receiver<Result<Report, String>>,
     running: usize,
 }
 
@@ -95,7 +99,7 @@ impl Writers {
                 loop {
                     let next = queue.lock().map(|mut q| q.pop_front()).ok().flatten();
                     let Some((partition, rows)) = next else {
-                        let _ = sender.send(Ok(Written::Done));
+                        let _ = sender.send(Ok(Report::Done));
                         return;
                     };
                     if let Err(stop) =
@@ -118,8 +122,8 @@ impl Writers {
     pub fn next_report(&mut self) -> Result<Option<Written>, String> {
         while self.running > 0 {
             match self.receiver.recv() {
-                Ok(Ok(Written::Done)) => self.running -= 1,
-                Ok(Ok(written)) => return Ok(Some(written)),
+                Ok(Ok(Report::Done)) => self.running -= 1,
+                Ok(Ok(Report::Written(written))) => return Ok(Some(written)),
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Err("a Parquet writer thread stopped unexpectedly".to_owned()),
             }
@@ -145,10 +149,10 @@ fn write_partition(
     mut rows: PartitionRows,
     rules: &FileRules,
     spool: &mut dyn FnMut() -> PathBuf,
-    out: &SyncSender<Result<Written, String>>,
+    out: &SyncSender<Result<Report, String>>,
 ) -> Result<(), String> {
     let send = |written: Written| {
-        out.send(Ok(written))
+        out.send(Ok(Report::Written(written)))
             .map_err(|_| "the backfill stopped".to_owned())
     };
     let mut sequence = 0u32;
