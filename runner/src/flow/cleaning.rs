@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
-use arrow_array::{BooleanArray, RecordBatch, UInt64Array};
+use arrow_array::{BooleanArray, RecordBatch, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field as ArrowField, FieldRef, Schema, SchemaRef};
 
 use super::csv_source::{RawBatch, ReadAhead, SourceReject};
@@ -172,17 +172,20 @@ impl Splitter {
             }
             _ => batch,
         };
-        let parts = self
-            .partitioner
-            .group(&batch)?
+        // The rows are put in partition order with one take; each partition is a slice.
+        let groups = self.partitioner.group(&batch)?;
+        let order: Vec<u32> = groups.iter().flat_map(|(_, rows)| rows).copied().collect();
+        let sorted = arrow_select::take::take_record_batch(&batch, &UInt32Array::from(order))
+            .map_err(|e| e.to_string())?;
+        let mut start = 0;
+        let parts = groups
             .into_iter()
             .map(|(partition, rows)| {
-                let indices = arrow_array::UInt32Array::from(rows);
-                arrow_select::take::take_record_batch(&batch, &indices)
-                    .map(|part| (partition, part))
-                    .map_err(|e| e.to_string())
+                let part = sorted.slice(start, rows.len());
+                start += rows.len();
+                (partition, part)
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
         Ok((parts, deduplicated))
     }
 

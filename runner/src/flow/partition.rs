@@ -11,7 +11,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Schema};
-use chrono::{DateTime, Datelike, NaiveDate, Timelike};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 
 /// What one partition segment takes from a row.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,6 +36,9 @@ enum Calendar {
 pub struct Partitioner {
     parts: Vec<(String, Part)>,
 }
+
+/// Rows grouped by partition: each partition's path and its rows, in order of first row.
+pub type Groups = Vec<(String, Vec<u32>)>;
 
 /// The value written for a null partition value, as Hive does.
 pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
@@ -86,7 +89,15 @@ impl Partitioner {
 
     /// Groups the rows of `batch` by partition path (`year=2024/month=3/`, or `` without
     /// partitions), keeping row order within each group.
-    pub fn group(&self, batch: &RecordBatch) -> Result<Vec<(String, Vec<u32>)>, String> {
+    pub fn group(&self, batch: &RecordBatch) -> Result<Groups, String> {
+        match self.group_by_calendar(batch)? {
+            Some(groups) => Ok(groups),
+            None => self.group_by_path(batch),
+        }
+    }
+
+    /// [`Partitioner::group`] by each row's rendered path.
+    fn group_by_path(&self, batch: &RecordBatch) -> Result<Groups, String> {
         let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
         let mut index: foldhash::HashMap<String, usize> = foldhash::HashMap::default();
         let mut path = String::new();
@@ -108,6 +119,60 @@ impl Partitioner {
         Ok(groups)
     }
 
+    /// [`Partitioner::group`] when every part is a calendar attribute of a date or
+    /// timestamp (the common `year=/month=/` layouts): a row's attributes are compared as
+    /// numbers, and a partition's path is rendered once, for its first row. `None` for
+    /// other partitionings.
+    fn group_by_calendar(&self, batch: &RecordBatch) -> Result<Option<Groups>, String> {
+        const MAX_PARTS: usize = 4;
+        let mut parts = Vec::with_capacity(MAX_PARTS);
+        for (_, part) in &self.parts {
+            match *part {
+                Part::Calendar(column, calendar)
+                    if parts.len() < MAX_PARTS
+                        && matches!(
+                            batch.column(column).data_type(),
+                            DataType::Timestamp(_, _) | DataType::Date32
+                        ) =>
+                {
+                    parts.push((column, calendar));
+                }
+                _ => return Ok(None),
+            }
+        }
+        let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+        let mut index: foldhash::HashMap<[i32; MAX_PARTS], usize> = foldhash::HashMap::default();
+        let mut path = String::new();
+        for row in 0..batch.num_rows() {
+            let mut key = [i32::MIN; MAX_PARTS];
+            for (slot, &(column, calendar)) in key.iter_mut().zip(&parts) {
+                if let Some(t) = date_time(batch, column, row) {
+                    *slot = match calendar {
+                        Calendar::Year => t.year(),
+                        Calendar::Month => t.month() as i32,
+                        Calendar::Day => t.day() as i32,
+                        Calendar::Hour => t.hour() as i32,
+                        Calendar::Date => t.date().num_days_from_ce(),
+                    };
+                }
+            }
+            match index.get(&key) {
+                Some(&i) => groups[i].1.push(row as u32),
+                None => {
+                    path.clear();
+                    for (name, part) in &self.parts {
+                        let _ = write!(path, "{name}=");
+                        self.render(batch, *part, row, &mut path)?;
+                        path.push('/');
+                    }
+                    index.insert(key, groups.len());
+                    groups.push((path.clone(), vec![row as u32]));
+                }
+            }
+        }
+        Ok(Some(groups))
+    }
+
     fn render(
         &self,
         batch: &RecordBatch,
@@ -124,18 +189,7 @@ impl Partitioner {
             out.push_str(NULL_PARTITION);
             return Ok(());
         }
-        let date_time = match array.data_type() {
-            DataType::Timestamp(_, _) => {
-                let micros = array.as_primitive::<TimestampMicrosecondType>().value(row);
-                DateTime::from_timestamp_micros(micros).map(|t| t.naive_utc())
-            }
-            DataType::Date32 => {
-                let days = array.as_primitive::<Date32Type>().value(row);
-                NaiveDate::from_num_days_from_ce_opt(days + 719_163)
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-            }
-            _ => None,
-        };
+        let date_time = date_time(batch, column, row);
         let result = match (calendar, date_time) {
             (Some(Calendar::Year), Some(t)) => write!(out, "{}", t.year()),
             (Some(Calendar::Month), Some(t)) => write!(out, "{}", t.month()),
@@ -162,6 +216,27 @@ impl Partitioner {
     }
 }
 
+/// The value of a date or timestamp column as a date and time (UTC), `None` when it is null
+/// or of another type.
+fn date_time(batch: &RecordBatch, column: usize, row: usize) -> Option<NaiveDateTime> {
+    let array = batch.column(column);
+    if array.is_null(row) {
+        return None;
+    }
+    match array.data_type() {
+        DataType::Timestamp(_, _) => {
+            let micros = array.as_primitive::<TimestampMicrosecondType>().value(row);
+            DateTime::from_timestamp_micros(micros).map(|t| t.naive_utc())
+        }
+        DataType::Date32 => {
+            let days = array.as_primitive::<Date32Type>().value(row);
+            NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        }
+        _ => None,
+    }
+}
+
 /// Writes a text partition value, percent-escaping what paths and Hive do not take.
 fn escape_into(value: &str, out: &mut String) {
     for c in value.chars() {
@@ -173,5 +248,110 @@ fn escape_into(value: &str, out: &mut String) {
                 let _ = write!(out, "%{b:02X}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Date32Array, StringArray, TimestampMicrosecondArray};
+    use arrow_schema::{Field, TimeUnit};
+
+    use super::*;
+
+    fn batch() -> RecordBatch {
+        let hour = 3_600_000_000i64;
+        // 2023-12-31T23:30Z, 2024-01-01T00:30Z, null, 2023-12-31T01:00Z, 2024-01-01T05:00Z.
+        let base = 1_704_067_200_000_000i64; // 2024-01-01T00:00Z
+        let times = TimestampMicrosecondArray::from(vec![
+            Some(base - hour / 2),
+            Some(base + hour / 2),
+            None,
+            Some(base - 23 * hour),
+            Some(base + 5 * hour),
+        ])
+        .with_timezone("UTC");
+        let days = Date32Array::from(vec![
+            Some(19_722),
+            Some(19_723),
+            Some(19_723),
+            None,
+            Some(0),
+        ]);
+        let names = StringArray::from(vec![Some("N"), Some("a/b"), None, Some("N"), Some("N")]);
+        let schema = Schema::new(vec![
+            Field::new(
+                "t",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("d", DataType::Date32, true),
+            Field::new("s", DataType::Utf8, true),
+        ]);
+        RecordBatch::try_new(
+            Arc::new(schema),
+            vec![Arc::new(times), Arc::new(days), Arc::new(names)],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn calendar_partitions_group_as_their_rendered_paths_do() {
+        let batch = batch();
+        let templates = [
+            vec!["year={{ t.year }}", "month={{ t.month }}"],
+            vec!["date={{ t.date }}", "hour={{ t.hour }}"],
+            vec!["day={{ d.day }}", "y={{ d.year }}"],
+        ];
+        for templates in templates {
+            let templates: Vec<String> = templates.iter().map(|t| t.to_string()).collect();
+            let partitioner = Partitioner::compile(&templates, &batch.schema()).unwrap();
+            let fast = partitioner.group_by_calendar(&batch).unwrap();
+            assert_eq!(
+                fast.as_ref(),
+                Some(&partitioner.group_by_path(&batch).unwrap()),
+                "{templates:?}"
+            );
+        }
+        let year_month = [
+            "year={{ t.year }}".to_owned(),
+            "month={{ t.month }}".to_owned(),
+        ];
+        let partitioner = Partitioner::compile(&year_month, &batch.schema()).unwrap();
+        assert_eq!(
+            partitioner.group(&batch).unwrap(),
+            vec![
+                ("year=2023/month=12/".to_owned(), vec![0, 3]),
+                ("year=2024/month=1/".to_owned(), vec![1, 4]),
+                (
+                    format!("year={NULL_PARTITION}/month={NULL_PARTITION}/"),
+                    vec![2]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_values_are_escaped_and_take_the_path_route() {
+        let batch = batch();
+        let templates = ["s={{ s }}".to_owned(), "year={{ t.year }}".to_owned()];
+        let partitioner = Partitioner::compile(&templates, &batch.schema()).unwrap();
+        assert!(partitioner.group_by_calendar(&batch).unwrap().is_none());
+        let paths: Vec<String> = partitioner
+            .group(&batch)
+            .unwrap()
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "s=N/year=2023/",
+                "s=a%2Fb/year=2024/",
+                &format!("s={NULL_PARTITION}/year={NULL_PARTITION}/"),
+                "s=N/year=2024/",
+            ]
+        );
     }
 }
