@@ -106,6 +106,22 @@ fn the_seattle_history_lands_as_typed_partitioned_parquet_and_reruns_replace() {
     }
     assert_eq!(rows, 12_885);
     assert!(found_first);
+    // Text columns are dictionary-encoded; numbers and times are written plain.
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&files[0]).expect("file"))
+        .expect("parquet");
+    let group = reader.metadata().row_group(0);
+    for column in group.columns() {
+        let name = column.column_path().string();
+        let text = ["report_number", "offense", "precinct", "mcpp"].contains(&name.as_str());
+        let plain = ["offense_id", "report_datetime", "longitude"].contains(&name.as_str());
+        if text || plain {
+            assert_eq!(
+                column.dictionary_page_offset().is_some(),
+                text,
+                "dictionary of {name}"
+            );
+        }
+    }
 
     let skipped = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
     assert_eq!(

@@ -18,8 +18,10 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arrow_schema::DataType;
 use parquet::basic::Compression as ParquetCompression;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
@@ -241,10 +243,18 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
         Codec::Zstd => ParquetCompression::ZSTD(Default::default()),
         Codec::Snappy => ParquetCompression::SNAPPY,
     };
-    let properties = WriterProperties::builder()
+    let mut properties = WriterProperties::builder()
         .set_compression(codec)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build();
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    // Numbers and times are written plain: mostly distinct (keys, instants, coordinates),
+    // they gain little from a dictionary and cost its hashing. Text keeps dictionaries.
+    for field in program.schema().fields() {
+        if !matches!(field.data_type(), DataType::Utf8 | DataType::Boolean) {
+            properties = properties
+                .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    let properties = properties.build();
     let max_records = layout
         .rotate
         .as_ref()
