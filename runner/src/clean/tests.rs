@@ -184,26 +184,19 @@ fn trim_and_case_treat_unicode_text_as_they_treat_ascii() {
     assert_eq!(trim("  a b \t"), "a b");
     assert_eq!(trim("\u{a0}\u{2003}Ballard\u{3000}"), "Ballard");
     assert_eq!(trim(" \u{a0} "), "");
+    // One row with a Unicode group, one with the lower-case category of ROWS[2].
     let row = ROWS[0].replace("ASSAULT OFFENSES", " straße offenses\u{a0}");
-    let (names, input) = batch(HEADER, &[&row]);
+    let (names, input) = batch(HEADER, &[&row, ROWS[2]]);
     let program = Program::compile(&seattle().datasets["offenses"], SourceKind::Csv, &names)
         .expect("compiles");
     let cleaned = program.apply(&input).expect("applies");
-    let group = cleaned
-        .batch
-        .column_by_name("offense_parent_group")
-        .expect("column");
-    assert_eq!(group.as_string::<i32>().value(0), "STRASSE OFFENSES");
-    let (names, input) = batch(HEADER, &[ROWS[2]]);
-    let program = Program::compile(&seattle().datasets["offenses"], SourceKind::Csv, &names)
-        .expect("compiles");
-    let cleaned = program.apply(&input).expect("applies");
-    let category = cleaned
-        .batch
-        .column_by_name("crime_against_category")
-        .expect("column");
+    let text = |name: &str, row: usize| {
+        let column = cleaned.batch.column_by_name(name).expect("column");
+        column.as_string::<i32>().value(row).to_owned()
+    };
+    assert_eq!(text("offense_parent_group", 0), "STRASSE OFFENSES");
     assert_eq!(
-        category.as_string::<i32>().value(0),
+        text("crime_against_category", 1),
         "PERSON",
         "ASCII upper-cased"
     );
