@@ -34,6 +34,9 @@ pub struct Kafka {
     /// One consumer per topic partition read, with the offset it will return next, so a
     /// sequential read continues where the last one stopped (no new assignment).
     readers: std::sync::Mutex<std::collections::HashMap<(String, u32), Reader>>,
+    /// Each partition's end as the last fetch response from it said (its high watermark,
+    /// which tansu reports right in Fetch though not in ListOffsets).
+    ends: std::sync::Mutex<std::collections::HashMap<(String, u32), u64>>,
 }
 
 /// A consumer assigned to one partition, and the offset its next message has.
@@ -72,6 +75,7 @@ impl Kafka {
             admin: Arc::new(admin),
             producer,
             readers: std::sync::Mutex::default(),
+            ends: std::sync::Mutex::default(),
         })
     }
 
@@ -334,10 +338,19 @@ impl Log for Kafka {
                     None => break,
                 }
             }
-            Ok(out)
+            // The high watermark of the last fetch response (none before one came).
+            let end = cached_high_watermark(&reading, &topic, partition as i32);
+            Ok((out, end))
         })
         .await
         .map_err(|e| failure(e.to_string()))??;
+        let (out, end) = out;
+        if let Some(end) = end {
+            self.ends
+                .lock()
+                .map_err(|_| failure("the end table is poisoned"))?
+                .insert(key.clone(), end);
+        }
         // A read that filled `max` is likely to be continued: keep its reader. One that
         // did not has drained the partition (to a batch boundary): close it, so no idle
         // consumer lingers (idle ones crashed against tansu 0.6, see `reader_consumer`).
@@ -349,6 +362,11 @@ impl Log for Kafka {
                 .insert(key, Reader { consumer, next });
         }
         Ok(out)
+    }
+
+    fn fetched_end(&self, topic: &str, partition: u32) -> Option<u64> {
+        let ends = self.ends.lock().ok()?;
+        ends.get(&(topic.to_owned(), partition)).copied()
     }
 
     async fn commit(
@@ -410,6 +428,31 @@ fn plain(value: &Value) -> String {
     value
         .as_str()
         .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// The high watermark librdkafka cached from the last fetch response of a partition the
+/// consumer reads (`rd_kafka_get_watermark_offsets`, which asks no broker and which
+/// rust-rdkafka does not wrap); `None` before a fetch response came.
+fn cached_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<u64> {
+    use rdkafka::bindings as rd;
+
+    let topic = CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer lives as long as `consumer`, the topic is a CString that
+    // outlives the call, and `low` and `high` are valid places for the two answers.
+    let error = unsafe {
+        rd::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    if error != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        return None;
+    }
+    u64::try_from(high).ok()
 }
 
 /// Text owned by librdkafka, copied.

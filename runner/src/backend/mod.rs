@@ -210,6 +210,12 @@ pub trait Log: Send + Sync {
     fn idle_wait(&self) -> std::time::Duration {
         std::time::Duration::from_secs(5)
     }
+    /// Where a partition ended (its next offset) when this client last fetched from it, as
+    /// the log said in that answer; `None` when no fetch told it. A one-shot consumer that
+    /// stands there need not wait [`Log::idle_wait`].
+    fn fetched_end(&self, _topic: &str, _partition: u32) -> Option<u64> {
+        None
+    }
 }
 
 /// A record to append to a topic.
