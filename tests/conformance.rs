@@ -470,17 +470,25 @@ async fn log_local() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test]
-async fn log_tansu_broker() {
-    let Some(bootstrap) = service("RUNNER_TEST_KAFKA") else {
-        return;
-    };
+/// A client of the test broker (`None` when it is not running outside CI), with
+/// `settings` on top of the bootstrap address.
+fn tansu(settings: &[(&str, &str)]) -> Option<Kafka> {
+    let bootstrap = service("RUNNER_TEST_KAFKA")?;
     let mut config = rdkafka::config::ClientConfig::new();
     config.set("bootstrap.servers", &bootstrap);
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    Some(Kafka::new(&config).expect("client"))
+}
+
+#[tokio::test]
+async fn log_tansu_broker() {
     // tansu 0.6 cannot serve a fetch that starts inside a record batch (the suite reads from
     // offset 1): one record per batch.
-    config.set("batch.num.messages", "1");
-    let kafka = Kafka::new(&config).expect("client");
+    let Some(kafka) = tansu(&[("batch.num.messages", "1")]) else {
+        return;
+    };
     // tansu 0.6 answers CreatePartitions with "unsupported"; that path is covered by the
     // local log here and in the plan tests.
     log_suite(&kafka, false).await;
@@ -488,12 +496,9 @@ async fn log_tansu_broker() {
 
 #[tokio::test]
 async fn a_fetch_tells_where_a_tansu_partition_ends_though_list_offsets_does_not() {
-    let Some(bootstrap) = service("RUNNER_TEST_KAFKA") else {
+    let Some(kafka) = tansu(&[]) else {
         return;
     };
-    let mut config = rdkafka::config::ClientConfig::new();
-    config.set("bootstrap.servers", &bootstrap);
-    let kafka = Kafka::new(&config).expect("client");
     let topic = unique("conf_end_");
     let settings = json!({}).as_object().cloned().expect("object");
     kafka
