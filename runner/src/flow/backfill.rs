@@ -270,12 +270,11 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
         flow: name.to_owned(),
         ..Summary::default()
     };
-    let key_columns: Vec<usize> = program.key_columns(&dataset.key);
     let file_schema = program.schema();
     let mut splitter = Splitter::new(
         partitioner,
         dataset.dedupe,
-        key_columns.clone(),
+        program.key_columns(&dataset.key),
         &program,
         (dataset.dedupe == Dedupe::Last).then(|| LastRows::new(spool_dir.path())),
     );
@@ -333,7 +332,7 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
             max_records,
             max_bytes,
             budget: ROW_GROUP_BUDGET / threads,
-            last: last_rows.map(|last| (Arc::new(last), key_columns)),
+            last: last_rows.map(Arc::new),
         },
         spool_dir.path().to_owned(),
         threads,

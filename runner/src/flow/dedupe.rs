@@ -4,9 +4,9 @@
 //! `first` keeps the first row of each key as rows come. `last` needs to know a key's last
 //! row before writing any, so [`LastRows`] is filled while the rows are read and spilled:
 //! it collects `(key hash, line)` pairs (16 bytes a row; past [`IN_MEMORY_PAIRS`] they are
-//! spilled to [`BUCKETS`] files by hash), then keeps only the keys that occur more than
-//! once, so the write phase, which checks each spilled row's line, holds memory for
-//! duplicated keys alone.
+//! spilled to [`BUCKETS`] files by hash), then keeps only the lines of the rows a later
+//! row of their key replaces, so the write phase, which checks each spilled row's line,
+//! holds memory for duplicates alone and hashes no key again.
 
 use std::fs::File;
 use std::hash::{BuildHasher, DefaultHasher, Hash, Hasher};
@@ -87,7 +87,7 @@ pub const IN_MEMORY_PAIRS: usize = 1 << 20;
 /// 1/256 of the pairs and is read back alone.
 pub const BUCKETS: usize = 256;
 
-/// The last line of each duplicated key, filled as the rows are read.
+/// The lines of the rows a later row of their key replaces, filled as the rows are read.
 pub struct LastRows {
     /// `(key hash, line)` pairs recorded and not spilled yet.
     rows: Vec<(u64, u64)>,
@@ -96,8 +96,8 @@ pub struct LastRows {
     spill_dir: PathBuf,
     /// The bucket files, once the first spill created them.
     buckets: Vec<(PathBuf, BufWriter<File>)>,
-    /// After [`LastRows::finish`]: the last line of each key that occurs more than once.
-    last: foldhash::HashMap<u64, u64>,
+    /// After [`LastRows::finish`]: the lines of the rows that are not their key's last.
+    replaced: foldhash::HashSet<u64>,
 }
 
 impl LastRows {
@@ -112,7 +112,7 @@ impl LastRows {
             limit,
             spill_dir: spill_dir.to_owned(),
             buckets: Vec::new(),
-            last: foldhash::HashMap::default(),
+            replaced: foldhash::HashSet::default(),
         }
     }
 
@@ -144,11 +144,11 @@ impl LastRows {
         Ok(())
     }
 
-    /// Ends the recording: keeps the last line of every duplicated key, frees the rest.
+    /// Ends the recording: keeps the lines of the replaced rows, frees the rest.
     pub fn finish(&mut self) -> Result<(), String> {
         if self.buckets.is_empty() {
             let rows = std::mem::take(&mut self.rows);
-            self.keep_duplicated(rows);
+            self.keep_replaced(rows);
             return Ok(());
         }
         self.spill()?;
@@ -162,25 +162,26 @@ impl LastRows {
                     read_pairs(&path)
                 })
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-            self.keep_duplicated(rows);
+            self.keep_replaced(rows);
             std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         }
         Ok(())
     }
 
-    /// Adds the last line of every key that occurs more than once in `rows`.
-    fn keep_duplicated(&mut self, mut rows: Vec<(u64, u64)>) {
+    /// Adds the lines of the rows in `rows` that a later row of their key replaces.
+    fn keep_replaced(&mut self, mut rows: Vec<(u64, u64)>) {
         rows.sort_unstable();
         for run in rows.chunk_by(|a, b| a.0 == b.0) {
-            if let [_, .., (key, line)] = run {
-                self.last.insert(*key, *line);
+            // Sorted by line within a key: every row but the last is replaced.
+            if let [replaced @ .., _] = run {
+                self.replaced.extend(replaced.iter().map(|&(_, line)| line));
             }
         }
     }
 
-    /// Whether the row of `key` on `line` is its key's last.
-    pub fn keep(&self, key: u64, line: u64) -> bool {
-        self.last.get(&key).is_none_or(|&last| last == line)
+    /// Whether the row on `line` is its key's last.
+    pub fn keep(&self, line: u64) -> bool {
+        !self.replaced.contains(&line)
     }
 }
 
@@ -214,9 +215,9 @@ mod tests {
             last.record(key, line).unwrap();
         }
         last.finish().unwrap();
-        assert_eq!(last.last.len(), 1, "only duplicated keys are remembered");
-        assert!(!last.keep(7, 2) && !last.keep(7, 4) && last.keep(7, 6));
-        assert!(last.keep(9, 3) && last.keep(5, 5));
+        assert_eq!(last.replaced.len(), 2, "only replaced rows are remembered");
+        assert!(!last.keep(2) && !last.keep(4) && last.keep(6));
+        assert!(last.keep(3) && last.keep(5));
     }
 
     #[test]
@@ -231,9 +232,9 @@ mod tests {
         }
         assert!(!last.buckets.is_empty(), "the pairs were spilled");
         last.finish().unwrap();
-        assert_eq!(last.last.len(), 40);
+        assert_eq!(last.replaced.len(), 60);
         for line in 0..100u64 {
-            assert_eq!(last.keep(key(line % 40), line), line >= 60, "line {line}");
+            assert_eq!(last.keep(line), line >= 60, "line {line}");
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

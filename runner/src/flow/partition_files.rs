@@ -18,7 +18,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
 use super::cleaning::keep_rows;
-use super::dedupe::{LastRows, key_hash};
+use super::dedupe::LastRows;
 use super::spill::PartitionRows;
 
 /// Messages waiting for the caller, per writer thread.
@@ -40,8 +40,8 @@ pub struct FileRules {
     pub max_bytes: u64,
     /// Bytes one file may buffer before its row group is flushed early.
     pub budget: usize,
-    /// Under `dedupe: last`: every key's last line, and the key's columns.
-    pub last: Option<(Arc<LastRows>, Vec<usize>)>,
+    /// Under `dedupe: last`: the lines of the rows a later row of their key replaces.
+    pub last: Option<Arc<LastRows>>,
 }
 
 /// What the writer threads report.
@@ -159,7 +159,7 @@ fn write_partition(
     let mut file: Option<OpenFile> = None;
     while let Some(spilled) = rows.next_batch()? {
         let (mut batch, deduplicated) = match &rules.last {
-            Some((last, key_columns)) => last_of_their_keys(spilled, last, key_columns)?,
+            Some(last) => last_of_their_keys(spilled, last)?,
             None => (spilled, 0),
         };
         let written = batch.num_rows() as u64;
@@ -240,16 +240,10 @@ fn close(file: OpenFile) -> Result<Written, String> {
 
 /// A spilled batch of `dedupe: last` without the rows that are not their key's last (and
 /// how many those were), and without the line column.
-fn last_of_their_keys(
-    spilled: RecordBatch,
-    last: &LastRows,
-    key_columns: &[usize],
-) -> Result<(RecordBatch, u64), String> {
+fn last_of_their_keys(spilled: RecordBatch, last: &LastRows) -> Result<(RecordBatch, u64), String> {
     let width = spilled.num_columns() - 1;
     let lines = spilled.column(width).as_primitive::<UInt64Type>();
-    let keep: Vec<bool> = (0..spilled.num_rows())
-        .map(|i| last.keep(key_hash(&spilled, key_columns, i), lines.value(i)))
-        .collect();
+    let keep: Vec<bool> = lines.values().iter().map(|&line| last.keep(line)).collect();
     let cleaned = spilled
         .project(&(0..width).collect::<Vec<_>>())
         .map_err(|e| e.to_string())?;
