@@ -82,14 +82,13 @@ impl Formats {
         }
     }
 
-    /// The fields `text` holds in the first format that reads all of it, with whether
-    /// that format reads an offset.
-    fn parse(&self, text: &str) -> Option<(Parsed, bool)> {
+    /// `text` read by the first format that reads all of it into a value `convert`
+    /// accepts.
+    fn read<T>(&self, text: &str, convert: impl Fn(&Parsed) -> Option<T>) -> Option<T> {
         self.compiled.iter().find_map(|format| {
             let mut parsed = Parsed::new();
-            format::parse(&mut parsed, text, format.items.iter())
-                .ok()
-                .map(|()| (parsed, format.offset))
+            format::parse(&mut parsed, text, format.items.iter()).ok()?;
+            convert(&parsed)
         })
     }
 }
@@ -118,7 +117,7 @@ pub fn date(text: &str, formats: &Formats) -> Result<i32, String> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
     [formats, &ISO_DATE]
         .into_iter()
-        .find_map(|f| f.parse(text).and_then(|(p, _)| p.to_naive_date().ok()))
+        .find_map(|f| f.read(text, |p| p.to_naive_date().ok()))
         .or_else(|| timestamp_naive(text, formats).ok().map(|t| t.date()))
         .map(|d| (d - epoch).num_days() as i32)
         .ok_or_else(|| "not a date in the expected formats".to_owned())
@@ -128,10 +127,7 @@ pub fn date(text: &str, formats: &Formats) -> Result<i32, String> {
 fn timestamp_naive(text: &str, formats: &Formats) -> Result<NaiveDateTime, String> {
     [formats, &ISO_NAIVE]
         .into_iter()
-        .find_map(|f| {
-            f.parse(text)
-                .and_then(|(p, _)| p.to_naive_datetime_with_offset(0).ok())
-        })
+        .find_map(|f| f.read(text, |p| p.to_naive_datetime_with_offset(0).ok()))
         .ok_or_else(|| "not a timestamp in the expected formats".to_owned())
 }
 
@@ -189,11 +185,10 @@ fn timestamp_once(text: &str, formats: &Formats, timezone: Option<Tz>) -> Result
             return localize(local, timezone);
         }
     }
-    if let Some(exact) = DateTime::parse_from_rfc3339(text).ok().or_else(|| {
-        ISO_OFFSET
-            .parse(text)
-            .and_then(|(p, _)| p.to_datetime().ok())
-    }) {
+    if let Some(exact) = DateTime::parse_from_rfc3339(text)
+        .ok()
+        .or_else(|| ISO_OFFSET.read(text, |p| p.to_datetime().ok()))
+    {
         return Ok(exact.timestamp_micros());
     }
     localize(timestamp_naive(text, &Formats::none())?, timezone)
@@ -207,6 +202,8 @@ fn timestamp_once(text: &str, formats: &Formats, timezone: Option<Tz>) -> Result
 #[derive(Clone, Debug)]
 struct Scanner {
     steps: Vec<Step>,
+    /// Whether the hour is on a 12-hour clock with AM/PM.
+    twelve_hour: bool,
 }
 
 /// One step of a [`Scanner`].
@@ -275,7 +272,10 @@ impl Scanner {
             .all(|p| count(p) == 1)
             && count(Part::Second) <= 1
             && matches!(clock, (1, 0, 0) | (0, 1, 1));
-        whole.then_some(Scanner { steps })
+        whole.then_some(Scanner {
+            steps,
+            twelve_hour: am_pm == 1,
+        })
     }
 
     /// The local date and time `text` holds, or `None` for chrono to decide.
@@ -328,7 +328,7 @@ impl Scanner {
         if at != bytes.len() {
             return None;
         }
-        let hour = if self.steps.contains(&Step::AmPm) {
+        let hour = if self.twelve_hour {
             let hour12 = values[Part::Hour12 as usize];
             if !(1..=12).contains(&hour12) {
                 return None;
@@ -617,6 +617,9 @@ mod tests {
         let us = Formats::compile(&["%m/%d/%Y"]).unwrap();
         assert_eq!(date("01/31/2024", &us).unwrap(), 19753);
         assert!(Formats::compile(&["%Q"]).is_err());
+        // A format that reads the text but not a date gives way to the next one.
+        let hour_then_day = Formats::compile(&["%Y-%m %H", "%Y-%m %d"]).unwrap();
+        assert_eq!(date("2024-01 12", &hour_then_day).unwrap(), 19734);
         assert_eq!(
             geo_point("(47.654152, -122.354466)").unwrap(),
             (47.654152, -122.354466)

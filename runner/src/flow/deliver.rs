@@ -231,11 +231,13 @@ pub async fn run(
         idle_passes = if idle { idle_passes + 1 } else { 0 };
         // A one-shot run stops at once where the log's fetch answers said every partition
         // ends; otherwise after an idle pass confirmed by a patient one.
-        let at_ends = (0..partitions).all(|partition| {
-            log.fetched_end(job.topic, partition)
-                .is_some_and(|end| positions[partition as usize] >= end)
-        });
-        let stopping = stop.is_set() || (once && (idle_passes >= 2 || at_ends));
+        let at_ends = || {
+            (0..partitions).all(|partition| {
+                log.fetched_end(job.topic, partition)
+                    .is_some_and(|end| positions[partition as usize] >= end)
+            })
+        };
+        let stopping = stop.is_set() || (once && (idle_passes >= 2 || at_ends()));
         if stopping {
             for (partition, buffer) in buffers.iter_mut().enumerate() {
                 let messages = std::mem::take(buffer).messages;

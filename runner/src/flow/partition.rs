@@ -102,12 +102,7 @@ impl Partitioner {
         let mut index: foldhash::HashMap<String, usize> = foldhash::HashMap::default();
         let mut path = String::new();
         for row in 0..batch.num_rows() {
-            path.clear();
-            for (name, part) in &self.parts {
-                let _ = write!(path, "{name}=");
-                self.render(batch, *part, row, &mut path)?;
-                path.push('/');
-            }
+            self.render_path(batch, row, &mut path)?;
             match index.get(&path) {
                 Some(&i) => groups[i].1.push(row as u32),
                 None => {
@@ -159,18 +154,30 @@ impl Partitioner {
             match index.get(&key) {
                 Some(&i) => groups[i].1.push(row as u32),
                 None => {
-                    path.clear();
-                    for (name, part) in &self.parts {
-                        let _ = write!(path, "{name}=");
-                        self.render(batch, *part, row, &mut path)?;
-                        path.push('/');
-                    }
+                    self.render_path(batch, row, &mut path)?;
                     index.insert(key, groups.len());
                     groups.push((path.clone(), vec![row as u32]));
                 }
             }
         }
         Ok(Some(groups))
+    }
+
+    /// Writes row `row`'s partition path (`year=2024/month=3/`) into `path`, replacing
+    /// what it held.
+    fn render_path(
+        &self,
+        batch: &RecordBatch,
+        row: usize,
+        path: &mut String,
+    ) -> Result<(), String> {
+        path.clear();
+        for (name, part) in &self.parts {
+            let _ = write!(path, "{name}=");
+            self.render(batch, *part, row, path)?;
+            path.push('/');
+        }
+        Ok(())
     }
 
     fn render(

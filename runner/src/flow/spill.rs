@@ -56,11 +56,6 @@ impl PartitionSpill {
         }
     }
 
-    /// The schema of the spilled batches.
-    pub fn schema(&self) -> SchemaRef {
-        SchemaRef::clone(&self.schema)
-    }
-
     /// Appends `batch`'s rows to `partition`.
     pub fn append(&mut self, partition: &str, batch: &RecordBatch) -> Result<(), String> {
         self.clock += 1;
