@@ -98,6 +98,7 @@ async fn objects_suite(store: &dyn ObjectStore, bucket: &str, many: usize) {
         Some(&b"first"[..])
     );
 
+    compare_and_swap_suite(store, bucket).await;
     streams_suite(store, bucket).await;
 
     for i in 0..many {
@@ -122,6 +123,59 @@ async fn objects_suite(store: &dyn ObjectStore, bucket: &str, many: usize) {
         .await
         .expect("deleting a missing key is fine");
     assert!(store.list(bucket, "").await.expect("list").is_empty());
+}
+
+/// `put_if_version`: only the writer holding the current version replaces an object.
+async fn compare_and_swap_suite(store: &dyn ObjectStore, bucket: &str) {
+    let first = store
+        .put_if_version(bucket, "state.json", b"one".to_vec(), None)
+        .await
+        .expect("create")
+        .expect("created where there was no object");
+    assert_eq!(
+        store
+            .put_if_version(bucket, "state.json", b"again".to_vec(), None)
+            .await
+            .expect("create again"),
+        None,
+        "creating over an existing object loses"
+    );
+    let (body, version) = store
+        .get_versioned(bucket, "state.json")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (body.as_slice(), version.as_str()),
+        (&b"one"[..], first.as_str())
+    );
+    let second = store
+        .put_if_version(bucket, "state.json", b"two".to_vec(), Some(&first))
+        .await
+        .expect("swap")
+        .expect("the current version swaps");
+    assert_ne!(first, second);
+    assert_eq!(
+        store
+            .put_if_version(bucket, "state.json", b"stale".to_vec(), Some(&first))
+            .await
+            .expect("stale swap"),
+        None,
+        "a stale version loses"
+    );
+    let (body, version) = store
+        .get_versioned(bucket, "state.json")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (body.as_slice(), version.as_str()),
+        (&b"two"[..], second.as_str())
+    );
+    assert_eq!(
+        store.get_versioned(bucket, "none.json").await.expect("get"),
+        None
+    );
 }
 
 /// `head`, streamed `open`, and `put_file` of a file large enough for a multipart upload.

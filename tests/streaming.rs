@@ -14,14 +14,14 @@ use crate::plan::Scratch;
 use crate::socrata_server::{Fault, Server, api_rows};
 use crate::util::stdout;
 
-const TOKEN: &str = "test-app-token";
+pub const TOKEN: &str = "test-app-token";
 
 /// A row in the API's JSON shape.
 type Row = Map<String, Value>;
 
 /// The newest `n` real rows by report time, and `late` of them held back to be published
 /// later (every fourth of the newest 200, all inside the overlap window).
-fn feed(n: usize, late: usize) -> (Vec<Row>, Vec<Row>) {
+pub fn feed(n: usize, late: usize) -> (Vec<Row>, Vec<Row>) {
     let mut rows = api_rows(usize::MAX);
     let time = |r: &Row| {
         r.get("report_datetime")
@@ -104,7 +104,7 @@ pub fn lines_ids(body: &[u8]) -> Vec<i64> {
 }
 
 /// The ids of `rows` that the cleaning rules accept (a valid report number).
-fn valid_ids(rows: &[Row]) -> HashSet<i64> {
+pub fn valid_ids(rows: &[Row]) -> HashSet<i64> {
     let pattern = regex::Regex::new(r"^\d{4}-\d{6}$").expect("regex");
     rows.iter()
         .filter(|r| {
@@ -505,4 +505,109 @@ fn deliver_until(
         }
         std::thread::sleep(Duration::from_secs(1));
     }
+}
+
+/// A `runner run deliver` worker running until SIGTERM, its output captured.
+fn worker(s: &Scratch, p: &str, env: &[(&str, &str)]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["run", "deliver", p, "--format", "json"])
+        .current_dir(crate::util::root())
+        .env("RUNNER_STATE_DIR", s.state())
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "runner=info")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("deliver runs")
+}
+
+#[test]
+fn two_deliver_workers_share_the_partitions_and_one_killed_loses_nothing() {
+    let (rows, _) = feed(1500, 0);
+    let server = Server::start(rows.clone(), Some(TOKEN));
+    let s = Scratch::new("streaming-group");
+    let p = pipeline(&s, &server);
+    // Partial batches are written after a second, not the default minute.
+    let text = std::fs::read_to_string(&p).expect("pipeline");
+    std::fs::write(
+        &p,
+        text.replace(
+            "max_records: 250, max_bytes: 64MiB, max_age: 60s",
+            "max_records: 250, max_bytes: 64MiB, max_age: 1s",
+        ),
+    )
+    .expect("write");
+    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+    let expected = valid_ids(&rows);
+
+    // Both workers join the group before there is anything to read, so both get a share.
+    // The first kills itself in the middle of writing its second batch.
+    let doomed = worker(&s, &p, &[("RUNNER_CRASH_AT", "deliver-mid-write:2")]);
+    std::thread::sleep(Duration::from_millis(300));
+    let survivor = worker(&s, &p, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    json(&run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    ));
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut doomed = doomed;
+    while doomed.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = doomed.kill();
+            panic!("the first worker did not reach its crash point");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let doomed = doomed.wait_with_output().expect("the first worker ends");
+    assert!(
+        killed(&doomed),
+        "{:?} {}",
+        doomed.status,
+        String::from_utf8_lossy(&doomed.stderr)
+    );
+    // The survivor takes up the dead worker's partitions (its process is gone from this
+    // host, so without waiting for its session) and delivers the interrupted batch again.
+    let incremental = s.state().join("s3/seattle-911/incremental_data");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while delivered_ids(&incremental).len() < expected.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &survivor.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let survivor = survivor.wait_with_output().expect("the survivor stops");
+    let log = String::from_utf8_lossy(&survivor.stderr);
+    assert_eq!(survivor.status.code(), Some(0), "{log}");
+    assert_exactly_once(&delivered_ids(&incremental), &expected);
+
+    // Both did part of the work: the survivor wrote less than everything, and took up
+    // partitions after the other died.
+    let summary = json(&survivor);
+    let written = summary["written"].as_u64().expect("written");
+    assert!(
+        written > 0 && written < expected.len() as u64,
+        "the survivor wrote {written} of {} rows: {log}",
+        expected.len()
+    );
+    assert!(
+        log.matches("partition taken up").count() > 1,
+        "the survivor took up the dead worker's partitions: {log}"
+    );
+    assert!(
+        log.contains("delivering the batch a crash interrupted again"),
+        "{log}"
+    );
+    // A worker that stops cleanly leaves the group; the dead one was removed.
+    let members = s.state().join("s3/seattle-911/_runner/groups");
+    assert!(
+        crate::util::files_with_extension(&members, "json").is_empty(),
+        "no member objects left: {:?}",
+        crate::util::files_with_extension(&members, "json")
+    );
 }

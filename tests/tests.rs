@@ -2,6 +2,7 @@
 
 mod athena;
 mod backfill;
+mod broker_restart;
 mod cli;
 mod conformance;
 mod corpus;

@@ -334,6 +334,11 @@ impl Log for Kafka {
                         key: m.key().map(<[u8]>::to_vec),
                         value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
                     }),
+                    // librdkafka reconnects by itself: a broker that went away (a restart)
+                    // is waited for until the deadline, not reported as a failure.
+                    Some(Err(e)) if passing(&e) => {
+                        tracing::warn!(topic, partition, error = %e, "the broker is unreachable; waiting");
+                    }
                     Some(Err(e)) => return Err(failure(format!("Fetch {topic}/{partition}: {e}"))),
                     None => break,
                 }
@@ -422,6 +427,25 @@ impl Log for Kafka {
         }
         Ok(())
     }
+}
+
+/// Whether a consumer error passes once the broker is back: it went away, is restarting,
+/// or is slow to answer.
+fn passing(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+                | Code::OperationTimedOut
+                | Code::RequestTimedOut
+                | Code::NetworkException
+                | Code::LeaderNotAvailable
+                | Code::NotLeaderForPartition
+                | Code::CoordinatorNotAvailable
+        )
+    )
 }
 
 fn plain(value: &Value) -> String {

@@ -61,6 +61,11 @@ fn temp_beside(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
+/// A local object's version for compare and swap: a hash of its content.
+fn content_version(bytes: &[u8]) -> String {
+    format!("{:016x}", crate::flow::dedupe::hash_of(bytes))
+}
+
 fn is_temp(name: &str) -> bool {
     name.starts_with('.') && name.contains(".tmp-")
 }
@@ -257,6 +262,52 @@ impl ObjectStore for Local {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(&path)(e)),
         }
+    }
+
+    async fn get_versioned(&self, bucket: &str, key: &str) -> Result<Option<(Vec<u8>, String)>> {
+        Ok(self.get(bucket, key).await?.map(|bytes| {
+            let version = content_version(&bytes);
+            (bytes, version)
+        }))
+    }
+
+    async fn put_if_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        version: Option<&str>,
+    ) -> Result<Option<String>> {
+        self.require_bucket(bucket)?;
+        let path = self.object(bucket, key)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        // Writers of one object take turns through an exclusive lock on a hidden file
+        // beside it, so reading the version and writing are one step.
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("object");
+        let lock_path = path.with_file_name(format!(".{name}.tmp-lock"));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let current = match std::fs::read(&path) {
+            Ok(bytes) => Some(content_version(&bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(&path)(e)),
+        };
+        if current.as_deref() != version {
+            return Ok(None);
+        }
+        let written = content_version(&body);
+        write_atomic(&path, &body)?;
+        Ok(Some(written))
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<()> {

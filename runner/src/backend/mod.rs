@@ -96,6 +96,19 @@ pub trait ObjectStore: Send + Sync {
     async fn put_if_absent(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<bool>;
     /// Reads an object, or `None` when it does not exist.
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Reads an object with its version (the ETag on S3, a hash of the content locally),
+    /// for a later [`ObjectStore::put_if_version`]; `None` when it does not exist.
+    async fn get_versioned(&self, bucket: &str, key: &str) -> Result<Option<(Vec<u8>, String)>>;
+    /// Compare and swap: writes an object only if its version is still `version` (with
+    /// `None`, only if there is no such object). The new version, or `None` when another
+    /// writer changed the object first and nothing was written.
+    async fn put_if_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        version: Option<&str>,
+    ) -> Result<Option<String>>;
     /// Deletes an object (no error when it does not exist).
     async fn delete(&self, bucket: &str, key: &str) -> Result<()>;
     /// Keys under `prefix`, sorted.

@@ -198,6 +198,62 @@ impl ObjectStore for S3 {
         }
     }
 
+    async fn get_versioned(&self, bucket: &str, key: &str) -> Result<Option<(Vec<u8>, String)>> {
+        match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let version = out.e_tag().unwrap_or_default().to_owned();
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| BackendError::Service {
+                        service: "s3",
+                        message: format!("GetObject s3://{bucket}/{key}: {e}"),
+                    })?;
+                Ok(Some((bytes.into_bytes().to_vec(), version)))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(failure(&format!("GetObject s3://{bucket}/{key}"), e)),
+        }
+    }
+
+    async fn put_if_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        version: Option<&str>,
+    ) -> Result<Option<String>> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body));
+        // S3 conditional writes: If-Match for compare and swap, If-None-Match to create.
+        let request = match version {
+            Some(etag) => request.if_match(etag),
+            None => request.if_none_match("*"),
+        };
+        match request.send().await {
+            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_owned())),
+            // 412: the version changed; 409: a concurrent conditional write won; 404: an
+            // If-Match on an object deleted meanwhile.
+            Err(e) if matches!(status(&e), Some(412 | 409 | 404)) => Ok(None),
+            Err(e) => Err(failure(
+                &format!("PutObject (conditional) s3://{bucket}/{key}"),
+                e,
+            )),
+        }
+    }
+
     async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
         self.client
             .delete_object()

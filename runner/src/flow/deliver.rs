@@ -12,15 +12,19 @@
 //! were delivered within [`DEDUPE_WINDOW`] are dropped, which absorbs what an ingest crash
 //! produced twice. A record that is not a JSON object of the dataset's fields goes to
 //! `<prefix>_rejects/<flow>/` with its offset.
+//!
+//! Several deliver processes of one flow share the partitions ([`super::group`]). The state
+//! object is written with compare-and-swap, so of two workers that both think they own a
+//! partition, only one moves it on; the other starts again from what the first stored.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint;
+use super::group::Member;
 use super::partition::Partitioner;
 use super::stop::Stop;
 use crate::backend::{Backends, Catalog, Log, Message, ObjectStore};
@@ -73,8 +77,9 @@ struct Buffer {
     since: Option<Instant>,
 }
 
-/// Runs deliver flow `name`: with `once`, until every partition is caught up; otherwise
-/// until `stop` is set. Batches buffered when it stops are delivered first.
+/// Runs deliver flow `name` as one worker of the flow's group (see [`super::group`]): with
+/// `once`, until its partitions are caught up; otherwise until `stop` is set. Batches
+/// buffered when it stops are delivered first.
 pub async fn run(
     pipeline: &Pipeline,
     name: &str,
@@ -141,120 +146,24 @@ pub async fn run(
         flow: name.to_owned(),
         ..Summary::default()
     };
-    let mut states = Vec::new();
-    for partition in 0..partitions {
-        let mut state: State =
-            checkpoint::load_json(job.objects, job.bucket, &job.state_key(partition))
-                .await?
-                .unwrap_or_default();
-        if state.next_offset == 0
-            && let Some(committed) = log
-                .committed(job.group, job.topic, partition)
-                .await
-                .map_err(|e| e.to_string())?
-        {
-            state.next_offset = committed;
-        }
-        if let Some((start, end)) = state.pending {
-            tracing::warn!(
-                partition,
-                start,
-                end,
-                "delivering the batch a crash interrupted again"
-            );
-            let messages = job.refetch(partition, start, end).await?;
-            if messages.is_empty() {
-                // The log lost the whole batch: nothing can be delivered again.
-                state.pending = None;
-                state.next_offset = state.next_offset.max(end);
-                checkpoint::save_json(job.objects, job.bucket, &job.state_key(partition), &state)
-                    .await?;
-            }
-            job.deliver(partition, &mut state, messages, &mut summary)
-                .await?;
-        }
-        states.push(state);
-    }
-    let mut buffers: Vec<Buffer> = (0..partitions).map(|_| Buffer::default()).collect();
-    let mut positions: Vec<u64> = states.iter().map(|s| s.next_offset).collect();
-    let mut idle_passes = 0;
-    loop {
-        // A one-shot run confirms an idle pass with a patient one before it stops.
-        let wait = if idle_passes == 0 {
-            FETCH_WAIT
-        } else {
-            log.idle_wait()
-        };
-        // Every partition is read at once; the batches are then handled in order.
-        let fetches = (0..partitions as usize).map(|partition| {
-            let room = job.max_records - buffers[partition].messages.len();
-            log.fetch(
-                job.topic,
-                partition as u32,
-                positions[partition],
-                room.min(FETCH_MAX),
-                wait,
-            )
-        });
-        let fetched_all = futures_util::future::join_all(fetches).await;
-        let mut idle = true;
-        for (partition, fetched) in fetched_all.into_iter().enumerate() {
-            let fetched = fetched.map_err(|e| e.to_string())?;
-            tracing::debug!(
-                partition,
-                from = positions[partition],
-                got = fetched.len(),
-                "fetched"
-            );
-            let buffer = &mut buffers[partition];
-            if let Some(last) = fetched.last() {
-                idle = false;
-                positions[partition] = last.offset + 1;
-                summary.read += fetched.len() as u64;
-                buffer.since.get_or_insert_with(Instant::now);
-                buffer.bytes += fetched.iter().map(|m| m.value.len() as u64).sum::<u64>();
-                buffer.messages.extend(fetched);
-            }
-            let full = buffer.messages.len() >= job.max_records || buffer.bytes >= job.max_bytes;
-            let old = buffer.since.is_some_and(|s| s.elapsed() >= job.max_age);
-            if full || old {
-                let messages = std::mem::take(buffer);
-                job.deliver(
-                    partition as u32,
-                    &mut states[partition],
-                    messages.messages,
-                    &mut summary,
-                )
-                .await?;
-            }
-        }
-        idle_passes = if idle { idle_passes + 1 } else { 0 };
-        // A one-shot run stops at once where the log's fetch answers said every partition
-        // ends; otherwise after an idle pass confirmed by a patient one.
-        let at_ends = || {
-            (0..partitions).all(|partition| {
-                log.fetched_end(job.topic, partition)
-                    .is_some_and(|end| positions[partition as usize] >= end)
-            })
-        };
-        let stopping = stop.is_set() || (once && (idle_passes >= 2 || at_ends()));
-        if stopping {
-            for (partition, buffer) in buffers.iter_mut().enumerate() {
-                let messages = std::mem::take(buffer).messages;
-                job.deliver(
-                    partition as u32,
-                    &mut states[partition],
-                    messages,
-                    &mut summary,
-                )
-                .await?;
-            }
-            break;
-        }
-    }
+    let mut member = Member::new(job.objects, job.bucket, &pipeline.pipeline, name);
+    let result = job
+        .work(&mut member, partitions, once, &stop, &mut summary)
+        .await;
+    member.leave().await;
+    result?;
     summary.objects.sort();
     summary.objects.dedup();
     Ok(summary)
+}
+
+/// A topic partition this worker reads: its state as stored (and the state object's
+/// version, for compare and swap), the records buffered, and the next offset to fetch.
+struct Slot {
+    state: State,
+    version: Option<String>,
+    buffer: Buffer,
+    position: u64,
 }
 
 /// What one run of the flow works with.
@@ -289,6 +198,206 @@ fn record_hash(message: &Message) -> u64 {
 }
 
 impl Job<'_> {
+    /// Reads this worker's share of the partitions (see [`Member`]) until `stop` is set or,
+    /// with `once`, until its partitions are caught up. Batches buffered when it stops, or
+    /// of a partition handed to another worker, are delivered first.
+    async fn work(
+        &mut self,
+        member: &mut Member<'_>,
+        partitions: u32,
+        once: bool,
+        stop: &Stop,
+        summary: &mut Summary,
+    ) -> Result<(), String> {
+        let log = self.log;
+        let mut slots: BTreeMap<u32, Slot> = BTreeMap::new();
+        let mut idle_passes = 0;
+        loop {
+            if member.due() {
+                let share = member.beat(partitions).await?;
+                let handed: Vec<u32> = slots
+                    .keys()
+                    .filter(|p| !share.contains(p))
+                    .copied()
+                    .collect();
+                for partition in handed {
+                    if let Some(mut slot) = slots.remove(&partition) {
+                        let messages = std::mem::take(&mut slot.buffer).messages;
+                        self.deliver(partition, &mut slot, messages, summary)
+                            .await?;
+                        tracing::info!(
+                            flow = self.name,
+                            partition,
+                            "partition handed to another worker"
+                        );
+                    }
+                }
+                for partition in share {
+                    if let std::collections::btree_map::Entry::Vacant(entry) =
+                        slots.entry(partition)
+                    {
+                        entry.insert(self.claim(partition, summary).await?);
+                        tracing::info!(flow = self.name, partition, "partition taken up");
+                    }
+                }
+            }
+            // A one-shot run confirms an idle pass with a patient one before it stops.
+            let wait = if idle_passes == 0 {
+                FETCH_WAIT
+            } else {
+                log.idle_wait()
+            };
+            // Every partition is read at once; the batches are then handled in order.
+            let fetches = slots.iter().map(|(&partition, slot)| {
+                let room = self.max_records - slot.buffer.messages.len();
+                log.fetch(
+                    self.topic,
+                    partition,
+                    slot.position,
+                    room.min(FETCH_MAX),
+                    wait,
+                )
+            });
+            let fetched_all = futures_util::future::join_all(fetches).await;
+            let mut idle = true;
+            let mut lost = Vec::new();
+            for ((&partition, slot), fetched) in slots.iter_mut().zip(fetched_all) {
+                let fetched = fetched.map_err(|e| e.to_string())?;
+                tracing::debug!(
+                    partition,
+                    from = slot.position,
+                    got = fetched.len(),
+                    "fetched"
+                );
+                let buffer = &mut slot.buffer;
+                if let Some(last) = fetched.last() {
+                    idle = false;
+                    slot.position = last.offset + 1;
+                    summary.read += fetched.len() as u64;
+                    buffer.since.get_or_insert_with(Instant::now);
+                    buffer.bytes += fetched.iter().map(|m| m.value.len() as u64).sum::<u64>();
+                    buffer.messages.extend(fetched);
+                }
+                let full =
+                    buffer.messages.len() >= self.max_records || buffer.bytes >= self.max_bytes;
+                let old = buffer.since.is_some_and(|s| s.elapsed() >= self.max_age);
+                if full || old {
+                    let messages = std::mem::take(buffer).messages;
+                    if !self.deliver(partition, slot, messages, summary).await? {
+                        lost.push(partition);
+                    }
+                }
+            }
+            // Another worker moved a partition on meanwhile: start again from its state.
+            for partition in lost {
+                slots.insert(partition, self.claim(partition, summary).await?);
+            }
+            idle_passes = if idle { idle_passes + 1 } else { 0 };
+            // A one-shot run stops at once where the log's fetch answers said every partition
+            // ends; otherwise after an idle pass confirmed by a patient one.
+            let at_ends = || {
+                slots.iter().all(|(&partition, slot)| {
+                    log.fetched_end(self.topic, partition)
+                        .is_some_and(|end| slot.position >= end)
+                })
+            };
+            if stop.is_set() || (once && (idle_passes >= 2 || at_ends())) {
+                for (partition, slot) in &mut slots {
+                    let messages = std::mem::take(&mut slot.buffer).messages;
+                    self.deliver(*partition, slot, messages, summary).await?;
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// Takes up a partition: its state from the store (the first time, the consumer
+    /// group's committed offset), and a batch a crash interrupted delivered again.
+    async fn claim(&mut self, partition: u32, summary: &mut Summary) -> Result<Slot, String> {
+        let stored = self
+            .objects
+            .get_versioned(self.bucket, &self.state_key(partition))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut state, version) = match stored {
+            Some((body, version)) => (
+                serde_json::from_slice::<State>(&body)
+                    .map_err(|e| format!("{}: {e}", self.state_key(partition)))?,
+                Some(version),
+            ),
+            None => (State::default(), None),
+        };
+        if state.next_offset == 0
+            && let Some(committed) = self
+                .log
+                .committed(self.group, self.topic, partition)
+                .await
+                .map_err(|e| e.to_string())?
+        {
+            state.next_offset = committed;
+        }
+        let mut slot = Slot {
+            position: state.next_offset,
+            state,
+            version,
+            buffer: Buffer::default(),
+        };
+        if let Some((start, end)) = slot.state.pending {
+            tracing::warn!(
+                partition,
+                start,
+                end,
+                "delivering the batch a crash interrupted again"
+            );
+            let messages = self.refetch(partition, start, end).await?;
+            let done = if messages.is_empty() {
+                // The log lost the whole batch: nothing can be delivered again.
+                slot.state.pending = None;
+                slot.state.next_offset = slot.state.next_offset.max(end);
+                self.save(partition, &mut slot).await?
+            } else {
+                self.deliver(partition, &mut slot, messages, summary)
+                    .await?
+            };
+            if !done {
+                // Another worker got there first: take up what it left.
+                return Box::pin(self.claim(partition, summary)).await;
+            }
+            slot.position = slot.state.next_offset;
+        }
+        Ok(slot)
+    }
+
+    /// Writes a partition's state if no other worker wrote it since this one read it;
+    /// `false` when one did (and nothing was written).
+    async fn save(&self, partition: u32, slot: &mut Slot) -> Result<bool, String> {
+        let body = serde_json::to_vec(&slot.state).map_err(|e| e.to_string())?;
+        let written = self
+            .objects
+            .put_if_version(
+                self.bucket,
+                &self.state_key(partition),
+                body,
+                slot.version.as_deref(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        match written {
+            Some(version) => {
+                slot.version = Some(version);
+                Ok(true)
+            }
+            None => {
+                tracing::warn!(
+                    flow = self.name,
+                    partition,
+                    "another worker moved this partition on; its batch is left to it"
+                );
+                Ok(false)
+            }
+        }
+    }
+
     fn state_key(&self, partition: u32) -> String {
         format!(
             "_runner/checkpoints/{}/{}/{}-{partition}.json",
@@ -336,22 +445,25 @@ impl Job<'_> {
     }
 
     /// Delivers one batch of a partition: pending recorded, objects written, state moved
-    /// past the batch, group offset committed.
+    /// past the batch, group offset committed. `false` when another worker moved the
+    /// partition's state on meanwhile: this worker no longer delivers it from here.
     async fn deliver(
         &mut self,
         partition: u32,
-        state: &mut State,
+        slot: &mut Slot,
         messages: Vec<Message>,
         summary: &mut Summary,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let (Some(first), Some(last)) = (messages.first(), messages.last()) else {
-            return Ok(());
+            return Ok(true);
         };
         let (start, end) = (first.offset, last.offset + 1);
-        let key = self.state_key(partition);
-        state.pending = Some((start, end));
-        checkpoint::save_json(self.objects, self.bucket, &key, state).await?;
+        slot.state.pending = Some((start, end));
+        if !self.save(partition, slot).await? {
+            return Ok(false);
+        }
         crate::crashpoint::hit("deliver-after-pending");
+        let state = &mut slot.state;
 
         let horizon = now_seconds().saturating_sub(DEDUPE_WINDOW.as_secs());
         state.delivered.retain(|_, at| *at >= horizon);
@@ -435,15 +547,24 @@ impl Job<'_> {
         state.delivered.extend(hashes.into_iter().map(|h| (h, at)));
         state.next_offset = end;
         state.pending = None;
-        checkpoint::save_json(self.objects, self.bucket, &key, state).await?;
-        self.log
+        // Losing here is harmless: the worker that moved the state on delivered this same
+        // range into the same objects with the same rows.
+        if !self.save(partition, slot).await? {
+            return Ok(false);
+        }
+        // The state is what deliver resumes from; the group offset is for lag tools, so a
+        // broker that cannot take it now gets it with the next batch.
+        if let Err(e) = self
+            .log
             .commit(self.group, self.topic, partition, end)
             .await
-            .map_err(|e| e.to_string())?;
+        {
+            tracing::warn!(flow = self.name, partition, end, error = %e, "the group offset was not committed");
+        }
         summary.batches += 1;
         summary.objects.extend(written);
         tracing::info!(flow = self.name, partition, start, end, "batch delivered");
-        Ok(())
+        Ok(true)
     }
 
     /// The records as one typed batch, the records it holds (in row order), and the
