@@ -24,8 +24,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
+    // Unlocked handles: a lock held for the whole run would block every other thread that
+    // logs (blocking tasks, librdkafka callbacks) until the command ends.
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(args, &mut out, &mut err),
         Command::Schema(args) => commands::schema::run(args, &mut out),

@@ -6,6 +6,7 @@
 
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,6 +38,8 @@ pub struct Kafka {
     /// Each partition's end as the last fetch response from it said (its high watermark,
     /// which tansu reports right in Fetch though not in ListOffsets).
     ends: std::sync::Mutex<std::collections::HashMap<(String, u32), u64>>,
+    /// Whether the last fetches found the broker unreachable (said once, not per fetch).
+    unreachable: Arc<AtomicBool>,
 }
 
 /// A consumer assigned to one partition, and the offset its next message has.
@@ -76,6 +79,7 @@ impl Kafka {
             producer,
             readers: std::sync::Mutex::default(),
             ends: std::sync::Mutex::default(),
+            unreachable: Arc::default(),
         })
     }
 
@@ -311,6 +315,7 @@ impl Log for Kafka {
         };
         let topic = topic.to_owned();
         let reading = Arc::clone(&consumer);
+        let outage = Arc::clone(&self.unreachable);
         let out = tokio::task::spawn_blocking(move || {
             if assign {
                 let mut assignment = TopicPartitionList::new();
@@ -322,6 +327,7 @@ impl Log for Kafka {
                     .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
             }
             let deadline = std::time::Instant::now() + wait;
+            let unreachable = &outage;
             let mut out = Vec::new();
             while out.len() < max {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -337,7 +343,9 @@ impl Log for Kafka {
                     // librdkafka reconnects by itself: a broker that went away (a restart)
                     // is waited for until the deadline, not reported as a failure.
                     Some(Err(e)) if passing(&e) => {
-                        tracing::warn!(topic, partition, error = %e, "the broker is unreachable; waiting");
+                        if !unreachable.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(topic, partition, error = %e, "the broker is unreachable; waiting");
+                        }
                     }
                     Some(Err(e)) => return Err(failure(format!("Fetch {topic}/{partition}: {e}"))),
                     None => break,
@@ -345,6 +353,9 @@ impl Log for Kafka {
             }
             // The high watermark of the last fetch response (none before one came).
             let end = cached_high_watermark(&reading, &topic, partition as i32);
+            if end.is_some() && unreachable.swap(false, Ordering::Relaxed) {
+                tracing::info!(topic, partition, "the broker answers again");
+            }
             Ok((out, end))
         })
         .await

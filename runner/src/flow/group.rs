@@ -168,3 +168,66 @@ fn hostname() -> String {
         })
         .unwrap_or_else(|| "host".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::local::Local;
+
+    async fn store() -> (tempfile::TempDir, Local) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Local::new(dir.path());
+        store
+            .create_bucket("b", "us-east-1", &serde_json::Map::new())
+            .await
+            .expect("bucket");
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn live_members_split_the_partitions_and_gone_ones_are_dropped() {
+        let (_dir, store) = store().await;
+        let mut first = Member::new(&store, "b", "p", "deliver");
+        assert_eq!(
+            first.beat(3).await.expect("beat"),
+            BTreeSet::from([0, 1, 2]),
+            "alone, it reads everything"
+        );
+        let mut second = Member::new(&store, "b", "p", "deliver");
+        second.id = format!("{}~", first.id); // sorted after the first
+        assert_eq!(second.beat(3).await.expect("beat"), BTreeSet::from([1]));
+        assert_eq!(first.beat(3).await.expect("beat"), BTreeSet::from([0, 2]));
+
+        // A member whose session ended, and one whose process on this host is gone.
+        let stale = Beat {
+            host: "elsewhere".into(),
+            pid: 1,
+            at_ms: now_ms() - SESSION.as_millis() as u64 - 1,
+        };
+        let dead = Beat {
+            host: hostname(),
+            pid: u32::MAX,
+            at_ms: now_ms(),
+        };
+        for (id, beat) in [("0-stale", stale), ("0-dead", dead)] {
+            let body = serde_json::to_vec(&beat).expect("json");
+            store
+                .put("b", &format!("_runner/groups/p/deliver/{id}.json"), body)
+                .await
+                .expect("put");
+        }
+        assert_eq!(first.beat(3).await.expect("beat"), BTreeSet::from([0, 2]));
+        let left = store
+            .list("b", "_runner/groups/p/deliver/")
+            .await
+            .expect("list");
+        assert_eq!(left.len(), 2, "gone members are removed: {left:?}");
+
+        // A member that leaves hands its partitions to the others at their next beat.
+        second.leave().await;
+        assert_eq!(
+            first.beat(3).await.expect("beat"),
+            BTreeSet::from([0, 1, 2])
+        );
+    }
+}
