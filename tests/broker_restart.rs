@@ -270,3 +270,79 @@ fn deliver_rides_out_a_broker_restart_and_delivers_every_held_row_once() {
         "rows produced after the restart are delivered"
     );
 }
+
+#[test]
+fn a_topic_created_again_is_delivered_in_a_new_epoch_beside_the_old_objects() {
+    let Some(r) = Remote::new("topic-again") else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (mut first, _) = feed(500, 0);
+    let second = first.split_off(300);
+    let server = Server::start(first.clone(), Some(TOKEN));
+    let text_before = std::fs::read_to_string(&r.pipeline).expect("pipeline");
+    let pipeline = text_before
+        .replace(
+            "url: ${SOCRATA_URL:-https://data.seattle.gov/resource/tazs-3rd5.json}",
+            &format!("url: {}", server.url),
+        )
+        .replace("max_records: 10000", "max_records: 100");
+    assert_ne!(pipeline, text_before);
+    std::fs::write(&r.pipeline, pipeline).expect("write");
+    let p = r.pipeline.clone();
+    let env = [("SOCRATA_APP_TOKEN", TOKEN)];
+    let apply = r.run_env(&["apply", &p, "--target", "aws"], &r.aws, &env);
+    assert!(apply.status.success(), "{}", text(&apply));
+    ingest(&r, Duration::from_secs(60));
+    let deliver_once = || {
+        let run = r.run_env(
+            &["run", "deliver", &p, "--target", "aws", "--once"],
+            &r.aws,
+            &env,
+        );
+        assert!(run.status.success(), "{}", text(&run));
+        text(&run)
+    };
+    let expected_first = valid_ids(&first);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while delivered(&r, &runtime).len() < expected_first.len() && Instant::now() < deadline {
+        deliver_once();
+    }
+
+    // The topic is deleted and created again: its offsets start over at 0.
+    let mut config = rdkafka::config::ClientConfig::new();
+    config.set("bootstrap.servers", &r.kafka);
+    let kafka = Kafka::new(&config).expect("client");
+    runtime
+        .block_on(kafka.delete_topic(&r.topic))
+        .expect("delete the topic");
+    let apply = r.run_env(&["apply", &p, "--target", "aws"], &r.aws, &env);
+    assert!(apply.status.success(), "{}", text(&apply));
+    server.publish(second.clone());
+    ingest(&r, Duration::from_secs(60));
+
+    let mut all = first;
+    all.extend(second);
+    let expected = valid_ids(&all);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut log = String::new();
+    while delivered(&r, &runtime).len() < expected.len() && Instant::now() < deadline {
+        log.push_str(&deliver_once());
+    }
+    let ids = delivered(&r, &runtime);
+    let unique_ids: HashSet<i64> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique_ids.len(), "no row delivered twice: {log}");
+    assert_eq!(unique_ids, expected, "every row delivered: {log}");
+    let store = runner::backend::s3::S3::new(s3_client(&r.aws));
+    let keys = runtime
+        .block_on(store.list(&r.bucket, "incremental_data/"))
+        .expect("list");
+    assert!(
+        keys.iter().any(|k| k.ends_with("+0+e1.jsonl"))
+            && keys.iter().any(|k| k.ends_with("+0.jsonl")),
+        "the new epoch's objects sit beside the old ones: {keys:?}"
+    );
+}

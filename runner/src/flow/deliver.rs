@@ -67,6 +67,12 @@ struct State {
     pending: Option<(u64, u64)>,
     /// Hash of key and value -> delivered at (Unix seconds), of records delivered lately.
     delivered: HashMap<u64, u64>,
+    /// How many times the log went back below `next_offset` (a broker that lost records
+    /// it had acknowledged, a topic deleted and created again). The offsets it hands out
+    /// next were used before, so objects of a later epoch carry it in their names and
+    /// never replace earlier ones.
+    #[serde(default)]
+    epoch: u32,
 }
 
 /// Records of one partition waiting to be written.
@@ -262,7 +268,17 @@ impl Job<'_> {
             let mut idle = true;
             let mut lost = Vec::new();
             for ((&partition, slot), fetched) in slots.iter_mut().zip(fetched_all) {
-                let fetched = fetched.map_err(|e| e.to_string())?;
+                let mut fetched = fetched.map_err(|e| e.to_string())?;
+                if let Some(end) = log.fetched_end(self.topic, partition)
+                    && end < slot.position
+                    && !self.rewind(partition, slot, end, summary).await?
+                {
+                    lost.push(partition);
+                    continue;
+                }
+                // Records below the position were delivered already (a log that went back
+                // starts its answers at its beginning).
+                fetched.retain(|m| m.offset >= slot.position);
                 tracing::debug!(
                     partition,
                     from = slot.position,
@@ -368,6 +384,37 @@ impl Job<'_> {
         Ok(slot)
     }
 
+    /// The log now ends at `end`, below this worker's position: it lost records this worker
+    /// had read and will hand their offsets to new records, or it is a new topic of the
+    /// same name whose records below `end` are all new. Offsets cannot tell the two apart,
+    /// so after delivering what is buffered, the partition is read again from its start in
+    /// a new epoch, and the dedupe window drops the records delivered before. `false` when
+    /// another worker moved the partition on meanwhile.
+    async fn rewind(
+        &mut self,
+        partition: u32,
+        slot: &mut Slot,
+        end: u64,
+        summary: &mut Summary,
+    ) -> Result<bool, String> {
+        let messages = std::mem::take(&mut slot.buffer).messages;
+        if !self.deliver(partition, slot, messages, summary).await? {
+            return Ok(false);
+        }
+        tracing::warn!(
+            flow = self.name,
+            partition,
+            end,
+            position = slot.position,
+            "the log now ends below what was delivered: the broker lost records or the topic \
+             was created again; reading it again from its start, in a new epoch"
+        );
+        slot.state.epoch += 1;
+        slot.state.next_offset = 0;
+        slot.position = 0;
+        self.save(partition, slot).await
+    }
+
     /// Writes a partition's state if no other worker wrote it since this one read it;
     /// `false` when one did (and nothing was written).
     async fn save(&self, partition: u32, slot: &mut Slot) -> Result<bool, String> {
@@ -427,7 +474,11 @@ impl Job<'_> {
             match fetched.last() {
                 Some(last) => {
                     next = last.offset + 1;
-                    messages.extend(fetched.into_iter().filter(|m| m.offset < end));
+                    messages.extend(
+                        fetched
+                            .into_iter()
+                            .filter(|m| (start..end).contains(&m.offset)),
+                    );
                 }
                 None => empty += 1,
             }
@@ -481,7 +532,10 @@ impl Job<'_> {
             }
         }
         let (batch, kept, poison) = self.decode(&fresh)?;
-        let file = format!("{}+{partition}+{start}", self.topic);
+        let file = match state.epoch {
+            0 => format!("{}+{partition}+{start}", self.topic),
+            epoch => format!("{}+{partition}+{start}+e{epoch}", self.topic),
+        };
         if !poison.is_empty() {
             summary.poison += poison.len() as u64;
             let body = super::jsonl_body(poison.iter().map(|(message, reason)| {
