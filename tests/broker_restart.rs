@@ -140,6 +140,32 @@ fn ingest(r: &Remote, patience: Duration) {
     }
 }
 
+/// Points the pipeline at `server` with pages of 200 rows and batches of 100 records or one
+/// second, applies it and ingests once; the pipeline's path.
+fn apply_and_ingest(r: &Remote, server: &Server) -> String {
+    let text_before = std::fs::read_to_string(&r.pipeline).expect("pipeline");
+    let pipeline = text_before
+        .replace(
+            "url: ${SOCRATA_URL:-https://data.seattle.gov/resource/tazs-3rd5.json}",
+            &format!("url: {}", server.url),
+        )
+        .replace("page_size: 1000", "page_size: 200")
+        .replace(
+            "rotate: { max_records: 10000, max_bytes: 64MiB, max_age: 60s }",
+            "rotate: { max_records: 100, max_bytes: 64MiB, max_age: 1s }",
+        );
+    assert_ne!(pipeline, text_before);
+    std::fs::write(&r.pipeline, pipeline).expect("write");
+    let apply = r.run_env(
+        &["apply", &r.pipeline, "--target", "aws"],
+        &r.aws,
+        &[("SOCRATA_APP_TOKEN", TOKEN)],
+    );
+    assert!(apply.status.success(), "{}", text(&apply));
+    ingest(r, Duration::from_secs(60));
+    r.pipeline.clone()
+}
+
 /// Waits until `incremental_data/` holds at least `count` rows, or `patience` has passed.
 fn wait_for(r: &Remote, runtime: &tokio::runtime::Runtime, count: usize, patience: Duration) {
     let deadline = Instant::now() + patience;
@@ -172,27 +198,7 @@ fn deliver_rides_out_a_broker_restart_and_delivers_every_held_row_once() {
     let (mut before, _) = feed(600, 0);
     let after = before.split_off(400);
     let server = Server::start(before.clone(), Some(TOKEN));
-    let text_before = std::fs::read_to_string(&r.pipeline).expect("pipeline");
-    let pipeline = text_before
-        .replace(
-            "url: ${SOCRATA_URL:-https://data.seattle.gov/resource/tazs-3rd5.json}",
-            &format!("url: {}", server.url),
-        )
-        .replace("page_size: 1000", "page_size: 200")
-        .replace(
-            "rotate: { max_records: 10000, max_bytes: 64MiB, max_age: 60s }",
-            "rotate: { max_records: 100, max_bytes: 64MiB, max_age: 1s }",
-        );
-    assert_ne!(pipeline, text_before);
-    std::fs::write(&r.pipeline, pipeline).expect("write");
-    let p = r.pipeline.clone();
-    let apply = r.run_env(
-        &["apply", &p, "--target", "aws"],
-        &r.aws,
-        &[("SOCRATA_APP_TOKEN", TOKEN)],
-    );
-    assert!(apply.status.success(), "{}", text(&apply));
-    ingest(&r, Duration::from_secs(60));
+    let p = apply_and_ingest(&r, &server);
 
     // Its log goes to a file: a pipe nobody reads while it runs could fill and stall it.
     let log_path = r.scratch.dir.join("deliver.log");
@@ -283,20 +289,8 @@ fn a_topic_created_again_is_delivered_in_a_new_epoch_beside_the_old_objects() {
     let (mut first, _) = feed(500, 0);
     let second = first.split_off(300);
     let server = Server::start(first.clone(), Some(TOKEN));
-    let text_before = std::fs::read_to_string(&r.pipeline).expect("pipeline");
-    let pipeline = text_before
-        .replace(
-            "url: ${SOCRATA_URL:-https://data.seattle.gov/resource/tazs-3rd5.json}",
-            &format!("url: {}", server.url),
-        )
-        .replace("max_records: 10000", "max_records: 100");
-    assert_ne!(pipeline, text_before);
-    std::fs::write(&r.pipeline, pipeline).expect("write");
-    let p = r.pipeline.clone();
+    let p = apply_and_ingest(&r, &server);
     let env = [("SOCRATA_APP_TOKEN", TOKEN)];
-    let apply = r.run_env(&["apply", &p, "--target", "aws"], &r.aws, &env);
-    assert!(apply.status.success(), "{}", text(&apply));
-    ingest(&r, Duration::from_secs(60));
     let deliver_once = || {
         let run = r.run_env(
             &["run", "deliver", &p, "--target", "aws", "--once"],

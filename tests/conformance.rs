@@ -125,6 +125,15 @@ async fn objects_suite(store: &dyn ObjectStore, bucket: &str, many: usize) {
     assert!(store.list(bucket, "").await.expect("list").is_empty());
 }
 
+/// `state.json` and its version.
+async fn versioned(store: &dyn ObjectStore, bucket: &str) -> (Vec<u8>, String) {
+    store
+        .get_versioned(bucket, "state.json")
+        .await
+        .expect("get")
+        .expect("exists")
+}
+
 /// `put_if_version`: only the writer holding the current version replaces an object.
 async fn compare_and_swap_suite(store: &dyn ObjectStore, bucket: &str) {
     let first = store
@@ -140,14 +149,9 @@ async fn compare_and_swap_suite(store: &dyn ObjectStore, bucket: &str) {
         None,
         "creating over an existing object loses"
     );
-    let (body, version) = store
-        .get_versioned(bucket, "state.json")
-        .await
-        .expect("get")
-        .expect("exists");
     assert_eq!(
-        (body.as_slice(), version.as_str()),
-        (&b"one"[..], first.as_str())
+        versioned(store, bucket).await,
+        (b"one".to_vec(), first.clone())
     );
     let second = store
         .put_if_version(bucket, "state.json", b"two".to_vec(), Some(&first))
@@ -163,14 +167,9 @@ async fn compare_and_swap_suite(store: &dyn ObjectStore, bucket: &str) {
         None,
         "a stale version loses"
     );
-    let (body, version) = store
-        .get_versioned(bucket, "state.json")
-        .await
-        .expect("get")
-        .expect("exists");
     assert_eq!(
-        (body.as_slice(), version.as_str()),
-        (&b"two"[..], second.as_str())
+        versioned(store, bucket).await,
+        (b"two".to_vec(), second.clone())
     );
     assert_eq!(
         store.get_versioned(bucket, "none.json").await.expect("get"),

@@ -174,28 +174,7 @@ impl ObjectStore for S3 {
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        match self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let bytes = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| BackendError::Service {
-                        service: "s3",
-                        message: format!("GetObject s3://{bucket}/{key}: {e}"),
-                    })?;
-                Ok(Some(bytes.into_bytes().to_vec()))
-            }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(failure(&format!("GetObject s3://{bucket}/{key}"), e)),
-        }
+        Ok(self.get_versioned(bucket, key).await?.map(|(body, _)| body))
     }
 
     async fn get_versioned(&self, bucket: &str, key: &str) -> Result<Option<(Vec<u8>, String)>> {
