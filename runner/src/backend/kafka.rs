@@ -303,6 +303,12 @@ impl Log for Kafka {
         // new one there. Continuing keeps what librdkafka already fetched, and never asks
         // the broker for an offset inside a record batch it already passed.
         let key = (topic.to_owned(), partition);
+        // Where the partition ends is what this fetch's answer says, or unknown: an older
+        // answer may be out of date (another worker read on meanwhile).
+        self.ends
+            .lock()
+            .map_err(|_| failure("the end table is poisoned"))?
+            .remove(&key);
         let cached = self
             .readers
             .lock()

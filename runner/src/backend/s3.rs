@@ -222,7 +222,16 @@ impl ObjectStore for S3 {
             None => request.if_none_match("*"),
         };
         match request.send().await {
-            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_owned())),
+            Ok(out) => match out.e_tag() {
+                Some(etag) if !etag.is_empty() => Ok(Some(etag.to_owned())),
+                _ => Err(BackendError::Service {
+                    service: "s3",
+                    message: format!(
+                        "PutObject s3://{bucket}/{key}: the answer has no ETag, which \
+                         conditional writes need"
+                    ),
+                }),
+            },
             // 412: the version changed; 409: a concurrent conditional write won; 404: an
             // If-Match on an object deleted meanwhile.
             Err(e) if matches!(status(&e), Some(412 | 409 | 404)) => Ok(None),

@@ -38,6 +38,11 @@ pub const DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 const FETCH_MAX: usize = 5000;
 /// How long a fetch waits for records of an idle partition.
 const FETCH_WAIT: Duration = Duration::from_millis(200);
+/// How long the records of an interrupted batch are waited for from a log that does not
+/// answer.
+const REFETCH_PATIENCE: Duration = Duration::from_secs(60);
+/// How many times a partition is taken up again when other workers keep moving it on.
+const CLAIM_TRIES: usize = 10;
 
 /// What a deliver run did.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -220,7 +225,14 @@ impl Job<'_> {
         let mut idle_passes = 0;
         loop {
             if member.due() {
-                let share = member.beat(partitions).await?;
+                // A store that fails a beat keeps this worker on its share until the next.
+                let share = match member.beat(partitions).await {
+                    Ok(share) => share,
+                    Err(e) => {
+                        tracing::warn!(flow = self.name, error = %e, "the group heartbeat failed");
+                        slots.keys().copied().collect()
+                    }
+                };
                 let handed: Vec<u32> = slots
                     .keys()
                     .filter(|p| !share.contains(p))
@@ -328,37 +340,15 @@ impl Job<'_> {
     }
 
     /// Takes up a partition: its state from the store (the first time, the consumer
-    /// group's committed offset), and a batch a crash interrupted delivered again.
+    /// group's committed offset), and a batch a crash interrupted delivered again. When
+    /// another worker moves the state on meanwhile, it starts again from what that one
+    /// stored, a few times at most.
     async fn claim(&mut self, partition: u32, summary: &mut Summary) -> Result<Slot, String> {
-        let stored = self
-            .objects
-            .get_versioned(self.bucket, &self.state_key(partition))
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut state, version) = match stored {
-            Some((body, version)) => (
-                serde_json::from_slice::<State>(&body)
-                    .map_err(|e| format!("{}: {e}", self.state_key(partition)))?,
-                Some(version),
-            ),
-            None => (State::default(), None),
-        };
-        if state.next_offset == 0
-            && let Some(committed) = self
-                .log
-                .committed(self.group, self.topic, partition)
-                .await
-                .map_err(|e| e.to_string())?
-        {
-            state.next_offset = committed;
-        }
-        let mut slot = Slot {
-            position: state.next_offset,
-            state,
-            version,
-            buffer: Buffer::default(),
-        };
-        if let Some((start, end)) = slot.state.pending {
+        for _ in 0..CLAIM_TRIES {
+            let mut slot = self.load(partition).await?;
+            let Some((start, end)) = slot.state.pending else {
+                return Ok(slot);
+            };
             tracing::warn!(
                 partition,
                 start,
@@ -375,13 +365,48 @@ impl Job<'_> {
                 self.deliver(partition, &mut slot, messages, summary)
                     .await?
             };
-            if !done {
-                // Another worker got there first: take up what it left.
-                return Box::pin(self.claim(partition, summary)).await;
+            if done {
+                slot.position = slot.state.next_offset;
+                return Ok(slot);
             }
-            slot.position = slot.state.next_offset;
         }
-        Ok(slot)
+        Err(format!(
+            "partition {partition}: its state changed under this worker {CLAIM_TRIES} times in a row; \
+             is another deliver of this flow running with another object store view?"
+        ))
+    }
+
+    /// A partition's state as stored, with its version; a partition without one starts at
+    /// the consumer group's committed offset (else at the beginning).
+    async fn load(&self, partition: u32) -> Result<Slot, String> {
+        let stored = self
+            .objects
+            .get_versioned(self.bucket, &self.state_key(partition))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut state, version) = match stored {
+            Some((body, version)) => (
+                serde_json::from_slice::<State>(&body)
+                    .map_err(|e| format!("{}: {e}", self.state_key(partition)))?,
+                Some(version),
+            ),
+            None => (State::default(), None),
+        };
+        if version.is_none()
+            && let Some(committed) = self
+                .log
+                .committed(self.group, self.topic, partition)
+                .await
+                .map_err(|e| e.to_string())?
+        {
+            state.next_offset = committed;
+        }
+        Ok(Slot {
+            position: state.next_offset,
+            state,
+            version,
+            buffer: Buffer::default(),
+        })
     }
 
     /// The log now ends at `end`, below this worker's position: it lost records this worker
@@ -453,13 +478,16 @@ impl Job<'_> {
     }
 
     /// The records `[start, end)` of a partition again, for a batch a crash interrupted. If
-    /// the log no longer has some (a broker that lost acknowledged records), the batch is
-    /// what it still has.
+    /// the log answers that it no longer has some (a broker that lost acknowledged
+    /// records), the batch is what it still has; a log that does not answer (a broker
+    /// restarting) is waited for up to [`REFETCH_PATIENCE`], then it is an error, so no
+    /// record is given up for a broker that was only slow.
     async fn refetch(&self, partition: u32, start: u64, end: u64) -> Result<Vec<Message>, String> {
         let mut messages = Vec::new();
         let mut next = start;
         let mut empty = 0;
-        while next < end && empty < 10 {
+        let deadline = Instant::now() + REFETCH_PATIENCE;
+        while next < end {
             let fetched = self
                 .log
                 .fetch(
@@ -480,7 +508,25 @@ impl Job<'_> {
                             .filter(|m| (start..end).contains(&m.offset)),
                     );
                 }
-                None => empty += 1,
+                None => {
+                    empty += 1;
+                    // Where the log says where it ends, believe it; the local log, which
+                    // never says, always answers at once.
+                    let gone = match self.log.fetched_end(self.topic, partition) {
+                        Some(log_end) => log_end <= next,
+                        None => empty >= 10,
+                    };
+                    if gone {
+                        break;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(format!(
+                            "partition {partition}: the log did not serve the interrupted batch \
+                             [{start}, {end}) within {} s; run deliver again when the broker answers",
+                            REFETCH_PATIENCE.as_secs()
+                        ));
+                    }
+                }
             }
         }
         if next < end {
@@ -508,11 +554,19 @@ impl Job<'_> {
         let (Some(first), Some(last)) = (messages.first(), messages.last()) else {
             return Ok(true);
         };
-        let (start, end) = (first.offset, last.offset + 1);
-        slot.state.pending = Some((start, end));
-        if !self.save(partition, slot).await? {
-            return Ok(false);
-        }
+        // A batch already pending is delivered again under its own range (and so its own
+        // object names), whatever part of it the log still has.
+        let (start, end) = match slot.state.pending {
+            Some(range) => range,
+            None => {
+                let range = (first.offset, last.offset + 1);
+                slot.state.pending = Some(range);
+                if !self.save(partition, slot).await? {
+                    return Ok(false);
+                }
+                range
+            }
+        };
         crate::crashpoint::hit("deliver-after-pending");
         let state = &mut slot.state;
 

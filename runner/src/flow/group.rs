@@ -52,7 +52,7 @@ pub struct Member<'a> {
     bucket: &'a str,
     /// `_runner/groups/<pipeline>/<flow>/`.
     prefix: String,
-    /// This worker's id: start time and pid, unique on a host and sorted by age.
+    /// This worker's id: start time, host and pid; unique, and sorted by age.
     id: String,
     last_beat: Option<Instant>,
 }
