@@ -321,7 +321,7 @@ impl Log for Kafka {
         };
         let topic = topic.to_owned();
         let reading = Arc::clone(&consumer);
-        let outage = Arc::clone(&self.unreachable);
+        let unreachable = Arc::clone(&self.unreachable);
         let out = tokio::task::spawn_blocking(move || {
             if assign {
                 let mut assignment = TopicPartitionList::new();
@@ -333,7 +333,6 @@ impl Log for Kafka {
                     .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
             }
             let deadline = std::time::Instant::now() + wait;
-            let unreachable = &outage;
             let mut out = Vec::new();
             while out.len() < max {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());

@@ -54,11 +54,16 @@ fn failure(message: impl Into<String>) -> BackendError {
 /// A temporary path beside `path`, hidden from listings.
 fn temp_beside(path: &Path) -> PathBuf {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    hidden_beside(path, &format!("{}-{n}", std::process::id()))
+}
+
+/// A hidden file beside `path`, `.<name>.tmp-<tag>`, which listings leave out.
+fn hidden_beside(path: &Path, tag: &str) -> PathBuf {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("object");
-    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+    path.with_file_name(format!(".{name}.tmp-{tag}"))
 }
 
 /// A local object's version for compare and swap: a hash of its content.
@@ -285,11 +290,7 @@ impl ObjectStore for Local {
         }
         // Writers of one object take turns through an exclusive lock on a hidden file
         // beside it, so reading the version and writing are one step.
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("object");
-        let lock_path = path.with_file_name(format!(".{name}.tmp-lock"));
+        let lock_path = hidden_beside(&path, "lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -240,9 +240,7 @@ impl Job<'_> {
                     .collect();
                 for partition in handed {
                     if let Some(mut slot) = slots.remove(&partition) {
-                        let messages = std::mem::take(&mut slot.buffer).messages;
-                        self.deliver(partition, &mut slot, messages, summary)
-                            .await?;
+                        self.flush(partition, &mut slot, summary).await?;
                         tracing::info!(
                             flow = self.name,
                             partition,
@@ -309,11 +307,8 @@ impl Job<'_> {
                 let full =
                     buffer.messages.len() >= self.max_records || buffer.bytes >= self.max_bytes;
                 let old = buffer.since.is_some_and(|s| s.elapsed() >= self.max_age);
-                if full || old {
-                    let messages = std::mem::take(buffer).messages;
-                    if !self.deliver(partition, slot, messages, summary).await? {
-                        lost.push(partition);
-                    }
+                if (full || old) && !self.flush(partition, slot, summary).await? {
+                    lost.push(partition);
                 }
             }
             // Another worker moved a partition on meanwhile: start again from its state.
@@ -331,8 +326,7 @@ impl Job<'_> {
             };
             if stop.is_set() || (once && (idle_passes >= 2 || at_ends())) {
                 for (partition, slot) in &mut slots {
-                    let messages = std::mem::take(&mut slot.buffer).messages;
-                    self.deliver(*partition, slot, messages, summary).await?;
+                    self.flush(*partition, slot, summary).await?;
                 }
                 return Ok(());
             }
@@ -422,8 +416,7 @@ impl Job<'_> {
         end: u64,
         summary: &mut Summary,
     ) -> Result<bool, String> {
-        let messages = std::mem::take(&mut slot.buffer).messages;
-        if !self.deliver(partition, slot, messages, summary).await? {
+        if !self.flush(partition, slot, summary).await? {
             return Ok(false);
         }
         tracing::warn!(
@@ -438,6 +431,17 @@ impl Job<'_> {
         slot.state.next_offset = 0;
         slot.position = 0;
         self.save(partition, slot).await
+    }
+
+    /// Delivers what a partition has buffered, as [`Job::deliver`] does.
+    async fn flush(
+        &mut self,
+        partition: u32,
+        slot: &mut Slot,
+        summary: &mut Summary,
+    ) -> Result<bool, String> {
+        let messages = std::mem::take(&mut slot.buffer).messages;
+        self.deliver(partition, slot, messages, summary).await
     }
 
     /// Writes a partition's state if no other worker wrote it since this one read it;

@@ -37,9 +37,9 @@ struct Beat {
 impl Beat {
     /// Whether the member beat within the session and is not a process of this host that
     /// has died (a worker killed and started again here need not wait for its session).
-    fn live(&self, horizon: u64) -> bool {
+    fn live(&self, horizon: u64, here: &str) -> bool {
         let proc = std::path::Path::new("/proc");
-        let dead_here = self.host == hostname()
+        let dead_here = self.host == here
             && proc.join("self").exists()
             && !proc.join(self.pid.to_string()).exists();
         self.at_ms >= horizon && !dead_here
@@ -54,6 +54,8 @@ pub struct Member<'a> {
     prefix: String,
     /// This worker's id: start time, host and pid; unique, and sorted by age.
     id: String,
+    /// This worker's host.
+    host: String,
     last_beat: Option<Instant>,
 }
 
@@ -72,6 +74,7 @@ impl<'a> Member<'a> {
             bucket,
             prefix: format!("_runner/groups/{pipeline}/{flow}/"),
             id: format!("{}-{host}-{}", now_ms(), std::process::id()),
+            host,
             last_beat: None,
         }
     }
@@ -85,7 +88,7 @@ impl<'a> Member<'a> {
     /// live members.
     pub async fn beat(&mut self, partitions: u32) -> Result<BTreeSet<u32>, String> {
         let beat = Beat {
-            host: hostname(),
+            host: self.host.clone(),
             pid: std::process::id(),
             at_ms: now_ms(),
         };
@@ -140,7 +143,7 @@ impl<'a> Member<'a> {
                 .map_err(|e| e.to_string())?
                 .and_then(|body| serde_json::from_slice::<Beat>(&body).ok());
             match beat {
-                Some(beat) if beat.live(horizon) => live.push(id.to_owned()),
+                Some(beat) if beat.live(horizon, &self.host) => live.push(id.to_owned()),
                 // Gone: its session ended. Should it come back, its next beat writes its
                 // object again.
                 _ => {
