@@ -125,32 +125,42 @@ def raw_client(bootstrap, payloads):
     return produce_seconds, consume_seconds, received
 
 
+def configure(work, name, topic):
+    """The Seattle pipeline under its own names (pipeline, bucket, database, table) reading
+    and writing `topic`, with the benchmark's page and batch sizes."""
+    folder = work / name
+    shutil.copytree(ROOT / "pipelines", folder)
+    pipeline = folder / "seattle_911_crime.yaml"
+    text = pipeline.read_text()
+    for old, new in [
+        ("page_size: 1000", "page_size: 50000"),
+        ("pipeline: seattle-911-crime", f"pipeline: bench-{name}"),
+        ("bucket: seattle-911", f"bucket: bench-{name}"),
+        ("database: seattle_911", f"database: bench_{name}"),
+        ("  seattle_911_crime:\n    partitions", f"  {topic}:\n    partitions"),
+        ("to_topic: seattle_911_crime", f"to_topic: {topic}"),
+        ("from_topic: seattle_911_crime", f"from_topic: {topic}"),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new)
+    # Deliver in batches as large as the broker's reads allow.
+    text = re.sub(r"max_records: 10000", "max_records: 50000", text)
+    pipeline.write_text(text)
+    return pipeline
+
+
 def main():
     runner, n = sys.argv[1], int(sys.argv[2])
     bootstrap = os.environ["RUNNER_TEST_KAFKA"]
     aws = os.environ["RUNNER_TEST_AWS"]
+    s3s = os.environ.get("RUNNER_TEST_S3S")
     rows = api_rows(n)
     server = serve(rows)
     work = Path(tempfile.mkdtemp(prefix="bench-streaming-", dir=ROOT / "target" / "bench"))
     suffix = uuid.uuid4().hex[:8]
+    topic = f"bench_{suffix}"
     try:
-        shutil.copytree(ROOT / "pipelines", work / "pipelines")
-        pipeline = work / "pipelines" / "seattle_911_crime.yaml"
-        text = pipeline.read_text()
-        for old, new in [
-            ("page_size: 1000", "page_size: 50000"),
-            ("pipeline: seattle-911-crime", f"pipeline: bench-{suffix}"),
-            ("bucket: seattle-911", f"bucket: bench-{suffix}"),
-            ("database: seattle_911", f"database: bench_{suffix}"),
-            ("  seattle_911_crime:\n    partitions", f"  bench_{suffix}:\n    partitions"),
-            ("to_topic: seattle_911_crime", f"to_topic: bench_{suffix}"),
-            ("from_topic: seattle_911_crime", f"from_topic: bench_{suffix}"),
-        ]:
-            assert old in text, old
-            text = text.replace(old, new)
-        # Deliver in batches as large as the broker's reads allow.
-        text = re.sub(r"max_records: 10000", "max_records: 50000", text)
-        pipeline.write_text(text)
+        pipeline = configure(work, suffix, topic)
         env = dict(os.environ, AWS_ENDPOINT_URL=aws, AWS_ACCESS_KEY_ID="test",
                    AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-west-2",
                    KAFKA_BOOTSTRAP_SERVERS=bootstrap, RUST_LOG="warn",
@@ -161,6 +171,17 @@ def main():
             [runner, "run", "ingest", str(pipeline), "--target", "aws", "--once", "--format", "json"], env)
         deliver_seconds, deliver = timed(
             [runner, "run", "deliver", str(pipeline), "--target", "aws", "--once", "--format", "json"], env)
+        # The same records delivered again by a second pipeline whose objects go to s3s-fs
+        # (a Rust S3 server) rather than moto (Python): what deliver does when the store
+        # keeps up. Its catalog stays on moto.
+        fast = None
+        if s3s:
+            other = configure(work, f"{suffix}s", topic)
+            fast_env = dict(env, AWS_ENDPOINT_URL_S3=s3s)
+            subprocess.run([runner, "apply", str(other), "--target", "aws"], check=True,
+                           env=fast_env, capture_output=True)
+            fast = timed([runner, "run", "deliver", str(other), "--target", "aws", "--once",
+                          "--format", "json"], fast_env)
     finally:
         server.shutdown()
         shutil.rmtree(work, ignore_errors=True)
@@ -170,17 +191,23 @@ def main():
           f"{deliver_seconds:.1f} s", file=sys.stderr)
     payloads = [(str(i).encode(), row) for i, row in enumerate(rows)]
     raw_produce, raw_consume, received = raw_client(bootstrap, payloads)
+    consume_rate = received / raw_consume
 
     print(f"\n{n:,} rows; confluent-kafka {__import__('confluent_kafka').version()[0]}; "
-          f"broker {bootstrap}; S3 {aws}\n")
+          f"broker {bootstrap}; S3 {aws}" + (f" and {s3s}" if s3s else "") + "\n")
     print("| step | messages | seconds | messages/s | raw librdkafka messages/s | ratio |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(f"| ingest (HTTP, clean, produce) | {produced:,} | {ingest_seconds:.1f} | "
+    print(f"| ingest (HTTP, clean, produce) | {produced:,} | {ingest_seconds:.2f} | "
           f"{produced / ingest_seconds:,.0f} | {n / raw_produce:,.0f} (produce) | "
           f"{(produced / ingest_seconds) / (n / raw_produce):.0%} |")
-    print(f"| deliver (consume, decode, write S3) | {written:,} | {deliver_seconds:.1f} | "
-          f"{written / deliver_seconds:,.0f} | {received / raw_consume:,.0f} (consume) | "
-          f"{(written / deliver_seconds) / (received / raw_consume):.0%} |")
+    print(f"| deliver (consume, decode, write S3: moto) | {written:,} | {deliver_seconds:.2f} | "
+          f"{written / deliver_seconds:,.0f} | {consume_rate:,.0f} (consume) | "
+          f"{(written / deliver_seconds) / consume_rate:.0%} |")
+    if fast:
+        seconds, summary = fast
+        print(f"| deliver (consume, decode, write S3: s3s-fs) | {summary['written']:,} | "
+              f"{seconds:.2f} | {summary['written'] / seconds:,.0f} | {consume_rate:,.0f} "
+              f"(consume) | {(summary['written'] / seconds) / consume_rate:.0%} |")
 
 
 if __name__ == "__main__":

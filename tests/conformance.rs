@@ -369,10 +369,12 @@ async fn log_suite(log: &dyn Log, can_add_partitions: bool) {
 
     // Produce: acknowledged with partition and offset; one key, one partition (Kafka's
     // murmur2, the same on both implementations).
+    let keys: Vec<String> = (0..12).map(|i| format!("offense-{}", i % 5)).collect();
+    let values: Vec<String> = (0..12).map(|i| format!("{{\"n\":{i}}}")).collect();
     let records: Vec<Record> = (0..12)
         .map(|i| Record {
-            key: (i < 10).then(|| format!("offense-{}", i % 5).into_bytes()),
-            value: format!("{{\"n\":{i}}}").into_bytes(),
+            key: (i < 10).then(|| keys[i].as_bytes()),
+            value: values[i].as_bytes(),
         })
         .collect();
     let acked = log.produce(&topic, &records).await.expect("produce");
@@ -412,7 +414,7 @@ async fn log_suite(log: &dyn Log, can_add_partitions: bool) {
     seen.sort();
     let mut sent: Vec<(Option<Vec<u8>>, Vec<u8>)> = records
         .iter()
-        .map(|r| (r.key.clone(), r.value.clone()))
+        .map(|r| (r.key.map(<[u8]>::to_vec), r.value.to_vec()))
         .collect();
     sent.sort();
     assert_eq!(seen, sent, "every record read back once");
@@ -561,10 +563,12 @@ async fn a_fetch_tells_where_a_tansu_partition_ends_though_list_offsets_does_not
     wait_for_topic(&kafka, &topic).await;
     assert_eq!(kafka.fetched_end(&topic, 0), None, "no fetch yet");
     // Several records a batch: tansu 0.6's ListOffsets under-reports this partition's end.
-    let records: Vec<Record> = (0..50)
-        .map(|i| Record {
+    let values: Vec<String> = (0..50).map(|i| format!("{{\"n\":{i}}}")).collect();
+    let records: Vec<Record> = values
+        .iter()
+        .map(|value| Record {
             key: None,
-            value: format!("{{\"n\":{i}}}").into_bytes(),
+            value: value.as_bytes(),
         })
         .collect();
     kafka.produce(&topic, &records).await.expect("produce");

@@ -344,8 +344,8 @@ fn bad_pages_tokens_and_poison_records_are_clear() {
             &log,
             "seattle_911_crime",
             &[runner::backend::Record {
-                key: Some(b"1".to_vec()),
-                value: b"{not json".to_vec(),
+                key: Some(b"1"),
+                value: b"{not json",
             }],
         ))
         .expect("produce");

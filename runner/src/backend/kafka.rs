@@ -17,7 +17,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
 
@@ -40,6 +40,8 @@ pub struct Kafka {
     ends: std::sync::Mutex<std::collections::HashMap<(String, u32), u64>>,
     /// Whether the last fetches found the broker unreachable (said once, not per fetch).
     unreachable: Arc<AtomicBool>,
+    /// The offset consumer of each consumer group used (see [`Kafka::consumer`]).
+    groups: std::sync::Mutex<std::collections::HashMap<String, Arc<BaseConsumer>>>,
 }
 
 /// A consumer assigned to one partition, and the offset its next message has.
@@ -80,16 +82,29 @@ impl Kafka {
             readers: std::sync::Mutex::default(),
             ends: std::sync::Mutex::default(),
             unreachable: Arc::default(),
+            groups: std::sync::Mutex::default(),
         })
     }
 
-    /// A short-lived consumer in `group` that never commits by itself. Each read or offset
-    /// call uses its own and closes it, so no idle consumer keeps refreshing metadata.
+    /// The consumer that commits and reads `group`'s offsets, made on first use and kept,
+    /// so a commit per batch is one request, not a new connection. It never joins the group
+    /// or commits by itself, and its periodic metadata refresh is off (see
+    /// [`Kafka::reader_consumer`]).
     fn consumer(&self, group: &str) -> Result<Arc<BaseConsumer>> {
-        Self::create_consumer(
+        let mut groups = self
+            .groups
+            .lock()
+            .map_err(|_| failure("the group table is poisoned"))?;
+        if let Some(consumer) = groups.get(group) {
+            return Ok(Arc::clone(consumer));
+        }
+        let consumer = Self::create_consumer(
             self.consumer_config(group)
-                .set("session.timeout.ms", "6000"),
-        )
+                .set("session.timeout.ms", "6000")
+                .set("topic.metadata.refresh.interval.ms", "-1"),
+        )?;
+        groups.insert(group.to_owned(), Arc::clone(&consumer));
+        Ok(consumer)
     }
 
     /// The settings of every consumer: in `group`, never committing or storing offsets by
@@ -258,15 +273,32 @@ impl Log for Kafka {
         Ok(())
     }
 
-    async fn produce(&self, topic: &str, records: &[Record]) -> Result<Vec<(u32, u64)>> {
+    async fn prepare(&self, topic: &str) -> Result<()> {
+        // Asked right after the producer starts, the topic's metadata also lets the
+        // idempotent producer get its id at once; asked only with the first produce, that
+        // can come a second later (measured against tansu 0.6).
+        let producer = self.producer.clone();
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), TIMEOUT)
+                .map(drop)
+                .map_err(|e| failure(format!("Metadata {topic}: {e}")))
+        })
+        .await
+        .map_err(|e| failure(e.to_string()))?
+    }
+
+    async fn produce(&self, topic: &str, records: &[Record<'_>]) -> Result<Vec<(u32, u64)>> {
         // Every record is queued at once (librdkafka batches them); only then are the
         // acknowledgements awaited. A full queue waits for the oldest acknowledgement.
         let mut pending = std::collections::VecDeque::with_capacity(records.len());
         let mut out = Vec::with_capacity(records.len());
         for record in records {
-            let mut message = FutureRecord::<[u8], [u8]>::to(topic).payload(&record.value);
-            if let Some(key) = &record.key {
-                message = message.key(key.as_slice());
+            let mut message = FutureRecord::<[u8], [u8]>::to(topic).payload(record.value);
+            if let Some(key) = record.key {
+                message = message.key(key);
             }
             loop {
                 match self.producer.send_result(message) {
@@ -339,7 +371,18 @@ impl Log for Kafka {
                 if left.is_zero() {
                     break;
                 }
-                match reading.poll(left) {
+                // With records in hand and none buffered, stop where the broker's latest
+                // answer said the partition ends rather than wait for more.
+                let mut polled = reading.poll(Duration::ZERO);
+                if polled.is_none() {
+                    let next = out.last().map(|m: &Message| m.offset + 1);
+                    let end = cached_high_watermark(&reading, &topic, partition as i32);
+                    if next.zip(end).is_some_and(|(next, end)| next >= end) {
+                        break;
+                    }
+                    polled = reading.poll(left);
+                }
+                match polled {
                     Some(Ok(m)) => out.push(Message {
                         offset: m.offset() as u64,
                         key: m.key().map(<[u8]>::to_vec),
@@ -372,10 +415,11 @@ impl Log for Kafka {
                 .map_err(|_| failure("the end table is poisoned"))?
                 .insert(key.clone(), end);
         }
-        // A read that filled `max` is likely to be continued: keep its reader. One that
-        // did not has drained the partition (to a batch boundary): close it, so no idle
-        // consumer lingers (idle ones crashed against tansu 0.6, see `reader_consumer`).
-        if out.len() == max {
+        // A reader is kept to be continued while it brings records, and when it is new (a
+        // new connection may not have answered within `wait`). One that came back empty
+        // again is closed, so no idle consumer lingers (idle ones crashed against tansu 0.6,
+        // see `reader_consumer`).
+        if !out.is_empty() || assign {
             let next = out.last().map_or(offset, |m| m.offset + 1);
             self.readers
                 .lock()
@@ -433,6 +477,17 @@ impl Log for Kafka {
     }
 
     async fn delete_topic(&self, name: &str) -> Result<()> {
+        // This client's consumers go first: one that knew the topic asks for its metadata
+        // again, and tansu 0.6's answer for a deleted topic crashes librdkafka's metadata
+        // cache.
+        self.readers
+            .lock()
+            .map_err(|_| failure("the reader table is poisoned"))?
+            .retain(|(topic, _), _| topic != name);
+        self.groups
+            .lock()
+            .map_err(|_| failure("the group table is poisoned"))?
+            .clear();
         let results = self
             .admin
             .delete_topics(&[name], &Self::options())

@@ -583,7 +583,7 @@ impl Log for Local {
         Ok(())
     }
 
-    async fn produce(&self, topic: &str, records: &[Record]) -> Result<Vec<(u32, u64)>> {
+    async fn produce(&self, topic: &str, records: &[Record<'_>]) -> Result<Vec<(u32, u64)>> {
         let partitions = self.partition_count(topic)?;
         let mut by_partition: Vec<Vec<(usize, &Record)>> = vec![Vec::new(); partitions as usize];
         for (i, record) in records.iter().enumerate() {

@@ -145,15 +145,14 @@ impl TopicFiles {
         let mut index = Vec::with_capacity(records.len() * 8);
         for record in records {
             index.extend_from_slice(&position.to_le_bytes());
-            let key_len = record.key.as_ref().map_or(0, |k| k.len() as u32 + 1);
+            let key_len = record.key.map_or(0, |k| k.len() as u32 + 1);
             data.extend_from_slice(&key_len.to_le_bytes());
-            if let Some(key) = &record.key {
+            if let Some(key) = record.key {
                 data.extend_from_slice(key);
             }
             data.extend_from_slice(&(record.value.len() as u32).to_le_bytes());
-            data.extend_from_slice(&record.value);
-            position +=
-                8 + record.key.as_ref().map_or(0, |k| k.len() as u64) + record.value.len() as u64;
+            data.extend_from_slice(record.value);
+            position += 8 + record.key.map_or(0, |k| k.len() as u64) + record.value.len() as u64;
         }
         log.write_all(&data).map_err(io(&log_path))?;
         log.sync_data().map_err(io(&log_path))?;
@@ -266,12 +265,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let files = TopicFiles::new(dir.clone());
         let a = Record {
-            key: Some(b"k".to_vec()),
-            value: b"one".to_vec(),
+            key: Some(b"k"),
+            value: b"one",
         };
         let b = Record {
             key: None,
-            value: b"two".to_vec(),
+            value: b"two",
         };
         assert_eq!(files.append(0, &[&a, &b]).unwrap(), [0, 1]);
         // A crash after writing data but before its index entry: garbage at the end.
@@ -279,7 +278,7 @@ mod tests {
         log.write_all(b"\x05\x00\x00\x00half").unwrap();
         let c = Record {
             key: None,
-            value: b"three".to_vec(),
+            value: b"three",
         };
         assert_eq!(files.append(0, &[&c]).unwrap(), [2]);
         let read = files.read(0, 0, 10).unwrap();

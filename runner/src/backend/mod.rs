@@ -193,10 +193,16 @@ pub trait Log: Send + Sync {
     async fn add_partitions(&self, name: &str, total: u32) -> Result<()>;
     /// Deletes a topic.
     async fn delete_topic(&self, name: &str) -> Result<()>;
+    /// Gets ready to produce to `topic`: a remote client connects and learns the topic's
+    /// partitions now, while the caller prepares its first records, rather than on the
+    /// first produce. Nothing to do for a local log.
+    async fn prepare(&self, _topic: &str) -> Result<()> {
+        Ok(())
+    }
     /// Appends `records` and returns once the log acknowledged every one, with the
     /// partition and offset each got. A record's partition is chosen from its key (the same
     /// key always lands in the same partition) or round-robin without a key.
-    async fn produce(&self, topic: &str, records: &[Record]) -> Result<Vec<(u32, u64)>>;
+    async fn produce(&self, topic: &str, records: &[Record<'_>]) -> Result<Vec<(u32, u64)>>;
     /// Up to `max` messages of one partition from `offset` on, in offset order; fewer (or
     /// none) when the partition has no more within `wait`.
     async fn fetch(
@@ -231,13 +237,13 @@ pub trait Log: Send + Sync {
     }
 }
 
-/// A record to append to a topic.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
+/// A record to append to a topic, borrowed from the caller's buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
     /// The key (the dataset key), which picks the partition.
-    pub key: Option<Vec<u8>>,
+    pub key: Option<&'a [u8]>,
     /// The payload.
-    pub value: Vec<u8>,
+    pub value: &'a [u8],
 }
 
 /// A record read back from a partition.

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::group::Member;
@@ -41,6 +42,8 @@ const FETCH_WAIT: Duration = Duration::from_millis(200);
 /// How long the records of an interrupted batch are waited for from a log that does not
 /// answer.
 const REFETCH_PATIENCE: Duration = Duration::from_secs(60);
+/// How many objects of a batch are written at once.
+const PUTS_AT_ONCE: usize = 16;
 /// How many times a partition is taken up again when other workers keep moving it on.
 const CLAIM_TRIES: usize = 10;
 
@@ -248,13 +251,19 @@ impl Job<'_> {
                         );
                     }
                 }
-                for partition in share {
-                    if let std::collections::btree_map::Entry::Vacant(entry) =
-                        slots.entry(partition)
-                    {
-                        entry.insert(self.claim(partition, summary).await?);
-                        tracing::info!(flow = self.name, partition, "partition taken up");
-                    }
+                // The states of the partitions taken up are read side by side.
+                let new: Vec<u32> = share
+                    .into_iter()
+                    .filter(|p| !slots.contains_key(p))
+                    .collect();
+                let loaded =
+                    futures_util::future::join_all(new.iter().map(|&p| self.load(p))).await;
+                for (partition, slot) in new.into_iter().zip(loaded) {
+                    slots.insert(
+                        partition,
+                        self.claim(partition, Some(slot?), summary).await?,
+                    );
+                    tracing::info!(flow = self.name, partition, "partition taken up");
                 }
             }
             // A one-shot run confirms an idle pass with a patient one before it stops.
@@ -313,7 +322,7 @@ impl Job<'_> {
             }
             // Another worker moved a partition on meanwhile: start again from its state.
             for partition in lost {
-                slots.insert(partition, self.claim(partition, summary).await?);
+                slots.insert(partition, self.claim(partition, None, summary).await?);
             }
             idle_passes = if idle { idle_passes + 1 } else { 0 };
             // A one-shot run stops at once where the log's fetch answers said every partition
@@ -333,13 +342,21 @@ impl Job<'_> {
         }
     }
 
-    /// Takes up a partition: its state from the store (the first time, the consumer
-    /// group's committed offset), and a batch a crash interrupted delivered again. When
-    /// another worker moves the state on meanwhile, it starts again from what that one
-    /// stored, a few times at most.
-    async fn claim(&mut self, partition: u32, summary: &mut Summary) -> Result<Slot, String> {
+    /// Takes up a partition: its state from the store (`loaded`, when the caller read it
+    /// already; the first time, the consumer group's committed offset), and a batch a crash
+    /// interrupted delivered again. When another worker moves the state on meanwhile, it
+    /// starts again from what that one stored, a few times at most.
+    async fn claim(
+        &mut self,
+        partition: u32,
+        mut loaded: Option<Slot>,
+        summary: &mut Summary,
+    ) -> Result<Slot, String> {
         for _ in 0..CLAIM_TRIES {
-            let mut slot = self.load(partition).await?;
+            let mut slot = match loaded.take() {
+                Some(slot) => slot,
+                None => self.load(partition).await?,
+            };
             let Some((start, end)) = slot.state.pending else {
                 return Ok(slot);
             };
@@ -609,13 +626,14 @@ impl Job<'_> {
                 .map_err(|e| e.to_string())?;
             summary.objects.push(quarantine);
         }
-        let mut written = Vec::new();
+        let mut objects = Vec::new();
         if let Some(batch) = batch {
-            for (i, (path, rows)) in self.partitioner.group(&batch)?.into_iter().enumerate() {
+            for (path, rows) in self.partitioner.group(&batch)? {
                 let (ext, body) = match self.layout.format {
                     Format::Parquet => ("parquet", self.parquet(&batch, &rows)?),
                     _ => {
-                        let mut body = Vec::new();
+                        let size = rows.iter().map(|&r| kept[r as usize].value.len() + 1);
+                        let mut body = Vec::with_capacity(size.sum());
                         for &row in &rows {
                             body.extend_from_slice(&kept[row as usize].value);
                             body.push(b'\n');
@@ -624,16 +642,28 @@ impl Job<'_> {
                     }
                 };
                 let object = format!("{}{path}{file}.{ext}", self.layout.prefix);
-                self.objects
-                    .put(self.bucket, &object, body)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if i == 0 {
-                    crate::crashpoint::hit("deliver-mid-write");
-                }
-                summary.written += rows.len() as u64;
-                written.push(object);
+                objects.push((object, body, rows.len() as u64));
             }
+        }
+        // The objects are written side by side; each one is whole or absent.
+        let (store, bucket) = (self.objects, self.bucket);
+        let mut puts = futures_util::stream::iter(objects.into_iter().map(
+            |(object, body, rows)| async move {
+                store
+                    .put(bucket, &object, body)
+                    .await
+                    .map(|()| (object, rows))
+            },
+        ))
+        .buffer_unordered(PUTS_AT_ONCE);
+        let mut written = Vec::new();
+        while let Some(put) = puts.next().await {
+            let (object, rows) = put.map_err(|e| e.to_string())?;
+            if written.is_empty() {
+                crate::crashpoint::hit("deliver-mid-write");
+            }
+            summary.written += rows;
+            written.push(object);
         }
         crate::crashpoint::hit("deliver-after-write");
         // Each partition folder is registered once per run, not with every batch.
@@ -727,9 +757,7 @@ impl Job<'_> {
             if !message.value.trim_ascii_start().starts_with(b"{") {
                 return Err("not a JSON object".to_owned());
             }
-            let mut line = message.value.clone();
-            line.push(b'\n');
-            let mut rest = &line[..];
+            let mut rest = &message.value[..];
             while !rest.is_empty() {
                 let used = decoder.decode(rest).map_err(|e| e.to_string())?;
                 if used == 0 {

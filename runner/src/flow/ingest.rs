@@ -11,16 +11,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use arrow_array::RecordBatch;
+use arrow_array::{Array, RecordBatch};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use super::checkpoint;
 use super::dedupe::hash_of;
-use super::socrata::{Client, FLOATING};
+use super::socrata::{Client, FLOATING, Page};
 use super::stop::Stop;
 use crate::backend::{Backends, Log, ObjectStore, Record};
-use crate::clean::Program;
+use crate::clean::{Cleaned, Program};
 use crate::spec::Pipeline;
 use crate::spec::dataset::Dataset;
 use crate::spec::flow::Flow;
@@ -81,6 +82,10 @@ pub async fn run(
         return Err(format!("source '{}' is not a socrata source", flow.from));
     };
     let log = backends.log().map_err(|e| e.to_string())?;
+    // A broker that does not answer now is reported by the first produce.
+    if let Err(e) = log.prepare(&flow.to_topic).await {
+        tracing::warn!(flow = name, error = %e, "the log is not ready");
+    }
     let storage = pipeline
         .storage
         .as_ref()
@@ -149,6 +154,14 @@ fn source_columns(dataset: &Dataset) -> Vec<String> {
         .collect()
 }
 
+/// A page cleaned and encoded: the records to produce, each row's key, and the rejects.
+struct Ready {
+    page: Page,
+    cleaned: Cleaned,
+    lines: Texts,
+    keys: Texts,
+}
+
 /// What one run of the flow works with.
 struct Job<'a> {
     name: &'a str,
@@ -188,52 +201,72 @@ impl Job<'_> {
                 .format(FLOATING)
                 .to_string()
         });
+        let mut pages = self.client.pages(since.clone());
         let mut offset = 0;
+        let mut current = self.receive(&mut pages).await?;
         loop {
-            let page = self.client.page(since.as_deref(), offset).await?;
-            let rows = page.batch.num_rows() as u64;
+            let rows = current.page.batch.num_rows() as u64;
             summary.pages += 1;
             summary.read += rows;
-            let cleaned = self.program.apply(&page.batch)?;
-            self.quarantine(&page, &cleaned.rejects, since.as_deref(), offset, summary)
-                .await?;
-            let lines = json_lines(&cleaned.batch)?;
-            let keys = key_texts(&cleaned.batch, self.key_columns)?;
-            let mut records = Vec::new();
-            let mut accepted = Vec::new();
-            for (i, line) in lines.iter().enumerate() {
-                let key = hash_of(keys[i].as_bytes());
-                let row = hash_of(line.as_slice());
+            let cleaned = &current.cleaned;
+            self.quarantine(
+                &current.page,
+                &cleaned.rejects,
+                since.as_deref(),
+                offset,
+                summary,
+            )
+            .await?;
+            let (lines, keys) = (&current.lines, &current.keys);
+            let mut records = Vec::with_capacity(lines.len());
+            let mut accepted = Vec::with_capacity(lines.len());
+            for i in 0..lines.len() {
+                let key = hash_of(keys.get(i));
+                let row = hash_of(lines.get(i));
                 if state.produced.get(&key).is_some_and(|&(h, _)| h == row) {
                     summary.unchanged += 1;
                     continue;
                 }
-                let at = page.watermarks[cleaned.rows[i] as usize]
-                    .as_deref()
-                    .and_then(micros)
+                let source_row = cleaned.rows[i] as usize;
+                let at = Some(&current.page.watermarks)
+                    .filter(|w| w.is_valid(source_row))
+                    .and_then(|w| micros(w.value(source_row)))
                     .unwrap_or(i64::MAX);
                 accepted.push((key, row, at));
                 records.push(Record {
-                    key: Some(keys[i].clone().into_bytes()),
-                    value: line.to_vec(),
+                    key: Some(keys.get(i)),
+                    value: lines.get(i),
                 });
             }
-            if !records.is_empty() {
-                self.log
-                    .produce(self.topic, &records)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                summary.produced += records.len() as u64;
-            }
+            // The next page is received and cleaned while the log acknowledges this one.
+            let last = rows < self.page_size || stop.is_set();
+            let produce = async {
+                if !records.is_empty() {
+                    self.log
+                        .produce(self.topic, &records)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok::<_, String>(())
+            };
+            let upcoming = async {
+                match last {
+                    true => Ok(None),
+                    false => self.receive(&mut pages).await.map(Some),
+                }
+            };
+            let (produced, upcoming) = tokio::join!(produce, upcoming);
+            produced?;
+            summary.produced += records.len() as u64;
             crate::crashpoint::hit("ingest-after-produce");
             for (key, row, at) in accepted {
                 state.produced.insert(key, (row, at));
             }
-            let page_max = page.watermarks.iter().flatten().max();
+            let page_max = current.page.watermarks.iter().flatten().max();
             if let Some(max) = page_max
-                && state.watermark.as_ref().is_none_or(|w| max > w)
+                && state.watermark.as_deref().is_none_or(|w| max > w)
             {
-                state.watermark = Some(max.clone());
+                state.watermark = Some(max.to_owned());
             }
             // Rows older than the next poll's window cannot be re-read: forget them.
             if let Some(w) = state.watermark.as_deref().and_then(micros) {
@@ -241,20 +274,42 @@ impl Job<'_> {
                     w.saturating_sub(i64::try_from(self.overlap.as_micros()).unwrap_or(0));
                 state.produced.retain(|_, &mut (_, at)| at >= horizon);
             }
+            // Saved before a failure of the next page is reported: this page is done.
             checkpoint::save_json(self.objects, self.bucket, &self.state_key, state).await?;
             tracing::info!(flow = self.name, offset, rows, produced = summary.produced, watermark = ?state.watermark, "page ingested");
             offset += rows;
-            if rows < self.page_size || stop.is_set() {
-                return Ok(());
+            match upcoming? {
+                Some(next) if !stop.is_set() => current = next,
+                _ => return Ok(()),
             }
         }
+    }
+
+    /// The next page from the page reader, cleaned and ready to produce.
+    async fn receive(
+        &self,
+        pages: &mut mpsc::Receiver<Result<Page, String>>,
+    ) -> Result<Ready, String> {
+        let page = pages
+            .recv()
+            .await
+            .ok_or("the Socrata page reader stopped before the last page")??;
+        let cleaned = self.program.apply(&page.batch)?;
+        let lines = json_lines(&cleaned.batch)?;
+        let keys = key_texts(&cleaned.batch, self.key_columns)?;
+        Ok(Ready {
+            page,
+            cleaned,
+            lines,
+            keys,
+        })
     }
 
     /// Writes a page's rejected rows to `<prefix>_rejects/<flow>/<since>+<offset>.jsonl`
     /// (a name a re-read of the same page replaces).
     async fn quarantine(
         &self,
-        page: &super::socrata::Page,
+        page: &Page,
         rejects: &[crate::clean::Reject],
         since: Option<&str>,
         offset: u64,
@@ -281,34 +336,72 @@ impl Job<'_> {
     }
 }
 
+/// Byte strings kept end to end in one buffer (one allocation for a whole page).
+#[derive(Debug, Default)]
+pub struct Texts {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The `i`th.
+    pub fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+}
+
 /// Each row of a cleaned batch as one JSON object (nulls left out), in row order.
-pub fn json_lines(batch: &RecordBatch) -> Result<Vec<Vec<u8>>, String> {
+pub fn json_lines(batch: &RecordBatch) -> Result<Texts, String> {
     let mut writer = arrow_json::LineDelimitedWriter::new(Vec::new());
     writer.write(batch).map_err(|e| e.to_string())?;
     writer.finish().map_err(|e| e.to_string())?;
-    let text = writer.into_inner();
-    Ok(text
-        .split(|&b| b == b'\n')
-        .filter(|line| !line.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect())
+    let mut bytes = writer.into_inner();
+    // Every row is one line (a newline inside a string is escaped): drop the newlines.
+    let mut ends = Vec::with_capacity(batch.num_rows());
+    let mut kept = 0;
+    let mut start = 0;
+    while let Some(at) = bytes[start..].iter().position(|&b| b == b'\n') {
+        bytes.copy_within(start..start + at, kept);
+        kept += at;
+        ends.push(kept);
+        start += at + 1;
+    }
+    bytes.truncate(kept);
+    Ok(Texts { bytes, ends })
 }
 
 /// Each row's key as text (key fields joined by `|`), the Kafka record key.
-fn key_texts(batch: &RecordBatch, columns: &[usize]) -> Result<Vec<String>, String> {
+fn key_texts(batch: &RecordBatch, columns: &[usize]) -> Result<Texts, String> {
+    use std::io::Write;
     let options = arrow_cast::display::FormatOptions::default();
     let formatters = columns
         .iter()
         .map(|&c| arrow_cast::display::ArrayFormatter::try_new(batch.column(c), &options))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    Ok((0..batch.num_rows())
-        .map(|row| {
-            formatters
-                .iter()
-                .map(|f| f.value(row).to_string())
-                .collect::<Vec<_>>()
-                .join("|")
-        })
-        .collect())
+    let mut keys = Texts {
+        bytes: Vec::with_capacity(batch.num_rows() * 16),
+        ends: Vec::with_capacity(batch.num_rows()),
+    };
+    for row in 0..batch.num_rows() {
+        for (i, formatter) in formatters.iter().enumerate() {
+            if i > 0 {
+                keys.bytes.push(b'|');
+            }
+            write!(keys.bytes, "{}", formatter.value(row)).map_err(|e| e.to_string())?;
+        }
+        keys.ends.push(keys.bytes.len());
+    }
+    Ok(keys)
 }

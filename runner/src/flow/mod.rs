@@ -13,6 +13,7 @@ pub mod partition;
 pub mod partition_files;
 pub mod register;
 pub mod socrata;
+pub mod socrata_rows;
 pub mod spill;
 pub mod stop;
 pub mod text;

@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use arrow_array::RecordBatch;
-use arrow_array::builder::StringBuilder;
+use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::SchemaRef;
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use crate::spec::source::SocrataSource;
 
@@ -30,13 +30,14 @@ pub const FLOATING: &str = "%Y-%m-%dT%H:%M:%S%.3f";
 pub struct Page {
     /// The rows as text columns, in the order of the client's `columns`.
     pub batch: RecordBatch,
-    /// Each row's watermark value as the API gave it (floating timestamp text), if any.
-    pub watermarks: Vec<Option<String>>,
+    /// Each row's watermark value as the API gave it (floating timestamp text), or null.
+    pub watermarks: StringArray,
     /// The request URL (without the app token), for messages.
     pub url: String,
 }
 
 /// Polls one Socrata dataset.
+#[derive(Clone)]
 pub struct Client {
     source: SocrataSource,
     columns: Vec<String>,
@@ -84,20 +85,37 @@ impl Client {
         url
     }
 
+    /// The pages of one poll, from the first on (see [`Client::page_url`]), fetched and read
+    /// on a thread of their own one page ahead of the caller, so the next page is on its way
+    /// while the last one is handled. The thread stops after a short page, after an error,
+    /// or when the receiver is dropped.
+    pub fn pages(&self, since: Option<String>) -> mpsc::Receiver<Result<Page, String>> {
+        let (sender, receiver) = mpsc::channel(1);
+        let client = self.clone();
+        std::thread::spawn(move || {
+            let mut offset = 0;
+            loop {
+                let page = client.page(since.as_deref(), offset);
+                let rows = page.as_ref().map_or(0, |p| p.batch.num_rows() as u64);
+                let last = page.is_err() || rows < u64::from(client.source.page_size);
+                if sender.blocking_send(page).is_err() || last {
+                    return;
+                }
+                offset += rows;
+            }
+        });
+        receiver
+    }
+
     /// Fetches the page at `offset` (see [`Client::page_url`]), retrying throttling, server
-    /// errors and timeouts. Errors name the URL and, for a malformed page, the position.
-    pub async fn page(&self, since: Option<&str>, offset: u64) -> Result<Page, String> {
+    /// errors and timeouts; blocks while it waits. Errors name the URL and, for a malformed
+    /// page, the position.
+    pub fn page(&self, since: Option<&str>, offset: u64) -> Result<Page, String> {
         let url = self.page_url(since, offset);
         let mut delay = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            let agent = self.agent.clone();
-            let token = self.source.app_token.clone();
-            let request_url = url.clone();
-            let answer = tokio::task::spawn_blocking(move || get(&agent, &request_url, token))
-                .await
-                .map_err(|e| e.to_string())?;
-            let wait = match answer {
+            let wait = match get(&self.agent, &url, self.source.app_token.as_ref()) {
                 Answer::Body(body) => return self.parse(&url, &body),
                 Answer::Fatal(message) => return Err(format!("GET {url}: {message}")),
                 Answer::Retry { reason, after } if attempt < ATTEMPTS => {
@@ -109,7 +127,7 @@ impl Client {
                     return Err(format!("GET {url}: {reason} ({ATTEMPTS} attempts)"));
                 }
             };
-            tokio::time::sleep(wait).await;
+            std::thread::sleep(wait);
             delay = (delay * 2).min(MAX_BACKOFF);
             attempt += 1;
         }
@@ -117,38 +135,18 @@ impl Client {
 
     /// A page's JSON array as text columns.
     fn parse(&self, url: &str, body: &[u8]) -> Result<Page, String> {
-        let rows: Vec<serde_json::Map<String, Value>> =
-            serde_json::from_slice(body).map_err(|e| {
+        let mut rows = super::socrata_rows::read(body, &self.columns, &self.source.watermark)
+            .map_err(|e| {
                 format!(
                     "GET {url}: malformed page at line {} column {}: {e}",
                     e.line(),
                     e.column()
                 )
             })?;
-        let mut builders: Vec<StringBuilder> = self
-            .columns
-            .iter()
-            .map(|_| StringBuilder::with_capacity(rows.len(), rows.len() * 16))
-            .collect();
-        let mut watermarks = Vec::with_capacity(rows.len());
-        for row in &rows {
-            for (builder, column) in builders.iter_mut().zip(&self.columns) {
-                match row.get(column) {
-                    None | Some(Value::Null) => builder.append_null(),
-                    Some(Value::String(text)) => builder.append_value(text),
-                    Some(other) => builder.append_value(other.to_string()),
-                }
-            }
-            watermarks.push(
-                row.get(&self.source.watermark)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-            );
-        }
-        let batch = super::text::finish(&self.schema, builders)?;
+        let batch = super::text::finish(&self.schema, rows.columns)?;
         Ok(Page {
             batch,
-            watermarks,
+            watermarks: rows.watermarks.finish(),
             url: url.to_owned(),
         })
     }
@@ -165,7 +163,7 @@ enum Answer {
 }
 
 /// One GET, classified: a body, a reason to retry, or a failure not worth retrying.
-fn get(agent: &ureq::Agent, url: &str, token: Option<crate::spec::types::Secret>) -> Answer {
+fn get(agent: &ureq::Agent, url: &str, token: Option<&crate::spec::types::Secret>) -> Answer {
     let mut request = agent.get(url).header("Accept", "application/json");
     if let Some(token) = token.filter(|t| !t.is_empty()) {
         request = request.header("X-App-Token", token.expose());
@@ -279,10 +277,8 @@ mod tests {
         let body = br#"[{"offense_id":"1","report_datetime":"2024-03-01T10:00:00.000"},{"offense_id":2,"precinct":"N"}]"#;
         let page = client.parse("u", body).expect("parses");
         assert_eq!(page.batch.num_rows(), 2);
-        assert_eq!(
-            page.watermarks,
-            [Some("2024-03-01T10:00:00.000".to_owned()), None]
-        );
+        assert_eq!(page.watermarks.value(0), "2024-03-01T10:00:00.000");
+        assert!(arrow_array::Array::is_null(&page.watermarks, 1));
         let precinct = arrow_array::cast::AsArray::as_string::<i32>(page.batch.column(1));
         assert!(arrow_array::Array::is_null(precinct, 0));
         assert_eq!(precinct.value(1), "N");
