@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks the streaming flows on the local services: 200,000 real-shaped SPD rows served
 # by a Socrata-like replay server through `runner run ingest --once` into the tansu broker
-# and `runner run deliver --once` into moto's S3, against plain librdkafka (confluent-kafka
-# from PyPI, same producer settings: idempotence, acks=all, lz4) producing and consuming the
-# same messages on the same broker. Prints messages/s of each and the ratio.
+# and `runner run deliver --once` into moto's S3 (and again into s3s-fs's), against plain
+# librdkafka (confluent-kafka from PyPI, same producer settings: idempotence, acks=all, lz4)
+# producing and consuming the same messages on the same broker. Prints messages/s of each
+# and the ratio.
 #
 #   scripts/services.sh start && scripts/bench-streaming.sh
 #   ROWS=50000 scripts/bench-streaming.sh
@@ -15,6 +16,6 @@ cargo build --locked --release --target-dir "$bench" --bin runner
 if [ ! -x "$bench/venv/bin/python" ]; then
     python3 -m venv "$bench/venv"
 fi
-"$bench/venv/bin/python" -m pip install --quiet --disable-pip-version-check confluent-kafka==2.12.1
+"$bench/venv/bin/python" -m pip install --quiet --disable-pip-version-check confluent-kafka==2.12.1 boto3==1.38.0
 eval "$(scripts/services.sh env)"
 exec "$bench/venv/bin/python" scripts/bench_streaming.py "$PWD/$bench/release/runner" "${ROWS:-200000}"

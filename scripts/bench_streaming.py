@@ -1,7 +1,8 @@
 """The streaming benchmark (run by scripts/bench-streaming.sh with the services started):
 N rows shaped like the Socrata API's (real SPD rows repeated with unique offense ids) are
 served by a replay server; `runner run ingest --once` moves them into the broker and
-`runner run deliver --once` into S3; plain librdkafka (confluent-kafka) produces and
+`runner run deliver --once` into S3 (moto, then again into s3s-fs when RUNNER_TEST_S3S is
+set); plain librdkafka (confluent-kafka) produces and
 consumes the same messages with the same settings as the baseline. Prints a Markdown table.
 
 usage: bench_streaming.py RUNNER_BINARY ROWS
@@ -22,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import boto3
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -140,6 +142,7 @@ def configure(work, name, topic):
         ("  seattle_911_crime:\n    partitions", f"  {topic}:\n    partitions"),
         ("to_topic: seattle_911_crime", f"to_topic: {topic}"),
         ("from_topic: seattle_911_crime", f"from_topic: {topic}"),
+        ("group: s3-sink", f"group: bench-{name}"),
     ]:
         assert old in text, old
         text = text.replace(old, new)
@@ -177,9 +180,14 @@ def main():
         fast = None
         if s3s:
             other = configure(work, f"{suffix}s", topic)
-            fast_env = dict(env, AWS_ENDPOINT_URL_S3=s3s)
+            # s3s-fs has no bucket tagging: apply makes the bucket on moto, and the
+            # benchmark makes it again on s3s-fs.
             subprocess.run([runner, "apply", str(other), "--target", "aws"], check=True,
-                           env=fast_env, capture_output=True)
+                           env=env, capture_output=True)
+            boto3.client("s3", endpoint_url=s3s, aws_access_key_id="test",
+                         aws_secret_access_key="test", region_name="us-east-1",
+                         ).create_bucket(Bucket=f"bench-{suffix}s")
+            fast_env = dict(env, AWS_ENDPOINT_URL_S3=s3s)
             fast = timed([runner, "run", "deliver", str(other), "--target", "aws", "--once",
                           "--format", "json"], fast_env)
     finally:
