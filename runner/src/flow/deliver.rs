@@ -18,6 +18,7 @@
 //! partition, only one moves it on; the other starts again from what the first stored.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
@@ -64,6 +65,18 @@ pub struct Summary {
     pub batches: u64,
     /// Objects written.
     pub objects: Vec<String>,
+}
+
+impl Summary {
+    /// Adds what another part of the run did.
+    fn add(&mut self, other: Summary) {
+        self.read += other.read;
+        self.written += other.written;
+        self.duplicates += other.duplicates;
+        self.poison += other.poison;
+        self.batches += other.batches;
+        self.objects.extend(other.objects);
+    }
 }
 
 /// One topic partition's state in the object store.
@@ -138,7 +151,7 @@ pub async fn run(
             )
         })? as u32;
     let rotate = layout.rotate.clone().unwrap_or_default();
-    let mut job = Job {
+    let job = Job {
         pipeline,
         name,
         layout_name: &flow.to,
@@ -154,7 +167,7 @@ pub async fn run(
         max_records: rotate.max_records.unwrap_or(10_000).max(1) as usize,
         max_bytes: rotate.max_bytes.map_or(64 << 20, |s| s.0),
         max_age: rotate.max_age.map_or(Duration::from_secs(60), |d| d.0),
-        registered: HashSet::new(),
+        registered: Mutex::new(HashSet::new()),
     };
     let mut summary = Summary {
         flow: name.to_owned(),
@@ -197,8 +210,9 @@ struct Job<'a> {
     max_records: usize,
     max_bytes: u64,
     max_age: Duration,
-    /// The partition folders registered with the catalog by this run.
-    registered: HashSet<String>,
+    /// The partition folders registered with the catalog by this run (shared by the
+    /// batches delivered side by side).
+    registered: Mutex<HashSet<String>>,
 }
 
 fn now_seconds() -> u64 {
@@ -216,7 +230,7 @@ impl Job<'_> {
     /// with `once`, until its partitions are caught up. Batches buffered when it stops, or
     /// of a partition handed to another worker, are delivered first.
     async fn work(
-        &mut self,
+        &self,
         member: &mut Member<'_>,
         partitions: u32,
         once: bool,
@@ -286,6 +300,7 @@ impl Job<'_> {
             let fetched_all = futures_util::future::join_all(fetches).await;
             let mut idle = true;
             let mut lost = Vec::new();
+            let mut due = Vec::new();
             for ((&partition, slot), fetched) in slots.iter_mut().zip(fetched_all) {
                 let mut fetched = fetched.map_err(|e| e.to_string())?;
                 if let Some(end) = log.fetched_end(self.topic, partition)
@@ -316,10 +331,11 @@ impl Job<'_> {
                 let full =
                     buffer.messages.len() >= self.max_records || buffer.bytes >= self.max_bytes;
                 let old = buffer.since.is_some_and(|s| s.elapsed() >= self.max_age);
-                if (full || old) && !self.flush(partition, slot, summary).await? {
-                    lost.push(partition);
+                if full || old {
+                    due.push(partition);
                 }
             }
+            lost.extend(self.flush_side_by_side(&mut slots, &due, summary).await?);
             // Another worker moved a partition on meanwhile: start again from its state.
             for partition in lost {
                 slots.insert(partition, self.claim(partition, None, summary).await?);
@@ -334,9 +350,8 @@ impl Job<'_> {
                 })
             };
             if stop.is_set() || (once && (idle_passes >= 2 || at_ends())) {
-                for (partition, slot) in &mut slots {
-                    self.flush(*partition, slot, summary).await?;
-                }
+                let all: Vec<u32> = slots.keys().copied().collect();
+                self.flush_side_by_side(&mut slots, &all, summary).await?;
                 return Ok(());
             }
         }
@@ -347,7 +362,7 @@ impl Job<'_> {
     /// interrupted delivered again. When another worker moves the state on meanwhile, it
     /// starts again from what that one stored, a few times at most.
     async fn claim(
-        &mut self,
+        &self,
         partition: u32,
         mut loaded: Option<Slot>,
         summary: &mut Summary,
@@ -427,7 +442,7 @@ impl Job<'_> {
     /// a new epoch, and the dedupe window drops the records delivered before. `false` when
     /// another worker moved the partition on meanwhile.
     async fn rewind(
-        &mut self,
+        &self,
         partition: u32,
         slot: &mut Slot,
         end: u64,
@@ -450,9 +465,35 @@ impl Job<'_> {
         self.save(partition, slot).await
     }
 
+    /// Delivers what the `partitions` have buffered, side by side; the partitions another
+    /// worker moved on meanwhile (see [`Job::deliver`]).
+    async fn flush_side_by_side(
+        &self,
+        slots: &mut BTreeMap<u32, Slot>,
+        partitions: &[u32],
+        summary: &mut Summary,
+    ) -> Result<Vec<u32>, String> {
+        let flushes = slots
+            .iter_mut()
+            .filter(|(partition, _)| partitions.contains(partition))
+            .map(|(&partition, slot)| async move {
+                let mut part = Summary::default();
+                let done = self.flush(partition, slot, &mut part).await;
+                (partition, done, part)
+            });
+        let mut lost = Vec::new();
+        for (partition, done, part) in futures_util::future::join_all(flushes).await {
+            summary.add(part);
+            if !done? {
+                lost.push(partition);
+            }
+        }
+        Ok(lost)
+    }
+
     /// Delivers what a partition has buffered, as [`Job::deliver`] does.
     async fn flush(
-        &mut self,
+        &self,
         partition: u32,
         slot: &mut Slot,
         summary: &mut Summary,
@@ -566,7 +607,7 @@ impl Job<'_> {
     /// past the batch, group offset committed. `false` when another worker moved the
     /// partition's state on meanwhile: this worker no longer delivers it from here.
     async fn deliver(
-        &mut self,
+        &self,
         partition: u32,
         slot: &mut Slot,
         messages: Vec<Message>,
@@ -597,8 +638,8 @@ impl Job<'_> {
         let mut in_batch = HashSet::new();
         let mut fresh = Vec::with_capacity(messages.len());
         let mut hashes = Vec::with_capacity(messages.len());
-        for message in &messages {
-            let hash = record_hash(message);
+        for message in messages {
+            let hash = record_hash(&message);
             if !state.delivered.contains_key(&hash) && in_batch.insert(hash) {
                 fresh.push(message);
                 hashes.push(hash);
@@ -606,14 +647,24 @@ impl Job<'_> {
                 summary.duplicates += 1;
             }
         }
-        let (batch, kept, poison) = self.decode(&fresh)?;
+        // Decoding is a batch's heaviest work: it runs on a thread of its own, so the
+        // batches of several partitions are decoded side by side.
+        let schema = Arc::clone(&self.schema);
+        let (fresh, decoded) = tokio::task::spawn_blocking(move || {
+            let decoded = decode(&schema, &fresh);
+            (fresh, decoded)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let (batch, kept, poison) = decoded?;
         let file = match state.epoch {
             0 => format!("{}+{partition}+{start}", self.topic),
             epoch => format!("{}+{partition}+{start}+e{epoch}", self.topic),
         };
         if !poison.is_empty() {
             summary.poison += poison.len() as u64;
-            let body = super::jsonl_body(poison.iter().map(|(message, reason)| {
+            let body = super::jsonl_body(poison.iter().map(|(i, reason)| {
+                let message = &fresh[*i];
                 serde_json::json!({
                     "topic": self.topic, "partition": partition, "offset": message.offset,
                     "raw": String::from_utf8_lossy(&message.value), "reason": reason,
@@ -632,10 +683,11 @@ impl Job<'_> {
                 let (ext, body) = match self.layout.format {
                     Format::Parquet => ("parquet", self.parquet(&batch, &rows)?),
                     _ => {
-                        let size = rows.iter().map(|&r| kept[r as usize].value.len() + 1);
+                        let value = |row: u32| &fresh[kept[row as usize]].value;
+                        let size = rows.iter().map(|&r| value(r).len() + 1);
                         let mut body = Vec::with_capacity(size.sum());
                         for &row in &rows {
-                            body.extend_from_slice(&kept[row as usize].value);
+                            body.extend_from_slice(value(row));
                             body.push(b'\n');
                         }
                         ("jsonl", body)
@@ -666,21 +718,25 @@ impl Job<'_> {
             written.push(object);
         }
         crate::crashpoint::hit("deliver-after-write");
-        // Each partition folder is registered once per run, not with every batch.
-        let new_folders: Vec<String> = written
-            .iter()
-            .filter(|key| {
-                let folder = &key[..key.rfind('/').map_or(0, |i| i + 1)];
-                self.registered.insert(folder.to_owned())
-            })
-            .cloned()
-            .collect();
-        if !new_folders.is_empty() {
+        // Each partition folder is registered once per run, not with every batch. A folder
+        // another batch is registering meanwhile is left to it: should that fail, that
+        // batch stays pending and registers the folder when it is delivered again.
+        let new_objects: Vec<String> = {
+            let mut registered = self.registered.lock().map_err(|e| e.to_string())?;
+            written
+                .iter()
+                .filter(|key| {
+                    registered.insert(key[..key.rfind('/').map_or(0, |i| i + 1)].to_owned())
+                })
+                .cloned()
+                .collect()
+        };
+        if !new_objects.is_empty() {
             super::register::partitions(
                 self.pipeline,
                 self.layout_name,
                 self.bucket,
-                &new_folders,
+                &new_objects,
                 self.catalog,
             )
             .await?;
@@ -709,73 +765,6 @@ impl Job<'_> {
         Ok(true)
     }
 
-    /// The records as one typed batch, the records it holds (in row order), and the
-    /// undecodable ones with the reason.
-    #[allow(clippy::type_complexity)]
-    fn decode<'m>(
-        &self,
-        messages: &[&'m Message],
-    ) -> Result<
-        (
-            Option<RecordBatch>,
-            Vec<&'m Message>,
-            Vec<(&'m Message, String)>,
-        ),
-        String,
-    > {
-        if messages.is_empty() {
-            return Ok((None, Vec::new(), Vec::new()));
-        }
-        if let Ok(batch) = self.decode_all(messages) {
-            return Ok((Some(batch), messages.to_vec(), Vec::new()));
-        }
-        // Some record is poison: find it (and any other) one by one.
-        let mut kept = Vec::new();
-        let mut poison = Vec::new();
-        for &message in messages {
-            match self.decode_all(&[message]) {
-                Ok(_) => kept.push(message),
-                Err(reason) => poison.push((message, reason)),
-            }
-        }
-        let batch = if kept.is_empty() {
-            None
-        } else {
-            Some(self.decode_all(&kept)?)
-        };
-        Ok((batch, kept, poison))
-    }
-
-    /// Decodes records that are each one JSON object of the dataset's fields.
-    fn decode_all(&self, messages: &[&Message]) -> Result<RecordBatch, String> {
-        let mut decoder = arrow_json::ReaderBuilder::new(self.schema.clone())
-            .with_batch_size(messages.len().max(1))
-            .with_strict_mode(true)
-            .build_decoder()
-            .map_err(|e| e.to_string())?;
-        for (i, message) in messages.iter().enumerate() {
-            if !message.value.trim_ascii_start().starts_with(b"{") {
-                return Err("not a JSON object".to_owned());
-            }
-            let mut rest = &message.value[..];
-            while !rest.is_empty() {
-                let used = decoder.decode(rest).map_err(|e| e.to_string())?;
-                if used == 0 {
-                    break;
-                }
-                rest = &rest[used..];
-            }
-            // Exactly one row per record: a record with two objects is poison too.
-            if decoder.len() != i + 1 {
-                return Err("not exactly one JSON object".to_owned());
-            }
-        }
-        decoder
-            .flush()
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "no rows".to_owned())
-    }
-
     /// Rows `rows` of `batch` as one Parquet file.
     fn parquet(&self, batch: &RecordBatch, rows: &[u32]) -> Result<Vec<u8>, String> {
         let indices = arrow_array::UInt32Array::from(rows.to_vec());
@@ -786,4 +775,67 @@ impl Job<'_> {
         writer.write(&part).map_err(|e| e.to_string())?;
         writer.into_inner().map_err(|e| e.to_string())
     }
+}
+
+/// The records as one typed batch, the indices of the records it holds (in row order),
+/// and those of the undecodable ones with the reason.
+#[allow(clippy::type_complexity)]
+fn decode(
+    schema: &SchemaRef,
+    messages: &[Message],
+) -> Result<(Option<RecordBatch>, Vec<usize>, Vec<(usize, String)>), String> {
+    if messages.is_empty() {
+        return Ok((None, Vec::new(), Vec::new()));
+    }
+    if let Ok(batch) = decode_all(schema, messages.iter()) {
+        return Ok((Some(batch), (0..messages.len()).collect(), Vec::new()));
+    }
+    // Some record is poison: find it (and any other) one by one.
+    let mut kept = Vec::new();
+    let mut poison = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        match decode_all(schema, std::iter::once(message)) {
+            Ok(_) => kept.push(i),
+            Err(reason) => poison.push((i, reason)),
+        }
+    }
+    let batch = if kept.is_empty() {
+        None
+    } else {
+        Some(decode_all(schema, kept.iter().map(|&i| &messages[i]))?)
+    };
+    Ok((batch, kept, poison))
+}
+
+/// Decodes records that are each one JSON object of the dataset's fields.
+fn decode_all<'m>(
+    schema: &SchemaRef,
+    messages: impl ExactSizeIterator<Item = &'m Message>,
+) -> Result<RecordBatch, String> {
+    let mut decoder = arrow_json::ReaderBuilder::new(Arc::clone(schema))
+        .with_batch_size(messages.len().max(1))
+        .with_strict_mode(true)
+        .build_decoder()
+        .map_err(|e| e.to_string())?;
+    for (i, message) in messages.enumerate() {
+        if !message.value.trim_ascii_start().starts_with(b"{") {
+            return Err("not a JSON object".to_owned());
+        }
+        let mut rest = &message.value[..];
+        while !rest.is_empty() {
+            let used = decoder.decode(rest).map_err(|e| e.to_string())?;
+            if used == 0 {
+                break;
+            }
+            rest = &rest[used..];
+        }
+        // Exactly one row per record: a record with two objects is poison too.
+        if decoder.len() != i + 1 {
+            return Err("not exactly one JSON object".to_owned());
+        }
+    }
+    decoder
+        .flush()
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "no rows".to_owned())
 }
