@@ -86,9 +86,9 @@ impl Client {
     }
 
     /// The pages of one poll, from the first on (see [`Client::page_url`]), fetched and read
-    /// on a thread of their own one page ahead of the caller, so the next page is on its way
-    /// while the last one is handled. The thread stops after a short page, after an error,
-    /// or when the receiver is dropped.
+    /// on a thread of their own, so the next page is on its way while the last one is
+    /// handled: one page waits in the channel and one more in the thread, at most. The
+    /// thread stops after a short page, after an error, or when the receiver is dropped.
     pub fn pages(&self, since: Option<String>) -> mpsc::Receiver<Result<Page, String>> {
         let (sender, receiver) = mpsc::channel(1);
         let client = self.clone();
