@@ -70,6 +70,30 @@ fn run(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("runner runs")
 }
 
+/// The key of every record in the local target's `seattle_911_crime` topic.
+fn logged_keys(s: &Scratch) -> Vec<Option<Vec<u8>>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let log = runner::backend::local::Local::new(s.state());
+    let mut keys = Vec::new();
+    for partition in 0..3 {
+        let messages = runtime
+            .block_on(runner::backend::Log::fetch(
+                &log,
+                "seattle_911_crime",
+                partition,
+                0,
+                100_000,
+                Duration::ZERO,
+            ))
+            .expect("fetch");
+        keys.extend(messages.into_iter().map(|m| m.key));
+    }
+    keys
+}
+
 fn json(output: &Output) -> Value {
     serde_json::from_str(&stdout(output)).unwrap_or_else(|e| {
         panic!(
@@ -271,25 +295,7 @@ fn kill_9_at_every_crash_point_loses_and_duplicates_nothing() {
         &[],
     ));
     // The ingest crash really produced a page twice: the log holds more records than rows.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let log = runner::backend::local::Local::new(s.state());
-    let mut records = 0;
-    for partition in 0..3 {
-        records += runtime
-            .block_on(runner::backend::Log::fetch(
-                &log,
-                "seattle_911_crime",
-                partition,
-                0,
-                100_000,
-                Duration::ZERO,
-            ))
-            .expect("fetch")
-            .len();
-    }
+    let records = logged_keys(&s).len();
     assert!(
         records > expected.len(),
         "{records} records, {} rows",
@@ -324,25 +330,7 @@ fn a_bad_page_after_a_good_one_keeps_the_good_one() {
     // The rerun starts at the saved watermark: it re-reads the first page's overlap and
     // leaves those rows alone.
     assert!(again["unchanged"].as_u64() > Some(0), "{again}");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let log = runner::backend::local::Local::new(s.state());
-    let mut keys = Vec::new();
-    for partition in 0..3 {
-        let messages = runtime
-            .block_on(runner::backend::Log::fetch(
-                &log,
-                "seattle_911_crime",
-                partition,
-                0,
-                100_000,
-                Duration::ZERO,
-            ))
-            .expect("fetch");
-        keys.extend(messages.into_iter().map(|m| m.key));
-    }
+    let mut keys = logged_keys(&s);
     let produced = keys.len();
     keys.sort();
     keys.dedup();

@@ -337,32 +337,26 @@ impl Job<'_> {
 }
 
 /// Byte strings kept end to end in one buffer (one allocation for a whole page).
-#[derive(Debug, Default)]
-pub struct Texts {
+struct Texts {
     bytes: Vec<u8>,
     ends: Vec<usize>,
 }
 
 impl Texts {
     /// How many there are.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.ends.len()
     }
 
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
     /// The `i`th.
-    pub fn get(&self, i: usize) -> &[u8] {
+    fn get(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.bytes[start..self.ends[i]]
     }
 }
 
 /// Each row of a cleaned batch as one JSON object (nulls left out), in row order.
-pub fn json_lines(batch: &RecordBatch) -> Result<Texts, String> {
+fn json_lines(batch: &RecordBatch) -> Result<Texts, String> {
     let mut writer = arrow_json::LineDelimitedWriter::new(Vec::new());
     writer.write(batch).map_err(|e| e.to_string())?;
     writer.finish().map_err(|e| e.to_string())?;
