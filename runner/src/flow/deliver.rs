@@ -812,8 +812,10 @@ fn decode_all<'m>(
     schema: &SchemaRef,
     messages: impl ExactSizeIterator<Item = &'m Message>,
 ) -> Result<RecordBatch, String> {
+    // One row more than records: a record holding a second object shows as an extra row
+    // rather than as the end of the batch.
     let mut decoder = arrow_json::ReaderBuilder::new(Arc::clone(schema))
-        .with_batch_size(messages.len().max(1))
+        .with_batch_size(messages.len() + 1)
         .with_strict_mode(true)
         .build_decoder()
         .map_err(|e| e.to_string())?;
@@ -829,8 +831,9 @@ fn decode_all<'m>(
             }
             rest = &rest[used..];
         }
-        // Exactly one row per record: a record with two objects is poison too.
-        if decoder.len() != i + 1 {
+        // Exactly one row per record: a record with two objects, or with anything after
+        // its object, is poison too.
+        if decoder.len() != i + 1 || decoder.has_partial_record() {
             return Err("not exactly one JSON object".to_owned());
         }
     }
@@ -838,4 +841,52 @@ fn decode_all<'m>(
         .flush()
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "no rows".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_that_is_not_exactly_one_object_is_poison_and_the_rest_decode() {
+        let schema: SchemaRef =
+            Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+                "a",
+                arrow_schema::DataType::Int64,
+                true,
+            )]));
+        let message = |value: &str, offset| Message {
+            offset,
+            key: None,
+            value: value.as_bytes().to_vec(),
+        };
+        for bad in [
+            r#"{"a":1"#,
+            r#"{"a":1}{"a":2}"#,
+            r#"{"a":1} {"a":2}"#,
+            r#"{"a":1} 12"#,
+            r#"{"a":1} {"#,
+            r#"[1]"#,
+            r#"{"a":"x"}"#,
+        ] {
+            let messages = [
+                message(r#"{"a":5}"#, 0),
+                message(bad, 1),
+                message(r#"{"a":6}"#, 2),
+            ];
+            let (batch, kept, poison) =
+                decode(&schema, &messages).unwrap_or_else(|e| panic!("{bad}: {e}"));
+            assert_eq!(kept, [0, 2], "{bad}");
+            assert_eq!(poison.len(), 1, "{bad}");
+            assert_eq!(poison[0].0, 1, "{bad}");
+            assert_eq!(batch.map(|b| b.num_rows()), Some(2), "{bad}");
+        }
+        let (batch, kept, poison) = decode(
+            &schema,
+            &[message(r#"{"a":5}"#, 0), message(r#" {"a":6} "#, 1)],
+        )
+        .expect("decodes");
+        assert_eq!((kept, poison.len()), (vec![0, 1], 0));
+        assert_eq!(batch.map(|b| b.num_rows()), Some(2));
+    }
 }
