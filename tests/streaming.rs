@@ -42,20 +42,25 @@ pub fn feed(n: usize, late: usize) -> (Vec<Row>, Vec<Row>) {
 
 /// The Seattle pipeline reading the server, small pages and small delivery batches.
 fn pipeline(s: &Scratch, server: &Server) -> String {
-    s.pipeline(
-        "seattle.yaml",
-        &[
-            (
-                "url: ${SOCRATA_URL:-https://data.seattle.gov/resource/tazs-3rd5.json}",
-                &format!("url: {}", server.url),
-            ),
-            ("page_size: 1000", "page_size: 300"),
-            (
-                "rotate: { max_records: 10000, max_bytes: 64MiB, max_age: 60s }",
-                "rotate: { max_records: 250, max_bytes: 64MiB, max_age: 60s }",
-            ),
-        ],
-    )
+    pipeline_with(s, server, &[])
+}
+
+/// [`pipeline`] with more `edits`.
+fn pipeline_with(s: &Scratch, server: &Server, edits: &[(&str, &str)]) -> String {
+    let url = format!("url: {}", server.url);
+    let mut all = vec![
+        (
+            "url: ${SOCRATA_URL:-https://data.seattle.gov/resource/tazs-3rd5.json}",
+            url.as_str(),
+        ),
+        ("page_size: 1000", "page_size: 300"),
+        (
+            "rotate: { max_records: 10000, max_bytes: 64MiB, max_age: 60s }",
+            "rotate: { max_records: 250, max_bytes: 64MiB, max_age: 60s }",
+        ),
+    ];
+    all.extend_from_slice(edits);
+    s.pipeline("seattle.yaml", &all)
 }
 
 fn run(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -303,6 +308,102 @@ fn kill_9_at_every_crash_point_loses_and_duplicates_nothing() {
     );
     let incremental = s.state().join("s3/seattle-911/incremental_data");
     assert_exactly_once(&delivered_ids(&incremental), &expected);
+}
+
+/// The batches each partition state of the local deliver flow lists in its dedupe window,
+/// and the hashes objects kept beside the states (name -> number of hashes).
+fn dedupe_window(s: &Scratch) -> (Vec<String>, Vec<(String, usize)>) {
+    let folder = s
+        .state()
+        .join("s3/seattle-911/_runner/checkpoints/seattle-911-crime/deliver");
+    let mut listed = Vec::new();
+    for partition in 0..3 {
+        let state: Value = serde_json::from_slice(
+            &std::fs::read(folder.join(format!("seattle_911_crime-{partition}.json")))
+                .expect("state"),
+        )
+        .expect("JSON");
+        for batch in state["recent"].as_array().expect("recent") {
+            listed.push(batch["name"].as_str().expect("name").to_owned());
+        }
+    }
+    listed.sort();
+    let mut stored: Vec<(String, usize)> = std::fs::read_dir(folder.join("delivered"))
+        .expect("hashes folder")
+        .map(|e| {
+            let path = e.expect("entry").path();
+            let name = path
+                .file_stem()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (
+                name,
+                std::fs::metadata(&path).expect("size").len() as usize / 8,
+            )
+        })
+        .collect();
+    stored.sort();
+    (listed, stored)
+}
+
+#[test]
+fn delivered_batches_leave_the_dedupe_window_when_their_time_is_up() {
+    let (rows, late) = feed(900, 40);
+    let server = Server::start(rows.clone(), Some(TOKEN));
+    let s = Scratch::new("streaming-window");
+    let p = pipeline_with(
+        &s,
+        &server,
+        &[("group: s3-sink", "group: s3-sink\n    dedupe_window: 2s")],
+    );
+    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+    let once = ["run", "ingest", &p, "--once", "--format", "json"];
+    json(&run(&s, &once, &[]));
+    let first = json(&run(
+        &s,
+        &["run", "deliver", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    // Each batch keeps its own hashes, one per record, and the states list exactly those.
+    let (listed, stored) = dedupe_window(&s);
+    assert_eq!(
+        listed.len() as u64,
+        first["batches"].as_u64().expect("batches")
+    );
+    assert_eq!(
+        listed,
+        stored.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
+    );
+    let hashes: usize = stored.iter().map(|(_, n)| n).sum();
+    assert_eq!(Some(hashes as u64), first["written"].as_u64());
+
+    // Past the window, the next batches forget the first ones and delete their hashes.
+    std::thread::sleep(Duration::from_millis(3200));
+    server.publish(late.clone());
+    json(&run(&s, &once, &[]));
+    let second = json(&run(
+        &s,
+        &["run", "deliver", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    let (listed_now, stored_now) = dedupe_window(&s);
+    assert!(
+        listed_now.iter().all(|name| !listed.contains(name)) && !listed_now.is_empty(),
+        "only the new batches are listed: {listed_now:?} (before: {listed:?})"
+    );
+    assert_eq!(
+        listed_now,
+        stored_now
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect::<Vec<_>>()
+    );
+    let hashes: usize = stored_now.iter().map(|(_, n)| n).sum();
+    assert_eq!(Some(hashes as u64), second["written"].as_u64());
+    let all: HashSet<i64> = valid_ids(&rows).union(&valid_ids(&late)).copied().collect();
+    let incremental = s.state().join("s3/seattle-911/incremental_data");
+    assert_exactly_once(&delivered_ids(&incremental), &all);
 }
 
 #[test]

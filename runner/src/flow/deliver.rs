@@ -4,12 +4,13 @@
 //!
 //! Each topic partition has a state object in the target's store
 //! (`_runner/checkpoints/<pipeline>/<flow>/<topic>-<partition>.json`) with the next offset,
-//! the batch in flight, and the hashes of the records delivered lately. A batch is
+//! the batch in flight, and the batches delivered lately, whose records' hashes are kept
+//! beside it ([`super::delivered`]). A batch is
 //! delivered in three steps: its offset range is recorded as pending; its objects are
 //! written (each whole); the state moves past it and the consumer group's offset is
 //! committed. After a crash, a pending batch is delivered again over exactly the same
 //! offsets, so it rewrites the same objects with the same rows. Records whose key and bytes
-//! were delivered within [`DEDUPE_WINDOW`] are dropped, which absorbs what an ingest crash
+//! were delivered within the flow's dedupe window (default [`DEDUPE_WINDOW`]) are dropped, which absorbs what an ingest crash
 //! produced twice. A record that is not a JSON object of the dataset's fields goes to
 //! `<prefix>_rejects/<flow>/` with its offset.
 //!
@@ -17,7 +18,7 @@
 //! object is written with compare-and-swap, so of two workers that both think they own a
 //! partition, only one moves it on; the other starts again from what the first stored.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,7 @@ use arrow_schema::SchemaRef;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::delivered::{self, Window};
 use super::group::Member;
 use super::partition::Partitioner;
 use super::stop::Stop;
@@ -34,7 +36,8 @@ use crate::spec::Pipeline;
 use crate::spec::flow::Flow;
 use crate::spec::storage::{Format, Layout};
 
-/// How long the hashes of delivered records are kept for dropping duplicates.
+/// How long the hashes of delivered records are kept for dropping duplicates, unless the
+/// flow says (`dedupe_window`).
 pub const DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Records fetched per request.
 const FETCH_MAX: usize = 5000;
@@ -86,8 +89,10 @@ struct State {
     next_offset: u64,
     /// The batch being delivered: `[start, end)` offsets.
     pending: Option<(u64, u64)>,
-    /// Hash of key and value -> delivered at (Unix seconds), of records delivered lately.
-    delivered: HashMap<u64, u64>,
+    /// The batches delivered within the dedupe window, whose records' hashes are kept in
+    /// objects of their own.
+    #[serde(default)]
+    recent: Vec<delivered::Batch>,
     /// How many times the log went back below `next_offset` (a broker that lost records
     /// it had acknowledged, a topic deleted and created again). The offsets it hands out
     /// next were used before, so objects of a later epoch carry it in their names and
@@ -167,6 +172,7 @@ pub async fn run(
         max_records: rotate.max_records.unwrap_or(10_000).max(1) as usize,
         max_bytes: rotate.max_bytes.map_or(64 << 20, |s| s.0),
         max_age: rotate.max_age.map_or(Duration::from_secs(60), |d| d.0),
+        dedupe_window: flow.dedupe_window.map_or(DEDUPE_WINDOW, |d| d.0),
         registered: Mutex::new(HashSet::new()),
     };
     let mut summary = Summary {
@@ -185,10 +191,12 @@ pub async fn run(
 }
 
 /// A topic partition this worker reads: its state as stored (and the state object's
-/// version, for compare and swap), the records buffered, and the next offset to fetch.
+/// version, for compare and swap), the hashes of the batches its state lists, the records
+/// buffered, and the next offset to fetch.
 struct Slot {
     state: State,
     version: Option<String>,
+    window: Window,
     buffer: Buffer,
     position: u64,
 }
@@ -210,6 +218,7 @@ struct Job<'a> {
     max_records: usize,
     max_bytes: u64,
     max_age: Duration,
+    dedupe_window: Duration,
     /// The partition folders registered with the catalog by this run (shared by the
     /// batches delivered side by side).
     registered: Mutex<HashSet<String>>,
@@ -418,6 +427,13 @@ impl Job<'_> {
             ),
             None => (State::default(), None),
         };
+        let window = Window::load(
+            self.objects,
+            self.bucket,
+            &self.hashes_folder(),
+            &state.recent,
+        )
+        .await?;
         if version.is_none()
             && let Some(committed) = self
                 .log
@@ -431,6 +447,7 @@ impl Job<'_> {
             position: state.next_offset,
             state,
             version,
+            window,
             buffer: Buffer::default(),
         })
     }
@@ -539,6 +556,14 @@ impl Job<'_> {
         )
     }
 
+    /// Where the hashes of delivered batches are kept.
+    fn hashes_folder(&self) -> String {
+        format!(
+            "_runner/checkpoints/{}/{}/delivered/",
+            self.pipeline.pipeline, self.name
+        )
+    }
+
     /// The records `[start, end)` of a partition again, for a batch a crash interrupted. If
     /// the log answers that it no longer has some (a broker that lost acknowledged
     /// records), the batch is what it still has; a log that does not answer (a broker
@@ -630,17 +655,19 @@ impl Job<'_> {
             }
         };
         crate::crashpoint::hit("deliver-after-pending");
-        let state = &mut slot.state;
-
-        let horizon = now_seconds().saturating_sub(DEDUPE_WINDOW.as_secs());
-        state.delivered.retain(|_, at| *at >= horizon);
+        let horizon = now_seconds().saturating_sub(self.dedupe_window.as_secs());
+        slot.window.expire(horizon);
+        let (expired, recent): (Vec<_>, Vec<_>) = std::mem::take(&mut slot.state.recent)
+            .into_iter()
+            .partition(|batch| batch.at < horizon);
+        slot.state.recent = recent;
         // Dropped: records delivered before, and repeats within this batch.
         let mut in_batch = HashSet::new();
         let mut fresh = Vec::with_capacity(messages.len());
         let mut hashes = Vec::with_capacity(messages.len());
         for message in messages {
             let hash = record_hash(&message);
-            if !state.delivered.contains_key(&hash) && in_batch.insert(hash) {
+            if !slot.window.contains(hash) && in_batch.insert(hash) {
                 fresh.push(message);
                 hashes.push(hash);
             } else {
@@ -657,7 +684,7 @@ impl Job<'_> {
         .await
         .map_err(|e| e.to_string())?;
         let (batch, kept, poison) = decoded?;
-        let file = match state.epoch {
+        let file = match slot.state.epoch {
             0 => format!("{}+{partition}+{start}", self.topic),
             epoch => format!("{}+{partition}+{start}+e{epoch}", self.topic),
         };
@@ -741,14 +768,33 @@ impl Job<'_> {
             )
             .await?;
         }
+        // The batch's hashes are stored before the state that lists them.
         let at = now_seconds();
-        state.delivered.extend(hashes.into_iter().map(|h| (h, at)));
-        state.next_offset = end;
-        state.pending = None;
+        if !hashes.is_empty() {
+            let key = delivered::key(&self.hashes_folder(), &file);
+            self.objects
+                .put(self.bucket, &key, delivered::encode(&hashes))
+                .await
+                .map_err(|e| e.to_string())?;
+            slot.window.add(&hashes, at);
+            slot.state.recent.push(delivered::Batch {
+                name: file.clone(),
+                at,
+            });
+        }
+        slot.state.next_offset = end;
+        slot.state.pending = None;
         // Losing here is harmless: the worker that moved the state on delivered this same
         // range into the same objects with the same rows.
         if !self.save(partition, slot).await? {
             return Ok(false);
+        }
+        // Hashes no stored state lists any more; one left by a crash here is never read.
+        for batch in expired {
+            let key = delivered::key(&self.hashes_folder(), &batch.name);
+            if let Err(e) = self.objects.delete(self.bucket, &key).await {
+                tracing::warn!(flow = self.name, object = key, error = %e, "an expired hashes object was not deleted");
+            }
         }
         // The state is what deliver resumes from; the group offset is for lag tools, so a
         // broker that cannot take it now gets it with the next batch.

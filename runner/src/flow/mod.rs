@@ -6,6 +6,7 @@ pub mod cleaning;
 pub mod csv_source;
 pub mod dedupe;
 pub mod deliver;
+pub mod delivered;
 pub mod group;
 pub mod ingest;
 pub mod input;

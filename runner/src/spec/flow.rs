@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::types::Duration;
+
 /// A data flow. `kind` says which.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -53,4 +55,10 @@ pub struct DeliverFlow {
     /// produces to the topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
+    /// How long a delivered record is remembered (by a hash of its key and bytes), so that
+    /// the same record produced again is dropped rather than written twice. Default `7d`.
+    /// Keep it at least the topic's `retention.ms`: a record read again after a longer time
+    /// (the topic created again and read from its start) is written a second time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe_window: Option<Duration>,
 }
