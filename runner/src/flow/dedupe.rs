@@ -9,7 +9,7 @@
 //! holds memory for duplicates alone and hashes no key again.
 
 use std::fs::File;
-use std::hash::{BuildHasher, DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -18,10 +18,11 @@ use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecon
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
-/// A 64-bit hash of any value (the same value gives the same hash in every run of the
-/// same build, so hashes can be kept in state objects).
+/// A 64-bit hash of any value, kept in state objects: XXH64 (seed 0) over what the value's
+/// `Hash` writes. The algorithm is fixed, so a runner built with another Rust release
+/// still matches the hashes an earlier one stored (std's `DefaultHasher` may change).
 pub fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = twox_hash::XxHash64::with_seed(0);
     value.hash(&mut hasher);
     hasher.finish()
 }
@@ -206,6 +207,13 @@ fn read_pairs(path: &Path) -> std::io::Result<Vec<(u64, u64)>> {
 #[cfg(test)]
 mod tests {
     use super::LastRows;
+
+    #[test]
+    fn kept_hashes_are_xxh64_of_what_hash_writes() {
+        // XXH64, seed 0, of the length prefix 3 (8 bytes, little endian) and the bytes
+        // 1, 2, 3, as the reference implementation computes it (python-xxhash 4.1).
+        assert_eq!(super::hash_of(&[1u8, 2, 3][..]), 13_255_480_333_703_631_005);
+    }
 
     #[test]
     fn only_the_last_row_of_a_duplicated_key_is_kept() {
