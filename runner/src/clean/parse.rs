@@ -82,6 +82,21 @@ impl Formats {
         }
     }
 
+    /// The local date and time `text` holds in the first of these formats that reads all
+    /// of it.
+    pub fn naive(&self, text: &str) -> Option<NaiveDateTime> {
+        self.scan(text)
+            .or_else(|| self.read(text, |p| p.to_naive_datetime_with_offset(0).ok()))
+    }
+
+    /// What the first format with a scanner that takes `text` reads; `None` leaves `text`
+    /// to chrono.
+    fn scan(&self, text: &str) -> Option<NaiveDateTime> {
+        self.compiled
+            .iter()
+            .find_map(|f| f.scanner.as_ref()?.scan(text))
+    }
+
     /// `text` read by the first format that reads all of it into a value `convert`
     /// accepts.
     fn read<T>(&self, text: &str, convert: impl Fn(&Parsed) -> Option<T>) -> Option<T> {
@@ -185,6 +200,11 @@ fn timestamp_once(text: &str, formats: &Formats, timezone: Option<Tz>) -> Result
             return localize(local, timezone);
         }
     }
+    // ISO 8601 without an offset, when a scanner reads all of it: such text has no offset
+    // for the forms below to read.
+    if let Some(local) = ISO_NAIVE.scan(text) {
+        return localize(local, timezone);
+    }
     if let Some(exact) = DateTime::parse_from_rfc3339(text)
         .ok()
         .or_else(|| ISO_OFFSET.read(text, |p| p.to_datetime().ok()))
@@ -217,6 +237,8 @@ enum Step {
     Space,
     /// `AM` or `PM`, any case.
     AmPm,
+    /// A fraction of a second (`%.f`): nothing, or a dot and 1 to 9 digits.
+    Fraction,
 }
 
 /// The date-time parts a [`Scanner`] reads.
@@ -246,6 +268,7 @@ impl Scanner {
                 Item::Fixed(
                     chrono::format::Fixed::UpperAmPm | chrono::format::Fixed::LowerAmPm,
                 ) => steps.push(Step::AmPm),
+                Item::Fixed(chrono::format::Fixed::Nanosecond) => steps.push(Step::Fraction),
                 Item::Numeric(numeric, _) => steps.push(match numeric {
                     Numeric::Year => Step::Digits(Part::Year, 4),
                     Numeric::Month => Step::Digits(Part::Month, 2),
@@ -284,6 +307,7 @@ impl Scanner {
         let mut at = 0;
         let mut values = [0u32; 7];
         let mut pm = false;
+        let mut nanos = 0;
         for step in &self.steps {
             match *step {
                 Step::Digits(part, width) => {
@@ -323,6 +347,23 @@ impl Scanner {
                     };
                     at += 2;
                 }
+                Step::Fraction => {
+                    if bytes.get(at) == Some(&b'.') {
+                        let digits = bytes[at + 1..]
+                            .iter()
+                            .take_while(|b| b.is_ascii_digit())
+                            .count();
+                        // More than 9 digits (chrono skips the rest) is left to chrono.
+                        if !(1..=9).contains(&digits) {
+                            return None;
+                        }
+                        for &d in &bytes[at + 1..at + 1 + digits] {
+                            nanos = nanos * 10 + u32::from(d - b'0');
+                        }
+                        nanos *= 10u32.pow((9 - digits) as u32);
+                        at += 1 + digits;
+                    }
+                }
             }
         }
         if at != bytes.len() {
@@ -346,7 +387,7 @@ impl Scanner {
             values[Part::Month as usize],
             values[Part::Day as usize],
         )?
-        .and_hms_opt(hour, values[Part::Minute as usize], second)
+        .and_hms_nano_opt(hour, values[Part::Minute as usize], second, nanos)
     }
 }
 
@@ -567,11 +608,20 @@ mod tests {
             "2023-12-31 24:00:00",
             "2023-12-31T00:32:25",
             "+2023-12-31 00:32:25",
+            "2024-01-17T06:02:17.000",
+            "2024-01-17T06:02:17.5",
+            "2024-01-17T06:02:17.123456789",
+            "2024-01-17T06:02:17.1234567891",
+            "2024-01-17T06:02:17.",
+            "2024-01-17T06:02:17.12a",
+            "2024-01-17T06:02:17.000Z",
+            "2024-01-17T06:02:17.000-08:00",
         ];
         for format in [
             "%m/%d/%Y %I:%M:%S %p",
             "%Y-%m-%d %H:%M:%S",
             "%Y-%m-%dT%H:%M",
+            "%Y-%m-%dT%H:%M:%S%.f",
         ] {
             let items = StrftimeItems::new(format).parse_to_owned().unwrap();
             let scanner =
@@ -592,13 +642,21 @@ mod tests {
             "the export's form is scanned"
         );
         assert!(us.scan("2/5/2020 9:39:33 AM").is_none(), "left to chrono");
-        for not_whole in [
-            "%Y-%m-%d",
-            "%H:%M:%S",
-            "%m/%d/%Y %I:%M",
-            "%Y-%m-%d %H:%M:%S%.f",
-            "%s",
+        let floating = Formats::compile(&["%Y-%m-%dT%H:%M:%S%.f"]).unwrap();
+        for (text, scanned) in [
+            ("2024-01-17T06:02:17.000", true),
+            ("2024-01-17T06:02:17.25", true),
+            ("2024-01-17T06:02:17", true),
+            ("2024-01-17T06:02:17.1234567891", false),
         ] {
+            assert_eq!(floating.scan(text).is_some(), scanned, "{text}");
+            assert_eq!(
+                floating.naive(text),
+                NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok(),
+                "{text}"
+            );
+        }
+        for not_whole in ["%Y-%m-%d", "%H:%M:%S", "%m/%d/%Y %I:%M", "%s"] {
             let items = StrftimeItems::new(not_whole).parse_to_owned().unwrap();
             assert!(Scanner::compile(&items).is_none(), "{not_whole}");
         }

@@ -10,9 +10,9 @@
 //! duplicate (see docs/streaming.md for the whole guarantee).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 
 use arrow_array::{Array, RecordBatch};
-use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -21,6 +21,7 @@ use super::dedupe::hash_of;
 use super::socrata::{Client, FLOATING, Page};
 use super::stop::Stop;
 use crate::backend::{Backends, Log, ObjectStore, Record};
+use crate::clean::parse::Formats;
 use crate::clean::{Cleaned, Program};
 use crate::spec::Pipeline;
 use crate::spec::dataset::Dataset;
@@ -178,10 +179,14 @@ struct Job<'a> {
     rejects_prefix: String,
 }
 
+/// The Socrata API's floating timestamps (any number of fraction digits), compiled once.
+static FLOATING_TEXT: LazyLock<Formats> =
+    LazyLock::new(|| Formats::compile(&["%Y-%m-%dT%H:%M:%S%.f"]).expect("a valid format"));
+
 /// A floating timestamp as microseconds (of the same floating clock), if it parses.
 fn micros(floating: &str) -> Option<i64> {
-    NaiveDateTime::parse_from_str(floating, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
+    FLOATING_TEXT
+        .naive(floating)
         .map(|t| t.and_utc().timestamp_micros())
 }
 
