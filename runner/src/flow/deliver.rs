@@ -630,7 +630,8 @@ impl Job<'_> {
 
     /// Delivers one batch of a partition: pending recorded, objects written, state moved
     /// past the batch, group offset committed. `false` when another worker moved the
-    /// partition's state on meanwhile: this worker no longer delivers it from here.
+    /// partition's state on meanwhile: this worker no longer delivers it from here, and
+    /// what it wrote of the batch is counted by that worker, not in `summary`.
     async fn deliver(
         &self,
         partition: u32,
@@ -655,6 +656,8 @@ impl Job<'_> {
             }
         };
         crate::crashpoint::hit("deliver-after-pending");
+        // What this batch did, added to `summary` once its state is stored.
+        let mut done = Summary::default();
         let horizon = now_seconds().saturating_sub(self.dedupe_window.as_secs());
         slot.window.expire(horizon);
         let (expired, recent): (Vec<_>, Vec<_>) = std::mem::take(&mut slot.state.recent)
@@ -671,7 +674,7 @@ impl Job<'_> {
                 fresh.push(message);
                 hashes.push(hash);
             } else {
-                summary.duplicates += 1;
+                done.duplicates += 1;
             }
         }
         // Decoding is a batch's heaviest work: it runs on a thread of its own, so the
@@ -689,7 +692,7 @@ impl Job<'_> {
             epoch => format!("{}+{partition}+{start}+e{epoch}", self.topic),
         };
         if !poison.is_empty() {
-            summary.poison += poison.len() as u64;
+            done.poison += poison.len() as u64;
             let body = super::jsonl_body(poison.iter().map(|(i, reason)| {
                 let message = &fresh[*i];
                 serde_json::json!({
@@ -702,7 +705,7 @@ impl Job<'_> {
                 .put(self.bucket, &quarantine, body)
                 .await
                 .map_err(|e| e.to_string())?;
-            summary.objects.push(quarantine);
+            done.objects.push(quarantine);
         }
         let mut objects = Vec::new();
         if let Some(batch) = batch {
@@ -741,7 +744,7 @@ impl Job<'_> {
             if written.is_empty() {
                 crate::crashpoint::hit("deliver-mid-write");
             }
-            summary.written += rows;
+            done.written += rows;
             written.push(object);
         }
         crate::crashpoint::hit("deliver-after-write");
@@ -805,8 +808,9 @@ impl Job<'_> {
         {
             tracing::warn!(flow = self.name, partition, end, error = %e, "the group offset was not committed");
         }
-        summary.batches += 1;
-        summary.objects.extend(written);
+        done.batches = 1;
+        done.objects.extend(written);
+        summary.add(done);
         tracing::info!(flow = self.name, partition, start, end, "batch delivered");
         Ok(true)
     }
