@@ -8,6 +8,7 @@
 #
 #   scripts/services.sh start && scripts/bench-streaming.sh
 #   ROWS=50000 scripts/bench-streaming.sh
+#   MAX_RECORDS=10000 scripts/bench-streaming.sh   # deliver batches (default 50000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=target/bench

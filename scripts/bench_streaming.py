@@ -146,8 +146,10 @@ def configure(work, name, topic):
     ]:
         assert old in text, old
         text = text.replace(old, new)
-    # Deliver in batches as large as the broker's reads allow.
-    text = re.sub(r"max_records: 10000", "max_records: 50000", text)
+    # Deliver in batches as large as the broker's reads allow (MAX_RECORDS=10000 keeps the
+    # pipeline's own size).
+    text = re.sub(r"max_records: 10000", f"max_records: {os.environ.get('MAX_RECORDS', '50000')}",
+                  text)
     pipeline.write_text(text)
     return pipeline
 
