@@ -339,7 +339,7 @@ fn dedupe_window(s: &Scratch) -> (Vec<String>, Vec<(String, usize)>) {
                 .into_owned();
             (
                 name,
-                std::fs::metadata(&path).expect("size").len() as usize / 8,
+                std::fs::metadata(&path).expect("size").len() as usize / 16,
             )
         })
         .collect();

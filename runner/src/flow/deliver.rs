@@ -4,14 +4,14 @@
 //!
 //! Each topic partition has a state object in the target's store
 //! (`_runner/checkpoints/<pipeline>/<flow>/<topic>-<partition>.json`) with the next offset,
-//! the batch in flight, and the batches delivered lately, whose records' hashes are kept
-//! beside it ([`super::delivered`]). A batch is
-//! delivered in three steps: its offset range is recorded as pending; its objects are
-//! written (each whole); the state moves past it and the consumer group's offset is
-//! committed. After a crash, a pending batch is delivered again over exactly the same
-//! offsets, so it rewrites the same objects with the same rows. Records whose key and bytes
-//! were delivered within the flow's dedupe window (default [`DEDUPE_WINDOW`]) are dropped, which absorbs what an ingest crash
-//! produced twice. A record that is not a JSON object of the dataset's fields goes to
+//! the batch in flight, and the objects beside it that hold the hashes of the records
+//! delivered lately ([`super::delivered`]). A batch is delivered in three steps: its offset
+//! range is recorded as pending; its objects are written (each whole); the state moves past
+//! it and the consumer group's offset is committed. After a crash, a pending batch is
+//! delivered again over exactly the same offsets, so it rewrites the same objects with the
+//! same rows. Records whose key and bytes were delivered within the flow's dedupe window
+//! (default [`DEDUPE_WINDOW`]) are dropped, which absorbs what an ingest crash produced
+//! twice. A record that is not a JSON object of the dataset's fields goes to
 //! `<prefix>_rejects/<flow>/` with its offset.
 //!
 //! Several deliver processes of one flow share the partitions ([`super::group`]). The state
@@ -89,10 +89,9 @@ struct State {
     next_offset: u64,
     /// The batch being delivered: `[start, end)` offsets.
     pending: Option<(u64, u64)>,
-    /// The batches delivered within the dedupe window, whose records' hashes are kept in
-    /// objects of their own.
+    /// The objects that hold the hashes of the records delivered within the dedupe window.
     #[serde(default)]
-    recent: Vec<delivered::Batch>,
+    recent: Vec<delivered::Listed>,
     /// How many times the log went back below `next_offset` (a broker that lost records
     /// it had acknowledged, a topic deleted and created again). The offsets it hands out
     /// next were used before, so objects of a later epoch carry it in their names and
@@ -191,7 +190,7 @@ pub async fn run(
 }
 
 /// A topic partition this worker reads: its state as stored (and the state object's
-/// version, for compare and swap), the hashes of the batches its state lists, the records
+/// version, for compare and swap), the hashes its state's dedupe window holds, the records
 /// buffered, and the next offset to fetch.
 struct Slot {
     state: State,
@@ -432,6 +431,7 @@ impl Job<'_> {
             self.bucket,
             &self.hashes_folder(),
             &state.recent,
+            self.horizon(),
         )
         .await?;
         if version.is_none()
@@ -556,6 +556,11 @@ impl Job<'_> {
         )
     }
 
+    /// The time before which delivered records leave the dedupe window (Unix seconds).
+    fn horizon(&self) -> u64 {
+        now_seconds().saturating_sub(self.dedupe_window.as_secs())
+    }
+
     /// Where the hashes of delivered batches are kept.
     fn hashes_folder(&self) -> String {
         format!(
@@ -658,11 +663,11 @@ impl Job<'_> {
         crate::crashpoint::hit("deliver-after-pending");
         // What this batch did, added to `summary` once its state is stored.
         let mut done = Summary::default();
-        let horizon = now_seconds().saturating_sub(self.dedupe_window.as_secs());
+        let horizon = self.horizon();
         slot.window.expire(horizon);
-        let (expired, recent): (Vec<_>, Vec<_>) = std::mem::take(&mut slot.state.recent)
+        let (mut expired, recent): (Vec<_>, Vec<_>) = std::mem::take(&mut slot.state.recent)
             .into_iter()
-            .partition(|batch| batch.at < horizon);
+            .partition(|listed| listed.at < horizon);
         slot.state.recent = recent;
         // Dropped: records delivered before, and repeats within this batch.
         let mut in_batch = HashSet::new();
@@ -772,18 +777,16 @@ impl Job<'_> {
             .await?;
         }
         // The batch's hashes are stored before the state that lists them.
-        let at = now_seconds();
         if !hashes.is_empty() {
-            let key = delivered::key(&self.hashes_folder(), &file);
+            let (name, body, replaced) =
+                slot.window
+                    .record(&mut slot.state.recent, &file, &hashes, now_seconds());
+            let key = delivered::key(&self.hashes_folder(), &name);
             self.objects
-                .put(self.bucket, &key, delivered::encode(&hashes))
+                .put(self.bucket, &key, body)
                 .await
                 .map_err(|e| e.to_string())?;
-            slot.window.add(&hashes, at);
-            slot.state.recent.push(delivered::Batch {
-                name: file.clone(),
-                at,
-            });
+            expired.extend(replaced);
         }
         slot.state.next_offset = end;
         slot.state.pending = None;
@@ -793,8 +796,8 @@ impl Job<'_> {
             return Ok(false);
         }
         // Hashes no stored state lists any more; one left by a crash here is never read.
-        for batch in expired {
-            let key = delivered::key(&self.hashes_folder(), &batch.name);
+        for listed in expired {
+            let key = delivered::key(&self.hashes_folder(), &listed.name);
             if let Err(e) = self.objects.delete(self.bucket, &key).await {
                 tracing::warn!(flow = self.name, object = key, error = %e, "an expired hashes object was not deleted");
             }
