@@ -359,48 +359,37 @@ fn delivered_batches_leave_the_dedupe_window_when_their_time_is_up() {
     );
     assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
     let once = ["run", "ingest", &p, "--once", "--format", "json"];
+    let deliver = || {
+        json(&run(
+            &s,
+            &["run", "deliver", &p, "--once", "--format", "json"],
+            &[],
+        ))
+    };
+    // Each batch keeps its own hashes (one per record written) and the states list exactly
+    // the hashes objects there are.
+    let listed_after = |summary: &Value| {
+        let (listed, stored) = dedupe_window(&s);
+        let names: Vec<String> = stored.iter().map(|(name, _)| name.clone()).collect();
+        assert_eq!(listed, names);
+        let hashes: usize = stored.iter().map(|(_, count)| count).sum();
+        assert_eq!(Some(hashes as u64), summary["written"].as_u64());
+        listed
+    };
     json(&run(&s, &once, &[]));
-    let first = json(&run(
-        &s,
-        &["run", "deliver", &p, "--once", "--format", "json"],
-        &[],
-    ));
-    // Each batch keeps its own hashes, one per record, and the states list exactly those.
-    let (listed, stored) = dedupe_window(&s);
-    assert_eq!(
-        listed.len() as u64,
-        first["batches"].as_u64().expect("batches")
-    );
-    assert_eq!(
-        listed,
-        stored.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
-    );
-    let hashes: usize = stored.iter().map(|(_, n)| n).sum();
-    assert_eq!(Some(hashes as u64), first["written"].as_u64());
+    let first = deliver();
+    let listed = listed_after(&first);
+    assert_eq!(Some(listed.len() as u64), first["batches"].as_u64());
 
     // Past the window, the next batches forget the first ones and delete their hashes.
     std::thread::sleep(Duration::from_millis(3200));
     server.publish(late.clone());
     json(&run(&s, &once, &[]));
-    let second = json(&run(
-        &s,
-        &["run", "deliver", &p, "--once", "--format", "json"],
-        &[],
-    ));
-    let (listed_now, stored_now) = dedupe_window(&s);
+    let listed_now = listed_after(&deliver());
     assert!(
         listed_now.iter().all(|name| !listed.contains(name)) && !listed_now.is_empty(),
         "only the new batches are listed: {listed_now:?} (before: {listed:?})"
     );
-    assert_eq!(
-        listed_now,
-        stored_now
-            .iter()
-            .map(|(n, _)| n.clone())
-            .collect::<Vec<_>>()
-    );
-    let hashes: usize = stored_now.iter().map(|(_, n)| n).sum();
-    assert_eq!(Some(hashes as u64), second["written"].as_u64());
     let all: HashSet<i64> = valid_ids(&rows).union(&valid_ids(&late)).copied().collect();
     let incremental = s.state().join("s3/seattle-911/incremental_data");
     assert_exactly_once(&delivered_ids(&incremental), &all);
