@@ -390,6 +390,24 @@ fn delivered_batches_leave_the_dedupe_window_when_their_time_is_up() {
         listed_now.iter().all(|name| !listed.contains(name)) && !listed_now.is_empty(),
         "only the new batches are listed: {listed_now:?} (before: {listed:?})"
     );
+    // A listed hashes object that is gone (deleted by hand) is named, and delivery goes on.
+    let gone = s.state().join(format!(
+        "s3/seattle-911/_runner/checkpoints/seattle-911-crime/deliver/delivered/{}.hashes",
+        listed_now[0]
+    ));
+    std::fs::remove_file(&gone).expect("remove");
+    let warned = run(
+        &s,
+        &["run", "deliver", &p, "--once"],
+        &[("RUST_LOG", "runner=warn")],
+    );
+    let stderr = String::from_utf8_lossy(&warned.stderr);
+    assert_eq!(warned.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("hashes objects of the dedupe window are not there")
+            && stderr.contains(&listed_now[0]),
+        "{stderr}"
+    );
     let all: HashSet<i64> = valid_ids(&rows).union(&valid_ids(&late)).copied().collect();
     let incremental = s.state().join("s3/seattle-911/incremental_data");
     assert_exactly_once(&delivered_ids(&incremental), &all);

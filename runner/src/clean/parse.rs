@@ -85,8 +85,14 @@ impl Formats {
     /// The local date and time `text` holds in the first of these formats that reads all
     /// of it.
     pub fn naive(&self, text: &str) -> Option<NaiveDateTime> {
-        self.scan(text)
-            .or_else(|| self.read(text, |p| p.to_naive_datetime_with_offset(0).ok()))
+        self.compiled.iter().find_map(|format| {
+            if let Some(local) = format.scanner.as_ref().and_then(|s| s.scan(text)) {
+                return Some(local);
+            }
+            let mut parsed = Parsed::new();
+            format::parse(&mut parsed, text, format.items.iter()).ok()?;
+            parsed.to_naive_datetime_with_offset(0).ok()
+        })
     }
 
     /// What the first format with a scanner that takes `text` reads; `None` leaves `text`
@@ -289,11 +295,14 @@ impl Scanner {
                 .count()
         };
         let am_pm = steps.iter().filter(|s| **s == Step::AmPm).count();
+        let fractions = steps.iter().filter(|s| **s == Step::Fraction).count();
         let clock = (count(Part::Hour), count(Part::Hour12), am_pm);
+        // A fraction needs the seconds (chrono rejects one without them), once.
         let whole = [Part::Year, Part::Month, Part::Day, Part::Minute]
             .into_iter()
             .all(|p| count(p) == 1)
             && count(Part::Second) <= 1
+            && fractions <= count(Part::Second)
             && matches!(clock, (1, 0, 0) | (0, 1, 1));
         whole.then_some(Scanner {
             steps,
@@ -656,7 +665,20 @@ mod tests {
                 "{text}"
             );
         }
-        for not_whole in ["%Y-%m-%d", "%H:%M:%S", "%m/%d/%Y %I:%M", "%s"] {
+        // Formats are tried in order, scanned or not (the first reads day before month).
+        let ordered = Formats::compile(&["%Y-%d-%mT%H:%M%.3f", "%Y-%m-%dT%H:%M"]).unwrap();
+        assert_eq!(
+            ordered.naive("2024-01-02T03:04"),
+            NaiveDateTime::parse_from_str("2024-02-01T03:04", "%Y-%m-%dT%H:%M").ok()
+        );
+        for not_whole in [
+            "%Y-%m-%d",
+            "%H:%M:%S",
+            "%m/%d/%Y %I:%M",
+            "%s",
+            "%Y-%m-%d %H:%M%.f",
+            "%Y-%m-%d %H:%M:%S%.f%.f",
+        ] {
             let items = StrftimeItems::new(not_whole).parse_to_owned().unwrap();
             assert!(Scanner::compile(&items).is_none(), "{not_whole}");
         }

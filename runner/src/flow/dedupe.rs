@@ -19,8 +19,10 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
 /// A 64-bit hash of any value, kept in state objects: XXH64 (seed 0) over what the value's
-/// `Hash` writes. The algorithm is fixed, so a runner built with another Rust release
-/// still matches the hashes an earlier one stored (std's `DefaultHasher` may change).
+/// `Hash` writes. Unlike std's `DefaultHasher`, whose algorithm may change with the Rust
+/// release, the algorithm is fixed; what is hashed is what std's `Hash` writes for bytes,
+/// strings, options and tuples (lengths as the platform's `usize`), so hashes stored on
+/// one platform match on another of the same word size and byte order.
 pub fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
     let mut hasher = twox_hash::XxHash64::with_seed(0);
     value.hash(&mut hasher);

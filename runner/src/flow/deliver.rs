@@ -413,27 +413,46 @@ impl Job<'_> {
     /// A partition's state as stored, with its version; a partition without one starts at
     /// the consumer group's committed offset (else at the beginning).
     async fn load(&self, partition: u32) -> Result<Slot, String> {
-        let stored = self
-            .objects
-            .get_versioned(self.bucket, &self.state_key(partition))
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut state, version) = match stored {
-            Some((body, version)) => (
-                serde_json::from_slice::<State>(&body)
-                    .map_err(|e| format!("{}: {e}", self.state_key(partition)))?,
-                Some(version),
-            ),
-            None => (State::default(), None),
+        let mut tries = 0;
+        let (mut state, version, window) = loop {
+            tries += 1;
+            let stored = self
+                .objects
+                .get_versioned(self.bucket, &self.state_key(partition))
+                .await
+                .map_err(|e| e.to_string())?;
+            let (state, version) = match stored {
+                Some((body, version)) => (
+                    serde_json::from_slice::<State>(&body)
+                        .map_err(|e| format!("{}: {e}", self.state_key(partition)))?,
+                    Some(version),
+                ),
+                None => (State::default(), None),
+            };
+            let (window, missing) = Window::load(
+                self.objects,
+                self.bucket,
+                &self.hashes_folder(),
+                &state.recent,
+                self.horizon(),
+            )
+            .await?;
+            // A hashes object is deleted only once a state that no longer lists it is
+            // stored: one missing means another worker replaced this state meanwhile, and
+            // a window read in part would let through records it dropped. Read it again.
+            if missing.is_empty() || tries == CLAIM_TRIES {
+                if !missing.is_empty() {
+                    tracing::warn!(
+                        flow = self.name,
+                        partition,
+                        ?missing,
+                        "hashes objects of the dedupe window are not there; their records \
+                         are no longer dropped as duplicates"
+                    );
+                }
+                break (state, version, window);
+            }
         };
-        let window = Window::load(
-            self.objects,
-            self.bucket,
-            &self.hashes_folder(),
-            &state.recent,
-            self.horizon(),
-        )
-        .await?;
         if version.is_none()
             && let Some(committed) = self
                 .log

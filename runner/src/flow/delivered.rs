@@ -43,16 +43,15 @@ pub struct Window {
 
 impl Window {
     /// Reads the hashes delivered from `horizon` on from the `listed` objects under
-    /// `folder`. An object that is not there is left out with a warning: a state read just
-    /// before another worker moved the partition on may list one that worker has since
-    /// deleted.
+    /// `folder`, with the keys of those that are not there (a state read just before
+    /// another worker replaced it may list objects that worker has since deleted).
     pub async fn load(
         store: &dyn ObjectStore,
         bucket: &str,
         folder: &str,
         listed: &[Listed],
         horizon: u64,
-    ) -> Result<Window, String> {
+    ) -> Result<(Window, Vec<String>), String> {
         let mut reads = futures_util::stream::iter(listed.iter().map(|object| async move {
             let key = key(folder, &object.name);
             let body = store.get(bucket, &key).await.map_err(|e| e.to_string())?;
@@ -60,13 +59,11 @@ impl Window {
         }))
         .buffer_unordered(READS_AT_ONCE);
         let mut window = Window::default();
+        let mut missing = Vec::new();
         while let Some(read) = reads.next().await {
             let (key, body) = read?;
             let Some(body) = body else {
-                tracing::warn!(
-                    object = key,
-                    "a hashes object of the dedupe window is not there"
-                );
+                missing.push(key);
                 continue;
             };
             window.hashes.extend(
@@ -75,7 +72,7 @@ impl Window {
                     .filter(|&(_, at)| at >= horizon),
             );
         }
-        Ok(window)
+        Ok((window, missing))
     }
 
     /// Whether a record of this hash was delivered within the window.
@@ -192,19 +189,20 @@ mod tests {
         )
         .await;
         assert_eq!(listed.len(), 2);
-        // Listed by a state read before another worker deleted it: left out.
+        let (window, missing) = Window::load(&store, "b", FOLDER, &listed, 0)
+            .await
+            .expect("load");
+        assert!([1, 2, u64::MAX, 4].iter().all(|&h| window.contains(h)));
+        assert!(!window.contains(3) && missing.is_empty());
+        // Listed by a state read before another worker deleted it: named as missing.
         listed.push(Listed {
             name: "t+0+300".into(),
             at: 300,
         });
-        let window = Window::load(&store, "b", FOLDER, &listed, 0)
+        let (mut later, missing) = Window::load(&store, "b", FOLDER, &listed, 150)
             .await
             .expect("load");
-        assert!([1, 2, u64::MAX, 4].iter().all(|&h| window.contains(h)));
-        assert!(!window.contains(3));
-        let mut later = Window::load(&store, "b", FOLDER, &listed, 150)
-            .await
-            .expect("load");
+        assert_eq!(missing, [key(FOLDER, "t+0+300")]);
         assert!(!later.contains(1) && later.contains(4));
         later.expire(201);
         assert!(!later.contains(4));
@@ -238,7 +236,7 @@ mod tests {
             "the replaced objects are deleted"
         );
         // Every hash is read back, each with its own time.
-        let back = Window::load(&store, "b", FOLDER, &listed, 0)
+        let (back, _) = Window::load(&store, "b", FOLDER, &listed, 0)
             .await
             .expect("load");
         for b in 0..3 * MAX_LISTED as u64 {
@@ -247,7 +245,7 @@ mod tests {
                 "batch {b}"
             );
         }
-        let recent = Window::load(&store, "b", FOLDER, &listed, 1000 + 2 * MAX_LISTED as u64)
+        let (recent, _) = Window::load(&store, "b", FOLDER, &listed, 1000 + 2 * MAX_LISTED as u64)
             .await
             .expect("load");
         assert!(!recent.contains(0) && recent.contains((3 * MAX_LISTED as u64 - 1) * 10));

@@ -185,13 +185,14 @@ fn get(agent: &ureq::Agent, url: &str, token: Option<&crate::spec::types::Secret
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    // Sized by Content-Length when the server sends one: a page of 50,000 rows is about
-    // 25 MB, which a growing buffer would copy a dozen times over.
+    // Sized by Content-Length when the server sends one (up to 256 MB, past which the
+    // buffer grows as it is filled): a page of 50,000 rows is about 25 MB, which a
+    // growing buffer would copy a dozen times over.
     let body_limit = 1 << 30;
     let size = response
         .body()
         .content_length()
-        .map_or(0, |n| n.min(body_limit) as usize);
+        .map_or(0, |n| n.min(256 << 20) as usize);
     let mut body = Vec::with_capacity(size);
     let read = std::io::Read::read_to_end(
         &mut response.body_mut().with_config().limit(body_limit).reader(),
