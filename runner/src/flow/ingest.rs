@@ -114,7 +114,6 @@ pub async fn run(
         key_columns: &key_columns,
         topic: &flow.to_topic,
         overlap: source.overlap.0,
-        page_size: u64::from(source.page_size),
         log,
         objects,
         bucket: &storage.bucket,
@@ -171,7 +170,6 @@ struct Job<'a> {
     key_columns: &'a [usize],
     topic: &'a str,
     overlap: std::time::Duration,
-    page_size: u64,
     log: &'a dyn Log,
     objects: &'a dyn ObjectStore,
     bucket: &'a str,
@@ -232,10 +230,12 @@ impl Job<'_> {
                     summary.unchanged += 1;
                     continue;
                 }
+                let watermarks = &current.page.watermarks;
                 let source_row = cleaned.rows[i] as usize;
-                let at = Some(&current.page.watermarks)
-                    .filter(|w| w.is_valid(source_row))
-                    .and_then(|w| micros(w.value(source_row)))
+                let at = watermarks
+                    .is_valid(source_row)
+                    .then(|| watermarks.value(source_row))
+                    .and_then(micros)
                     .unwrap_or(i64::MAX);
                 accepted.push((key, row, at));
                 records.push(Record {
@@ -244,7 +244,7 @@ impl Job<'_> {
                 });
             }
             // The next page is received and cleaned while the log acknowledges this one.
-            let last = rows < self.page_size || stop.is_set();
+            let last = current.page.last || stop.is_set();
             let produce = async {
                 if !records.is_empty() {
                     self.log

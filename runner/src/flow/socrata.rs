@@ -34,6 +34,8 @@ pub struct Page {
     pub watermarks: StringArray,
     /// The request URL (without the app token), for messages.
     pub url: String,
+    /// Whether it is the poll's last page: it holds fewer rows than a page can.
+    pub last: bool,
 }
 
 /// Polls one Socrata dataset.
@@ -96,8 +98,9 @@ impl Client {
             let mut offset = 0;
             loop {
                 let page = client.page(since.as_deref(), offset);
-                let rows = page.as_ref().map_or(0, |p| p.batch.num_rows() as u64);
-                let last = page.is_err() || rows < u64::from(client.source.page_size);
+                let (rows, last) = page
+                    .as_ref()
+                    .map_or((0, true), |p| (p.batch.num_rows() as u64, p.last));
                 if sender.blocking_send(page).is_err() || last {
                     return;
                 }
@@ -145,6 +148,7 @@ impl Client {
             })?;
         let batch = super::text::finish(&self.schema, rows.columns)?;
         Ok(Page {
+            last: batch.num_rows() < self.source.page_size as usize,
             batch,
             watermarks: rows.watermarks.finish(),
             url: url.to_owned(),
@@ -290,6 +294,12 @@ mod tests {
         let precinct = arrow_array::cast::AsArray::as_string::<i32>(page.batch.column(1));
         assert!(arrow_array::Array::is_null(precinct, 0));
         assert_eq!(precinct.value(1), "N");
+        // A full page (page_size 2) is not the last; a shorter one is.
+        assert!(!page.last);
+        let short = client
+            .parse("u", br#"[{"offense_id":"3"}]"#)
+            .expect("parses");
+        assert!(short.last);
         let bad = client
             .parse("u", b"[{\"offense_id\":\"1\"},\n{oops")
             .expect_err("fails");
