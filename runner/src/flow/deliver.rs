@@ -682,12 +682,7 @@ impl Job<'_> {
         crate::crashpoint::hit("deliver-after-pending");
         // What this batch did, added to `summary` once its state is stored.
         let mut done = Summary::default();
-        let horizon = self.horizon();
-        slot.window.expire(horizon);
-        let (mut expired, recent): (Vec<_>, Vec<_>) = std::mem::take(&mut slot.state.recent)
-            .into_iter()
-            .partition(|listed| listed.at < horizon);
-        slot.state.recent = recent;
+        let mut expired = slot.window.expire(&mut slot.state.recent, self.horizon());
         // Dropped: records delivered before, and repeats within this batch.
         let mut in_batch = HashSet::new();
         let mut fresh = Vec::with_capacity(messages.len());

@@ -80,9 +80,16 @@ impl Window {
         self.hashes.contains_key(&hash)
     }
 
-    /// Forgets the hashes of records delivered before `horizon`.
-    pub fn expire(&mut self, horizon: u64) {
+    /// Forgets the hashes of records delivered before `horizon`, and takes the objects
+    /// whose newest record is that old off `listed`. Returns those objects, to delete once
+    /// a state without them is stored.
+    pub fn expire(&mut self, listed: &mut Vec<Listed>, horizon: u64) -> Vec<Listed> {
         self.hashes.retain(|_, at| *at >= horizon);
+        let (expired, kept) = std::mem::take(listed)
+            .into_iter()
+            .partition(|object| object.at < horizon);
+        *listed = kept;
+        expired
     }
 
     /// Adds the `hashes` of batch `name`, delivered at `at`, to the window and to the
@@ -204,8 +211,11 @@ mod tests {
             .expect("load");
         assert_eq!(missing, [key(FOLDER, "t+0+300")]);
         assert!(!later.contains(1) && later.contains(4));
-        later.expire(201);
+        let expired = later.expire(&mut listed, 201);
         assert!(!later.contains(4));
+        let names = |l: &[Listed]| l.iter().map(|o| o.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&expired), ["t+0+100", "t+0+200"]);
+        assert_eq!(names(&listed), ["t+0+300"]);
 
         store
             .put("b", &key(FOLDER, "t+0+6"), vec![0; 20])
