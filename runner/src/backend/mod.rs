@@ -193,12 +193,11 @@ pub trait Log: Send + Sync {
     async fn add_partitions(&self, name: &str, total: u32) -> Result<()>;
     /// Deletes a topic.
     async fn delete_topic(&self, name: &str) -> Result<()>;
-    /// Gets ready to produce to `topic`: a remote client connects and learns the topic's
-    /// partitions now, while the caller prepares its first records, rather than on the
-    /// first produce. Nothing to do for a local log.
-    async fn prepare(&self, _topic: &str) -> Result<()> {
-        Ok(())
-    }
+    /// Starts getting ready to produce to `topic`, in the background: a remote client
+    /// connects and learns the topic's partitions while the caller prepares its first
+    /// records, rather than on the first produce, which reports any failure. Nothing to do
+    /// for a local log.
+    fn prepare(&self, _topic: &str) {}
     /// Appends `records` and returns once the log acknowledged every one, with the
     /// partition and offset each got. A record's partition is chosen from its key (the same
     /// key always lands in the same partition) or round-robin without a key.

@@ -10,7 +10,7 @@
 //! duplicate (see docs/streaming.md for the whole guarantee).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use arrow_array::{Array, RecordBatch};
 use serde::{Deserialize, Serialize};
@@ -83,10 +83,7 @@ pub async fn run(
         return Err(format!("source '{}' is not a socrata source", flow.from));
     };
     let log = backends.log().map_err(|e| e.to_string())?;
-    // A broker that does not answer now is reported by the first produce.
-    if let Err(e) = log.prepare(&flow.to_topic).await {
-        tracing::warn!(flow = name, error = %e, "the log is not ready");
-    }
+    log.prepare(&flow.to_topic);
     let storage = pipeline
         .storage
         .as_ref()
@@ -94,9 +91,9 @@ pub async fn run(
     let objects = backends.objects.as_ref();
     let dataset = &pipeline.datasets[&flow.clean];
     let columns = source_columns(dataset);
-    let program = Program::compile(dataset, SourceKind::Socrata, &columns)?;
+    let program = Arc::new(Program::compile(dataset, SourceKind::Socrata, &columns)?);
     let client = Client::new(source, columns);
-    let key_columns: Vec<usize> = program.key_columns(&dataset.key);
+    let key_columns: Arc<[usize]> = program.key_columns(&dataset.key).into();
     let rejects_prefix = pipeline
         .flows
         .values()
@@ -110,8 +107,8 @@ pub async fn run(
     let job = Job {
         name,
         client: &client,
-        program: &program,
-        key_columns: &key_columns,
+        program,
+        key_columns,
         topic: &flow.to_topic,
         overlap: source.overlap.0,
         log,
@@ -166,8 +163,8 @@ struct Ready {
 struct Job<'a> {
     name: &'a str,
     client: &'a Client,
-    program: &'a Program,
-    key_columns: &'a [usize],
+    program: Arc<Program>,
+    key_columns: Arc<[usize]>,
     topic: &'a str,
     overlap: std::time::Duration,
     log: &'a dyn Log,
@@ -204,9 +201,13 @@ impl Job<'_> {
                 .format(FLOATING)
                 .to_string()
         });
-        let mut pages = self.client.pages(since.clone());
+        let mut pages = prepare(
+            self.client.pages(since.clone()),
+            Arc::clone(&self.program),
+            Arc::clone(&self.key_columns),
+        );
         let mut offset = 0;
-        let mut current = self.receive(&mut pages).await?;
+        let mut current = receive(&mut pages).await?;
         loop {
             let rows = current.page.batch.num_rows() as u64;
             summary.pages += 1;
@@ -243,7 +244,7 @@ impl Job<'_> {
                     value: lines.get(i),
                 });
             }
-            // The next page is received and cleaned while the log acknowledges this one.
+            // The next pages are fetched and cleaned while the log acknowledges this one.
             let last = current.page.last || stop.is_set();
             let produce = async {
                 if !records.is_empty() {
@@ -257,7 +258,7 @@ impl Job<'_> {
             let upcoming = async {
                 match last {
                     true => Ok(None),
-                    false => self.receive(&mut pages).await.map(Some),
+                    false => receive(&mut pages).await.map(Some),
                 }
             };
             let (produced, upcoming) = tokio::join!(produce, upcoming);
@@ -288,26 +289,6 @@ impl Job<'_> {
                 _ => return Ok(()),
             }
         }
-    }
-
-    /// The next page from the page reader, cleaned and ready to produce.
-    async fn receive(
-        &self,
-        pages: &mut mpsc::Receiver<Result<Page, String>>,
-    ) -> Result<Ready, String> {
-        let page = pages
-            .recv()
-            .await
-            .ok_or("the Socrata page reader stopped before the last page")??;
-        let cleaned = self.program.apply(&page.batch)?;
-        let lines = json_lines(&cleaned.batch)?;
-        let keys = key_texts(&cleaned.batch, self.key_columns)?;
-        Ok(Ready {
-            page,
-            cleaned,
-            lines,
-            keys,
-        })
     }
 
     /// Writes a page's rejected rows to `<prefix>_rejects/<flow>/<since>+<offset>.jsonl`
@@ -341,9 +322,52 @@ impl Job<'_> {
     }
 }
 
-/// Byte strings kept end to end in one buffer (one allocation for a whole page).
+/// The next page, cleaned and encoded (see [`prepare`]).
+async fn receive(pages: &mut mpsc::Receiver<Result<Ready, String>>) -> Result<Ready, String> {
+    pages
+        .recv()
+        .await
+        .ok_or("the page cleaning thread stopped before the last page")?
+}
+
+/// The pages of `pages` cleaned by `program` and encoded (records and keys), on a thread of
+/// their own: while the log acknowledges one page, the next is cleaned and the one after is
+/// fetched and read. One cleaned page waits in the channel and one more in the thread, at
+/// most. The thread stops after the last page, after an error, or when the receiver is
+/// dropped.
+fn prepare(
+    mut pages: mpsc::Receiver<Result<Page, String>>,
+    program: Arc<Program>,
+    key_columns: Arc<[usize]>,
+) -> mpsc::Receiver<Result<Ready, String>> {
+    let (sender, receiver) = mpsc::channel(1);
+    std::thread::spawn(move || {
+        while let Some(page) = pages.blocking_recv() {
+            let ready = page.and_then(|page| {
+                let cleaned = program.apply(&page.batch)?;
+                let lines = json_lines(&cleaned.batch)?;
+                let keys = key_texts(&cleaned.batch, &key_columns)?;
+                Ok(Ready {
+                    page,
+                    cleaned,
+                    lines,
+                    keys,
+                })
+            });
+            let last = ready.as_ref().map_or(true, |r| r.page.last);
+            if sender.blocking_send(ready).is_err() || last {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+/// Byte strings kept in one buffer, each followed by a newline (one allocation for a
+/// whole page).
 struct Texts {
     bytes: Vec<u8>,
+    /// Where each one ends (where its newline is).
     ends: Vec<usize>,
 }
 
@@ -353,9 +377,9 @@ impl Texts {
         self.ends.len()
     }
 
-    /// The `i`th.
+    /// The `i`th, without its newline.
     fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
         &self.bytes[start..self.ends[i]]
     }
 }
@@ -365,18 +389,9 @@ fn json_lines(batch: &RecordBatch) -> Result<Texts, String> {
     let mut writer = arrow_json::LineDelimitedWriter::new(Vec::new());
     writer.write(batch).map_err(|e| e.to_string())?;
     writer.finish().map_err(|e| e.to_string())?;
-    let mut bytes = writer.into_inner();
-    // Every row is one line (a newline inside a string is escaped): drop the newlines.
-    let mut ends = Vec::with_capacity(batch.num_rows());
-    let mut kept = 0;
-    let mut start = 0;
-    while let Some(at) = bytes[start..].iter().position(|&b| b == b'\n') {
-        bytes.copy_within(start..start + at, kept);
-        kept += at;
-        ends.push(kept);
-        start += at + 1;
-    }
-    bytes.truncate(kept);
+    let bytes = writer.into_inner();
+    // Every row is one line: a newline inside a string is escaped.
+    let ends = memchr::memchr_iter(b'\n', &bytes).collect();
     Ok(Texts { bytes, ends })
 }
 
@@ -401,6 +416,40 @@ fn key_texts(batch: &RecordBatch, columns: &[usize]) -> Result<Texts, String> {
             write!(keys.bytes, "{}", formatter.value(row)).map_err(|e| e.to_string())?;
         }
         keys.ends.push(keys.bytes.len());
+        keys.bytes.push(b'\n');
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    #[test]
+    fn each_row_is_one_record_and_one_key_whatever_its_text_holds() {
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("note", DataType::Utf8, true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+                Arc::new(StringArray::from(vec![Some("two\nlines"), None, Some("")])),
+            ],
+        )
+        .expect("a batch");
+        let lines = json_lines(&batch).expect("encodes");
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.get(0), br#"{"id":1,"note":"two\nlines"}"#);
+        assert_eq!(lines.get(1), br#"{"id":2}"#);
+        assert_eq!(lines.get(2), br#"{"id":3,"note":""}"#);
+        let keys = key_texts(&batch, &[1, 0]).expect("keys");
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys.get(0), b"two\nlines|1");
+        assert_eq!(keys.get(1), b"|2");
+        assert_eq!(keys.get(2), b"|3");
+    }
 }
