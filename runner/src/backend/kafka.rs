@@ -17,10 +17,11 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::{BaseRecord, Producer as _, ThreadedProducer};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
 
+use super::kafka_acks::Acks;
 use super::{BackendError, Log, Message, Record, Result};
 use crate::resource::Attrs;
 
@@ -31,7 +32,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Kafka {
     config: ClientConfig,
     admin: Arc<AdminClient<DefaultClientContext>>,
-    producer: FutureProducer,
+    producer: Arc<ThreadedProducer<Acks>>,
+    /// The produce calls waiting for their acknowledgements.
+    acks: Acks,
     /// One consumer per topic partition read, with the offset it will return next, so a
     /// sequential read continues where the last one stopped (no new assignment).
     readers: std::sync::Mutex<std::collections::HashMap<(String, u32), Reader>>,
@@ -65,6 +68,7 @@ impl Kafka {
             .map_err(|e| failure(format!("cannot create the Kafka client: {e}")))?;
         // The idempotent producer: no duplicates from its own retries; the same key
         // partitioning as Kafka's Java clients (murmur2).
+        let acks = Acks::default();
         let producer = config
             .clone()
             .set("enable.idempotence", "true")
@@ -73,12 +77,13 @@ impl Kafka {
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000")
-            .create::<FutureProducer>()
+            .create_with_context::<_, ThreadedProducer<Acks>>(acks.clone())
             .map_err(|e| failure(format!("cannot create the Kafka producer: {e}")))?;
         Ok(Kafka {
             config: config.clone(),
             admin: Arc::new(admin),
-            producer,
+            producer: Arc::new(producer),
+            acks,
             readers: std::sync::Mutex::default(),
             ends: std::sync::Mutex::default(),
             unreachable: Arc::default(),
@@ -124,18 +129,6 @@ impl Kafka {
             .create::<BaseConsumer>()
             .map(Arc::new)
             .map_err(|e| failure(format!("cannot create a Kafka consumer: {e}")))
-    }
-
-    /// The partition and offset of an acknowledged record.
-    async fn delivered(topic: &str, delivery: DeliveryFuture) -> Result<(u32, u64)> {
-        let delivered = delivery
-            .await
-            .map_err(|_| failure(format!("Produce to {topic}: the producer went away")))?
-            .map_err(|(e, _)| failure(format!("Produce to {topic}: {e}")))?;
-        let partition =
-            u32::try_from(delivered.partition).map_err(|_| failure("negative partition"))?;
-        let offset = u64::try_from(delivered.offset).map_err(|_| failure("negative offset"))?;
-        Ok((partition, offset))
     }
 
     /// A consumer for reading one partition. Periodic metadata refresh is off: an assigned
@@ -222,6 +215,14 @@ impl Log for Kafka {
         ))
     }
 
+    async fn partitions(&self, name: &str) -> Result<Option<u32>> {
+        // The metadata alone, without the topic's configs.
+        Ok(self
+            .layout(name)
+            .await?
+            .map(|(partitions, _)| u32::try_from(partitions).unwrap_or(u32::MAX)))
+    }
+
     async fn create_topic(
         &self,
         name: &str,
@@ -292,36 +293,34 @@ impl Log for Kafka {
     }
 
     async fn produce(&self, topic: &str, records: &[Record<'_>]) -> Result<Vec<(u32, u64)>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
         // Every record is queued at once (librdkafka batches them); only then are the
-        // acknowledgements awaited. A full queue waits for the oldest acknowledgement.
-        let mut pending = std::collections::VecDeque::with_capacity(records.len());
-        let mut out = Vec::with_capacity(records.len());
-        for record in records {
-            let mut message = FutureRecord::<[u8], [u8]>::to(topic).payload(record.value);
+        // acknowledgements awaited. A full queue is tried again as acknowledgements free it.
+        let mut registered = self.acks.register(records.len());
+        for (index, record) in records.iter().enumerate() {
+            let mut message =
+                BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, registered.ticket(index))
+                    .payload(record.value);
             if let Some(key) = record.key {
                 message = message.key(key);
             }
             loop {
-                match self.producer.send_result(message) {
-                    Ok(delivery) => {
-                        pending.push_back(delivery);
-                        break;
-                    }
+                match self.producer.send(message) {
+                    Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         message = back;
-                        match pending.pop_front() {
-                            Some(oldest) => out.push(Self::delivered(topic, oldest).await?),
-                            None => tokio::time::sleep(Duration::from_millis(10)).await,
-                        }
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                     Err((e, _)) => return Err(failure(format!("Produce to {topic}: {e}"))),
                 }
             }
         }
-        for delivery in pending {
-            out.push(Self::delivered(topic, delivery).await?);
-        }
-        Ok(out)
+        (&mut registered.outcome)
+            .await
+            .map_err(|_| failure(format!("Produce to {topic}: the producer went away")))?
+            .map_err(|e| failure(format!("Produce to {topic}: {e}")))
     }
 
     async fn fetch(

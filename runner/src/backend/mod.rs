@@ -8,6 +8,7 @@ pub mod athena;
 pub mod embedded;
 pub mod glue;
 pub mod kafka;
+pub mod kafka_acks;
 pub mod local;
 pub mod local_log;
 pub mod remote;
@@ -179,6 +180,14 @@ pub trait Log: Send + Sync {
     /// A topic's `partitions`, `replication_factor` and `config` (every config the system
     /// reports), or `None`.
     async fn topic(&self, name: &str) -> Result<Option<Attrs>>;
+    /// How many partitions topic `name` has, or `None` when it does not exist.
+    async fn partitions(&self, name: &str) -> Result<Option<u32>> {
+        Ok(self
+            .topic(name)
+            .await?
+            .and_then(|t| t.get("partitions").and_then(Value::as_u64))
+            .map(|p| u32::try_from(p).unwrap_or(u32::MAX)))
+    }
     /// Creates a topic.
     async fn create_topic(
         &self,

@@ -144,16 +144,15 @@ pub async fn run(
         })?;
     let schema = crate::clean::output_schema(&pipeline.datasets[&dataset_name]);
     let partitions = log
-        .topic(&flow.from_topic)
+        .partitions(&flow.from_topic)
         .await
         .map_err(|e| e.to_string())?
-        .and_then(|t| t.get("partitions").and_then(serde_json::Value::as_u64))
         .ok_or_else(|| {
             format!(
                 "topic '{}' does not exist: run `runner apply` first",
                 flow.from_topic
             )
-        })? as u32;
+        })?;
     let rotate = layout.rotate.clone().unwrap_or_default();
     let job = Job {
         pipeline,
@@ -683,28 +682,21 @@ impl Job<'_> {
         // What this batch did, added to `summary` once its state is stored.
         let mut done = Summary::default();
         let mut expired = slot.window.expire(&mut slot.state.recent, self.horizon());
-        // Dropped: records delivered before, and repeats within this batch.
-        let mut in_batch = HashSet::new();
-        let mut fresh = Vec::with_capacity(messages.len());
-        let mut hashes = Vec::with_capacity(messages.len());
-        for message in messages {
-            let hash = record_hash(&message);
-            if !slot.window.contains(hash) && in_batch.insert(hash) {
-                fresh.push(message);
-                hashes.push(hash);
-            } else {
-                done.duplicates += 1;
-            }
-        }
-        // Decoding is a batch's heaviest work: it runs on a thread of its own, so the
-        // batches of several partitions are decoded side by side.
+        // Dropping the records delivered before and decoding the rest are a batch's
+        // heaviest work: they run on a thread of their own, so the batches of several
+        // partitions are handled side by side.
+        let count = messages.len();
+        let window = std::mem::take(&mut slot.window);
         let schema = Arc::clone(&self.schema);
-        let (fresh, decoded) = tokio::task::spawn_blocking(move || {
+        let (window, fresh, hashes, decoded) = tokio::task::spawn_blocking(move || {
+            let (fresh, hashes) = drop_delivered(&window, messages);
             let decoded = decode(&schema, &fresh);
-            (fresh, decoded)
+            (window, fresh, hashes, decoded)
         })
         .await
         .map_err(|e| e.to_string())?;
+        slot.window = window;
+        done.duplicates += (count - fresh.len()) as u64;
         let (batch, kept, poison) = decoded?;
         let file = match slot.state.epoch {
             0 => format!("{}+{partition}+{start}", self.topic),
@@ -842,6 +834,22 @@ impl Job<'_> {
         writer.write(&part).map_err(|e| e.to_string())?;
         writer.into_inner().map_err(|e| e.to_string())
     }
+}
+
+/// The `messages` not delivered before (by `window`) nor repeated earlier in the batch,
+/// with their hashes.
+fn drop_delivered(window: &Window, messages: Vec<Message>) -> (Vec<Message>, Vec<u64>) {
+    let mut in_batch = HashSet::with_capacity(messages.len());
+    let mut fresh = Vec::with_capacity(messages.len());
+    let mut hashes = Vec::with_capacity(messages.len());
+    for message in messages {
+        let hash = record_hash(&message);
+        if !window.contains(hash) && in_batch.insert(hash) {
+            fresh.push(message);
+            hashes.push(hash);
+        }
+    }
+    (fresh, hashes)
 }
 
 /// The records as one typed batch, the indices of the records it holds (in row order),

@@ -1,0 +1,171 @@
+//! The Kafka producer's delivery reports, handed to the produce calls that wait for them.
+//!
+//! Each produce call registers its records as one batch ([`Acks::register`]) and queues
+//! them with a ticket each: the batch number and the record's index in one `usize`, so a
+//! record costs no allocation of its own. librdkafka reports every record once (delivered,
+//! or failed when its retries or `message.timeout.ms` run out); when a batch's last report
+//! comes, its waiter gets each record's partition and offset, or the first failure.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rdkafka::ClientContext;
+use rdkafka::Message as _;
+use rdkafka::producer::{DeliveryResult, ProducerContext};
+use tokio::sync::oneshot;
+
+/// What a batch comes to: each record's partition and offset, or the first failure.
+pub type Outcome = Result<Vec<(u32, u64)>, String>;
+
+/// The producer's context: the batches waiting for their reports.
+#[derive(Clone, Default)]
+pub struct Acks {
+    waiting: Arc<Mutex<Waiting>>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    next: u32,
+    batches: HashMap<u32, Batch>,
+}
+
+/// One produce call's records.
+struct Batch {
+    acks: Vec<(u32, u64)>,
+    left: usize,
+    error: Option<String>,
+    done: oneshot::Sender<Outcome>,
+}
+
+/// A batch registered with [`Acks::register`]: its records' tickets, and where its outcome
+/// comes. Dropping it before the outcome forgets the batch (reports still due are ignored).
+pub struct Registered {
+    acks: Acks,
+    number: u32,
+    /// Receives the batch's outcome once every record was reported.
+    pub outcome: oneshot::Receiver<Outcome>,
+}
+
+impl Registered {
+    /// The ticket of record `index` (the opaque value it is queued with).
+    pub fn ticket(&self, index: usize) -> usize {
+        ((self.number as usize) << 32) | index
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut waiting) = self.acks.waiting.lock() {
+            waiting.batches.remove(&self.number);
+        }
+    }
+}
+
+impl Acks {
+    /// Registers a batch of `records` records (at least one, fewer than 2^32).
+    pub fn register(&self, records: usize) -> Registered {
+        let (done, outcome) = oneshot::channel();
+        let mut waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let number = waiting.next;
+        waiting.next = waiting.next.wrapping_add(1);
+        waiting.batches.insert(
+            number,
+            Batch {
+                acks: vec![(0, 0); records],
+                left: records,
+                error: None,
+                done,
+            },
+        );
+        Registered {
+            acks: self.clone(),
+            number,
+            outcome,
+        }
+    }
+
+    /// Records the report of the record with `ticket`.
+    fn report(&self, ticket: usize, ack: Result<(u32, u64), String>) {
+        let (number, index) = ((ticket >> 32) as u32, ticket & 0xFFFF_FFFF);
+        let mut waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(batch) = waiting.batches.get_mut(&number) else {
+            return;
+        };
+        match ack {
+            Ok(ack) => batch.acks[index] = ack,
+            Err(e) => {
+                batch.error.get_or_insert(e);
+            }
+        }
+        batch.left -= 1;
+        if batch.left == 0
+            && let Some(batch) = waiting.batches.remove(&number)
+        {
+            let outcome = match batch.error {
+                Some(e) => Err(e),
+                None => Ok(batch.acks),
+            };
+            // A waiter that went away no longer needs it.
+            let _ = batch.done.send(outcome);
+        }
+    }
+}
+
+impl ClientContext for Acks {}
+
+impl ProducerContext for Acks {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, ticket: usize) {
+        let ack = match result {
+            Ok(message) => match (
+                u32::try_from(message.partition()),
+                u64::try_from(message.offset()),
+            ) {
+                (Ok(partition), Ok(offset)) => Ok((partition, offset)),
+                _ => Err("the broker acknowledged without a partition or offset".to_owned()),
+            },
+            Err((e, _)) => Err(e.to_string()),
+        };
+        self.report(ticket, ack);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_ends_with_its_last_report_in_record_order_or_its_first_failure() {
+        let acks = Acks::default();
+        let mut first = acks.register(3);
+        let mut second = acks.register(2);
+        // Reports come in any order, batches interleaved.
+        acks.report(first.ticket(2), Ok((1, 7)));
+        acks.report(second.ticket(0), Err("timed out".to_owned()));
+        acks.report(first.ticket(0), Ok((0, 4)));
+        assert!(first.outcome.try_recv().is_err(), "one record is still due");
+        acks.report(first.ticket(1), Ok((2, 9)));
+        acks.report(second.ticket(1), Err("later".to_owned()));
+        assert_eq!(
+            first.outcome.try_recv().expect("done"),
+            Ok(vec![(0, 4), (2, 9), (1, 7)])
+        );
+        assert_eq!(
+            second.outcome.try_recv().expect("done"),
+            Err("timed out".to_owned())
+        );
+        // A batch dropped early is forgotten: its late reports change nothing.
+        let dropped = acks.register(1);
+        let ticket = dropped.ticket(0);
+        drop(dropped);
+        acks.report(ticket, Ok((0, 1)));
+        assert!(acks.waiting.lock().expect("lock").batches.is_empty());
+    }
+}
