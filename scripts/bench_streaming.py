@@ -124,7 +124,22 @@ def raw_client(bootstrap, payloads):
                 received += 1
     consume_seconds = time.perf_counter() - start
     consumer.close()
+    admin.delete_topics([topic])[topic].result()
     return produce_seconds, consume_seconds, received
+
+
+def remove_bucket(endpoint, bucket):
+    """Deletes `bucket` and its objects, so the services do not grow from run to run (moto
+    keeps objects in memory; a fuller store was measured slower)."""
+    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test",
+                      aws_secret_access_key="test", region_name="us-east-1")
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=bucket)
+    except s3.exceptions.NoSuchBucket:
+        pass
 
 
 def configure(work, name, topic):
@@ -195,6 +210,12 @@ def main():
     finally:
         server.shutdown()
         shutil.rmtree(work, ignore_errors=True)
+        remove_bucket(aws, f"bench-{suffix}")
+        if s3s:
+            remove_bucket(aws, f"bench-{suffix}s")
+            remove_bucket(s3s, f"bench-{suffix}s")
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.delete_topics([topic])[topic].result()
 
     produced, written = ingest["produced"], deliver["written"]
     print(f"runner: ingest {produced:,} in {ingest_seconds:.1f} s, deliver {written:,} in "
