@@ -128,6 +128,18 @@ def raw_client(bootstrap, payloads):
     return produce_seconds, consume_seconds, received
 
 
+def clean_up(bootstrap, topic, buckets):
+    """Deletes the benchmark's topic and buckets; a failure here is reported, not raised,
+    so it never hides the error that ended a run."""
+    try:
+        for endpoint, bucket in buckets:
+            remove_bucket(endpoint, bucket)
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.delete_topics([topic])[topic].result()
+    except Exception as e:  # noqa: BLE001 - any failure of the clean-up is only reported
+        print(f"clean-up: {e}", file=sys.stderr)
+
+
 def remove_bucket(endpoint, bucket):
     """Deletes `bucket` and its objects, so the services do not grow from run to run (moto
     keeps objects in memory; a fuller store was measured slower)."""
@@ -210,12 +222,8 @@ def main():
     finally:
         server.shutdown()
         shutil.rmtree(work, ignore_errors=True)
-        remove_bucket(aws, f"bench-{suffix}")
-        if s3s:
-            remove_bucket(aws, f"bench-{suffix}s")
-            remove_bucket(s3s, f"bench-{suffix}s")
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        admin.delete_topics([topic])[topic].result()
+        clean_up(bootstrap, topic, [(aws, f"bench-{suffix}")]
+                 + ([(aws, f"bench-{suffix}s"), (s3s, f"bench-{suffix}s")] if s3s else []))
 
     produced, written = ingest["produced"], deliver["written"]
     print(f"runner: ingest {produced:,} in {ingest_seconds:.1f} s, deliver {written:,} in "

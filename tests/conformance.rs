@@ -345,7 +345,10 @@ async fn catalog_suite(catalog: &dyn Catalog) {
 async fn log_suite(log: &dyn Log, can_add_partitions: bool) {
     let topic = unique("conf_topic_");
     assert_eq!(log.topic(&topic).await.expect("describe"), None);
-    assert_eq!(log.partitions(&topic).await.expect("partitions"), None);
+    assert_eq!(
+        log.partition_count(&topic).await.expect("partition count"),
+        None
+    );
     let config = json!({"retention.ms": "604800000"})
         .as_object()
         .cloned()
@@ -357,7 +360,10 @@ async fn log_suite(log: &dyn Log, can_add_partitions: bool) {
     assert_eq!(read["partitions"], 3);
     assert_eq!(read["replication_factor"], 1);
     assert_eq!(read["config"]["retention.ms"], "604800000");
-    assert_eq!(log.partitions(&topic).await.expect("partitions"), Some(3));
+    assert_eq!(
+        log.partition_count(&topic).await.expect("partition count"),
+        Some(3)
+    );
 
     let change = json!({"retention.ms": "3600000"})
         .as_object()

@@ -27,6 +27,9 @@ use crate::resource::Attrs;
 
 /// How long one admin request may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a produce call waits for its last acknowledgement once its records are queued:
+/// the producer's `message.timeout.ms` (30 s), and a margin.
+const ACK_PATIENCE: Duration = Duration::from_secs(45);
 
 /// A Kafka cluster's topics.
 pub struct Kafka {
@@ -215,7 +218,7 @@ impl Log for Kafka {
         ))
     }
 
-    async fn partitions(&self, name: &str) -> Result<Option<u32>> {
+    async fn partition_count(&self, name: &str) -> Result<Option<u32>> {
         // The metadata alone, without the topic's configs.
         Ok(self
             .layout(name)
@@ -280,9 +283,10 @@ impl Log for Kafka {
         // names is up, so the producer would retry only on its 500 ms timer; a second
         // request, answered over the broker's own connection, gets the id at once
         // (measured against tansu 0.6: 0.06 s instead of 0.5 s).
+        // A plain thread: no runtime needed, and none kept waiting for it at exit.
         let producer = self.producer.clone();
         let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || {
             for _ in 0..2 {
                 if let Err(e) = producer.client().fetch_metadata(Some(&topic), TIMEOUT) {
                     tracing::warn!(topic, error = %e, "the broker did not answer a metadata request");
@@ -297,7 +301,8 @@ impl Log for Kafka {
             return Ok(Vec::new());
         }
         // Every record is queued at once (librdkafka batches them); only then are the
-        // acknowledgements awaited. A full queue is tried again as acknowledgements free it.
+        // acknowledgements awaited. A full queue is tried again as acknowledgements free it,
+        // unless a record of the call failed meanwhile.
         let mut registered = self.acks.register(records.len());
         for (index, record) in records.iter().enumerate() {
             let mut message =
@@ -310,6 +315,9 @@ impl Log for Kafka {
                 match self.producer.send(message) {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        if let Some(e) = registered.failure() {
+                            return Err(failure(format!("Produce to {topic}: {e}")));
+                        }
                         message = back;
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
@@ -317,8 +325,16 @@ impl Log for Kafka {
                 }
             }
         }
-        (&mut registered.outcome)
+        // librdkafka reports every record within `message.timeout.ms`; past that, its
+        // reports stopped coming.
+        tokio::time::timeout(ACK_PATIENCE, &mut registered.outcome)
             .await
+            .map_err(|_| {
+                failure(format!(
+                    "Produce to {topic}: no acknowledgement within {} s",
+                    ACK_PATIENCE.as_secs()
+                ))
+            })?
             .map_err(|_| failure(format!("Produce to {topic}: the producer went away")))?
             .map_err(|e| failure(format!("Produce to {topic}: {e}")))
     }

@@ -4,7 +4,8 @@
 //! them with a ticket each: the batch number and the record's index in one `usize`, so a
 //! record costs no allocation of its own. librdkafka reports every record once (delivered,
 //! or failed when its retries or `message.timeout.ms` run out); when a batch's last report
-//! comes, its waiter gets each record's partition and offset, or the first failure.
+//! comes, its waiter gets each record's partition and offset, or the first failure
+//! reported. A report whose ticket names no open batch (one given up) is ignored.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,8 @@ use rdkafka::Message as _;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use tokio::sync::oneshot;
 
-/// What a batch comes to: each record's partition and offset, or the first failure.
+/// What a batch comes to: each record's partition and offset, or the first failure
+/// reported.
 pub type Outcome = Result<Vec<(u32, u64)>, String>;
 
 /// The producer's context: the batches waiting for their reports.
@@ -22,6 +24,9 @@ pub type Outcome = Result<Vec<(u32, u64)>, String>;
 pub struct Acks {
     waiting: Arc<Mutex<Waiting>>,
 }
+
+// A ticket holds the batch number in its upper 32 bits.
+const _: () = assert!(usize::BITS >= 64);
 
 #[derive(Default)]
 struct Waiting {
@@ -51,26 +56,47 @@ impl Registered {
     pub fn ticket(&self, index: usize) -> usize {
         ((self.number as usize) << 32) | index
     }
+
+    /// The first failure reported for the batch so far, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.acks
+            .lock()
+            .batches
+            .get(&self.number)
+            .and_then(|batch| batch.error.clone())
+    }
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        if let Ok(mut waiting) = self.acks.waiting.lock() {
-            waiting.batches.remove(&self.number);
-        }
+        self.acks.lock().batches.remove(&self.number);
     }
 }
 
 impl Acks {
-    /// Registers a batch of `records` records (at least one, fewer than 2^32).
+    /// The batches, whatever a panicking holder of the lock left (each update is whole).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a batch of `records` records (fewer than 2^32); a batch of none is done
+    /// at once.
     pub fn register(&self, records: usize) -> Registered {
         let (done, outcome) = oneshot::channel();
-        let mut waiting = self
-            .waiting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut waiting = self.lock();
         let number = waiting.next;
         waiting.next = waiting.next.wrapping_add(1);
+        if records == 0 {
+            // The receiver is in hand: the send cannot fail.
+            let _ = done.send(Ok(Vec::new()));
+            return Registered {
+                acks: self.clone(),
+                number,
+                outcome,
+            };
+        }
         waiting.batches.insert(
             number,
             Batch {
@@ -90,20 +116,23 @@ impl Acks {
     /// Records the report of the record with `ticket`.
     fn report(&self, ticket: usize, ack: Result<(u32, u64), String>) {
         let (number, index) = ((ticket >> 32) as u32, ticket & 0xFFFF_FFFF);
-        let mut waiting = self
-            .waiting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut waiting = self.lock();
+        // Never a panic here: it would end the producer's polling thread, and with it
+        // every report to come.
         let Some(batch) = waiting.batches.get_mut(&number) else {
             return;
         };
+        let (Some(slot), Some(left)) = (batch.acks.get_mut(index), batch.left.checked_sub(1))
+        else {
+            return;
+        };
         match ack {
-            Ok(ack) => batch.acks[index] = ack,
+            Ok(ack) => *slot = ack,
             Err(e) => {
                 batch.error.get_or_insert(e);
             }
         }
-        batch.left -= 1;
+        batch.left = left;
         if batch.left == 0
             && let Some(batch) = waiting.batches.remove(&number)
         {
@@ -166,6 +195,15 @@ mod tests {
         let ticket = dropped.ticket(0);
         drop(dropped);
         acks.report(ticket, Ok((0, 1)));
-        assert!(acks.waiting.lock().expect("lock").batches.is_empty());
+        assert!(acks.lock().batches.is_empty());
+        // A report out of a batch's range is ignored; a failure is seen before the end.
+        let mut third = acks.register(2);
+        acks.report(third.ticket(5), Ok((0, 1)));
+        acks.report(third.ticket(0), Err("broker down".to_owned()));
+        assert_eq!(third.failure().as_deref(), Some("broker down"));
+        assert!(third.outcome.try_recv().is_err(), "one record is still due");
+        // A batch of no records is done at once.
+        let mut empty = acks.register(0);
+        assert_eq!(empty.outcome.try_recv().expect("done"), Ok(Vec::new()));
     }
 }

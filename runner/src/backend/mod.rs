@@ -181,7 +181,7 @@ pub trait Log: Send + Sync {
     /// reports), or `None`.
     async fn topic(&self, name: &str) -> Result<Option<Attrs>>;
     /// How many partitions topic `name` has, or `None` when it does not exist.
-    async fn partitions(&self, name: &str) -> Result<Option<u32>> {
+    async fn partition_count(&self, name: &str) -> Result<Option<u32>> {
         Ok(self
             .topic(name)
             .await?
@@ -202,7 +202,7 @@ pub trait Log: Send + Sync {
     async fn add_partitions(&self, name: &str, total: u32) -> Result<()>;
     /// Deletes a topic.
     async fn delete_topic(&self, name: &str) -> Result<()>;
-    /// Starts getting ready to produce to `topic`, in the background: a remote client
+    /// Starts getting ready to produce to `topic`, on a thread of its own: a remote client
     /// connects and learns the topic's partitions while the caller prepares its first
     /// records, rather than on the first produce, which reports any failure. Nothing to do
     /// for a local log.

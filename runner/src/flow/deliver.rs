@@ -144,7 +144,7 @@ pub async fn run(
         })?;
     let schema = crate::clean::output_schema(&pipeline.datasets[&dataset_name]);
     let partitions = log
-        .partitions(&flow.from_topic)
+        .partition_count(&flow.from_topic)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| {
@@ -688,14 +688,20 @@ impl Job<'_> {
         let count = messages.len();
         let window = std::mem::take(&mut slot.window);
         let schema = Arc::clone(&self.schema);
-        let (window, fresh, hashes, decoded) = tokio::task::spawn_blocking(move || {
-            let (fresh, hashes) = drop_delivered(&window, messages);
-            let decoded = decode(&schema, &fresh);
-            (window, fresh, hashes, decoded)
+        // The window comes back whatever happens to the batch's work.
+        let (window, handled) = tokio::task::spawn_blocking(move || {
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let (fresh, hashes) = drop_delivered(&window, messages);
+                let decoded = decode(&schema, &fresh);
+                (fresh, hashes, decoded)
+            }));
+            (window, handled)
         })
         .await
         .map_err(|e| e.to_string())?;
         slot.window = window;
+        let (fresh, hashes, decoded) =
+            handled.map_err(|_| format!("partition {partition}: decoding the batch failed"))?;
         done.duplicates += (count - fresh.len()) as u64;
         let (batch, kept, poison) = decoded?;
         let file = match slot.state.epoch {

@@ -83,11 +83,11 @@ pub async fn run(
         return Err(format!("source '{}' is not a socrata source", flow.from));
     };
     let log = backends.log().map_err(|e| e.to_string())?;
-    log.prepare(&flow.to_topic);
     let storage = pipeline
         .storage
         .as_ref()
         .ok_or("ingest keeps its watermark in the pipeline's bucket: declare storage")?;
+    log.prepare(&flow.to_topic);
     let objects = backends.objects.as_ref();
     let dataset = &pipeline.datasets[&flow.clean];
     let columns = source_columns(dataset);
@@ -331,10 +331,10 @@ async fn receive(pages: &mut mpsc::Receiver<Result<Ready, String>>) -> Result<Re
 }
 
 /// The pages of `pages` cleaned by `program` and encoded (records and keys), on a thread of
-/// their own: while the log acknowledges one page, the next is cleaned and the one after is
-/// fetched and read. One cleaned page waits in the channel and one more in the thread, at
-/// most. The thread stops after the last page, after an error, or when the receiver is
-/// dropped.
+/// their own, so fetching, cleaning and producing run at once. Besides the page being
+/// produced and the next one, cleaned, one cleaned page waits in the channel and one more
+/// in this thread; with the page reader's two, at most six pages are in memory. The
+/// thread stops after the last page, after an error, or when the receiver is dropped.
 fn prepare(
     mut pages: mpsc::Receiver<Result<Page, String>>,
     program: Arc<Program>,
@@ -343,6 +343,10 @@ fn prepare(
     let (sender, receiver) = mpsc::channel(1);
     std::thread::spawn(move || {
         while let Some(page) = pages.blocking_recv() {
+            // Stopped meanwhile: nothing more is wanted.
+            if sender.is_closed() {
+                return;
+            }
             let ready = page.and_then(|page| {
                 let cleaned = program.apply(&page.batch)?;
                 let lines = json_lines(&cleaned.batch)?;
@@ -391,7 +395,14 @@ fn json_lines(batch: &RecordBatch) -> Result<Texts, String> {
     writer.finish().map_err(|e| e.to_string())?;
     let bytes = writer.into_inner();
     // Every row is one line: a newline inside a string is escaped.
-    let ends = memchr::memchr_iter(b'\n', &bytes).collect();
+    let ends: Vec<usize> = memchr::memchr_iter(b'\n', &bytes).collect();
+    if ends.len() != batch.num_rows() {
+        return Err(format!(
+            "{} rows encoded as {} JSON lines",
+            batch.num_rows(),
+            ends.len()
+        ));
+    }
     Ok(Texts { bytes, ends })
 }
 
