@@ -938,14 +938,18 @@ fn decode_all<'m>(
 mod tests {
     use super::*;
 
+    /// Records of one nullable integer field, `a`.
+    fn int_schema() -> SchemaRef {
+        Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "a",
+            arrow_schema::DataType::Int64,
+            true,
+        )]))
+    }
+
     #[test]
     fn a_record_that_is_not_exactly_one_object_is_poison_and_the_rest_decode() {
-        let schema: SchemaRef =
-            Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
-                "a",
-                arrow_schema::DataType::Int64,
-                true,
-            )]));
+        let schema = int_schema();
         let message = |value: &str, offset| Message {
             offset,
             key: None,
@@ -983,12 +987,7 @@ mod tests {
 
     #[test]
     fn a_batch_larger_than_a_decoding_chunk_keeps_its_rows_in_order() {
-        let schema: SchemaRef =
-            Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
-                "a",
-                arrow_schema::DataType::Int64,
-                true,
-            )]));
+        let schema = int_schema();
         let count = DECODE_CHUNK + DECODE_CHUNK / 2;
         let mut messages: Vec<Message> = (0..count)
             .map(|i| Message {
