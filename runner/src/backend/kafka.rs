@@ -35,9 +35,9 @@ const ACK_PATIENCE: Duration = Duration::from_secs(45);
 pub struct Kafka {
     config: ClientConfig,
     admin: Arc<AdminClient<DefaultClientContext>>,
+    /// The idempotent producer; its context holds the produce calls waiting for their
+    /// acknowledgements.
     producer: Arc<ThreadedProducer<Acks>>,
-    /// The produce calls waiting for their acknowledgements.
-    acks: Acks,
     /// One consumer per topic partition read, with the offset it will return next, so a
     /// sequential read continues where the last one stopped (no new assignment).
     readers: std::sync::Mutex<std::collections::HashMap<(String, u32), Reader>>,
@@ -71,7 +71,6 @@ impl Kafka {
             .map_err(|e| failure(format!("cannot create the Kafka client: {e}")))?;
         // The idempotent producer: no duplicates from its own retries; the same key
         // partitioning as Kafka's Java clients (murmur2).
-        let acks = Acks::default();
         let producer = config
             .clone()
             .set("enable.idempotence", "true")
@@ -80,13 +79,12 @@ impl Kafka {
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000")
-            .create_with_context::<_, ThreadedProducer<Acks>>(acks.clone())
+            .create_with_context::<_, ThreadedProducer<Acks>>(Acks::default())
             .map_err(|e| failure(format!("cannot create the Kafka producer: {e}")))?;
         Ok(Kafka {
             config: config.clone(),
             admin: Arc::new(admin),
             producer: Arc::new(producer),
-            acks,
             readers: std::sync::Mutex::default(),
             ends: std::sync::Mutex::default(),
             unreachable: Arc::default(),
@@ -303,7 +301,7 @@ impl Log for Kafka {
         // Every record is queued at once (librdkafka batches them); only then are the
         // acknowledgements awaited. A full queue is tried again as acknowledgements free it,
         // unless a record of the call failed meanwhile.
-        let mut registered = self.acks.register(records.len());
+        let mut registered = self.producer.context().register(records.len());
         for (index, record) in records.iter().enumerate() {
             let mut message =
                 BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, registered.ticket(index))

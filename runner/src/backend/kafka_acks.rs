@@ -20,9 +20,9 @@ use tokio::sync::oneshot;
 pub type Outcome = Result<Vec<(u32, u64)>, String>;
 
 /// The producer's context: the batches waiting for their reports.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Acks {
-    waiting: Arc<Mutex<Waiting>>,
+    waiting: Mutex<Waiting>,
 }
 
 // A ticket holds the batch number in its upper 32 bits.
@@ -45,7 +45,7 @@ struct Batch {
 /// A batch registered with [`Acks::register`]: its records' tickets, and where its outcome
 /// comes. Dropping it before the outcome forgets the batch (reports still due are ignored).
 pub struct Registered {
-    acks: Acks,
+    acks: Arc<Acks>,
     number: u32,
     /// Receives the batch's outcome once every record was reported.
     pub outcome: oneshot::Receiver<Outcome>,
@@ -83,7 +83,7 @@ impl Acks {
 
     /// Registers a batch of `records` records (fewer than 2^32); a batch of none is done
     /// at once.
-    pub fn register(&self, records: usize) -> Registered {
+    pub fn register(self: &Arc<Self>, records: usize) -> Registered {
         let (done, outcome) = oneshot::channel();
         let mut waiting = self.lock();
         let number = waiting.next;
@@ -91,23 +91,17 @@ impl Acks {
         if records == 0 {
             // The receiver is in hand: the send cannot fail.
             let _ = done.send(Ok(Vec::new()));
-            return Registered {
-                acks: self.clone(),
-                number,
-                outcome,
-            };
-        }
-        waiting.batches.insert(
-            number,
-            Batch {
+        } else {
+            let batch = Batch {
                 acks: vec![(0, 0); records],
                 left: records,
                 error: None,
                 done,
-            },
-        );
+            };
+            waiting.batches.insert(number, batch);
+        }
         Registered {
-            acks: self.clone(),
+            acks: Arc::clone(self),
             number,
             outcome,
         }
@@ -172,7 +166,7 @@ mod tests {
 
     #[test]
     fn a_batch_ends_with_its_last_report_in_record_order_or_its_first_failure() {
-        let acks = Acks::default();
+        let acks = Arc::new(Acks::default());
         let mut first = acks.register(3);
         let mut second = acks.register(2);
         // Reports come in any order, batches interleaved.
