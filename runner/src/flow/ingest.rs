@@ -201,7 +201,7 @@ impl Job<'_> {
                 .format(FLOATING)
                 .to_string()
         });
-        let mut pages = prepare(
+        let mut pages = cleaned_pages(
             self.client.pages(since.clone()),
             Arc::clone(&self.program),
             Arc::clone(&self.key_columns),
@@ -322,7 +322,7 @@ impl Job<'_> {
     }
 }
 
-/// The next page, cleaned and encoded (see [`prepare`]).
+/// The next page, cleaned and encoded (see [`cleaned_pages`]).
 async fn receive(pages: &mut mpsc::Receiver<Result<Ready, String>>) -> Result<Ready, String> {
     pages
         .recv()
@@ -335,7 +335,7 @@ async fn receive(pages: &mut mpsc::Receiver<Result<Ready, String>>) -> Result<Re
 /// produced and the next one, cleaned, one cleaned page waits in the channel and one more
 /// in this thread; with the page reader's two, at most six pages are in memory. The
 /// thread stops after the last page, after an error, or when the receiver is dropped.
-fn prepare(
+fn cleaned_pages(
     mut pages: mpsc::Receiver<Result<Page, String>>,
     program: Arc<Program>,
     key_columns: Arc<[usize]>,
