@@ -17,11 +17,11 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, Producer as _, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
 
-use super::kafka_acks::Acks;
+use super::kafka_clients::{Closing, Made, Producer, metadata_client};
 use super::{BackendError, Log, Message, Record, Result};
 use crate::resource::Attrs;
 
@@ -34,10 +34,11 @@ const ACK_PATIENCE: Duration = Duration::from_secs(45);
 /// A Kafka cluster's topics.
 pub struct Kafka {
     config: ClientConfig,
-    admin: Arc<AdminClient<DefaultClientContext>>,
-    /// The idempotent producer; its context holds the produce calls waiting for their
-    /// acknowledgements.
-    producer: Arc<ThreadedProducer<Acks>>,
+    /// The admin client, made on first use (a deliver or ingest run needs none).
+    admin: Made<AdminClient<DefaultClientContext>>,
+    /// The idempotent producer, made on first use; its context holds the produce calls
+    /// waiting for their acknowledgements.
+    producer: Made<Producer>,
     /// One consumer per topic partition read, with the offset it will return next, so a
     /// sequential read continues where the last one stopped (no new assignment).
     readers: std::sync::Mutex<std::collections::HashMap<(String, u32), Reader>>,
@@ -47,12 +48,12 @@ pub struct Kafka {
     /// Whether the last fetches found the broker unreachable (said once, not per fetch).
     unreachable: Arc<AtomicBool>,
     /// The offset consumer of each consumer group used (see [`Kafka::consumer`]).
-    groups: std::sync::Mutex<std::collections::HashMap<String, Arc<BaseConsumer>>>,
+    groups: std::sync::Mutex<std::collections::HashMap<String, Arc<Closing>>>,
 }
 
 /// A consumer assigned to one partition, and the offset its next message has.
 struct Reader {
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<Closing>,
     next: u64,
 }
 
@@ -64,27 +65,17 @@ fn failure(message: impl Into<String>) -> BackendError {
 }
 
 impl Kafka {
-    /// Connects an admin client with `config` (bootstrap servers and librdkafka properties).
+    /// A cluster reached with `config` (bootstrap servers and librdkafka properties); the
+    /// clients are made as they are first needed.
     pub fn new(config: &ClientConfig) -> Result<Self> {
-        let admin = config
-            .create::<AdminClient<DefaultClientContext>>()
+        // librdkafka checks the properties as a client is made: one now reports a bad one
+        // here rather than at the first request.
+        metadata_client(config)
             .map_err(|e| failure(format!("cannot create the Kafka client: {e}")))?;
-        // The idempotent producer: no duplicates from its own retries; the same key
-        // partitioning as Kafka's Java clients (murmur2).
-        let producer = config
-            .clone()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("compression.type", "lz4")
-            .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "30000")
-            .create_with_context::<_, ThreadedProducer<Acks>>(Acks::default())
-            .map_err(|e| failure(format!("cannot create the Kafka producer: {e}")))?;
         Ok(Kafka {
             config: config.clone(),
-            admin: Arc::new(admin),
-            producer: Arc::new(producer),
+            admin: Made::default(),
+            producer: Made::default(),
             readers: std::sync::Mutex::default(),
             ends: std::sync::Mutex::default(),
             unreachable: Arc::default(),
@@ -92,11 +83,37 @@ impl Kafka {
         })
     }
 
+    fn admin(&self) -> Result<Arc<AdminClient<DefaultClientContext>>> {
+        self.admin.get(|| {
+            self.config
+                .create::<AdminClient<DefaultClientContext>>()
+                .map_err(|e| failure(format!("cannot create the Kafka admin client: {e}")))
+        })
+    }
+
+    /// The idempotent producer: no duplicates from its own retries; the same key
+    /// partitioning as Kafka's Java clients (murmur2).
+    fn producer(&self) -> Result<Arc<Producer>> {
+        self.producer.get(|| {
+            Producer::new(
+                self.config
+                    .clone()
+                    .set("enable.idempotence", "true")
+                    .set("acks", "all")
+                    .set("compression.type", "lz4")
+                    .set("partitioner", "murmur2_random")
+                    .set("linger.ms", "5")
+                    .set("message.timeout.ms", "30000"),
+            )
+            .map_err(|e| failure(format!("cannot create the Kafka producer: {e}")))
+        })
+    }
+
     /// The consumer that commits and reads `group`'s offsets, made on first use and kept,
     /// so a commit per batch is one request, not a new connection. It never joins the group
     /// or commits by itself, and its periodic metadata refresh is off (see
     /// [`Kafka::reader_consumer`]).
-    fn consumer(&self, group: &str) -> Result<Arc<BaseConsumer>> {
+    fn consumer(&self, group: &str) -> Result<Arc<Closing>> {
         let mut groups = self
             .groups
             .lock()
@@ -125,17 +142,17 @@ impl Kafka {
         config
     }
 
-    fn create_consumer(config: &ClientConfig) -> Result<Arc<BaseConsumer>> {
+    fn create_consumer(config: &ClientConfig) -> Result<Arc<Closing>> {
         config
             .create::<BaseConsumer>()
-            .map(Arc::new)
+            .map(|consumer| Arc::new(Closing(consumer)))
             .map_err(|e| failure(format!("cannot create a Kafka consumer: {e}")))
     }
 
     /// A consumer for reading one partition. Periodic metadata refresh is off: an assigned
     /// reader does not need it, and an idle consumer's refresh crashed in librdkafka's
     /// metadata cache against tansu 0.6 (a topic without a name in the answer).
-    fn reader_consumer(&self) -> Result<Arc<BaseConsumer>> {
+    fn reader_consumer(&self) -> Result<Arc<Closing>> {
         let group = format!("runner-reader-{}", std::process::id());
         Self::create_consumer(
             self.consumer_config(&group)
@@ -151,12 +168,11 @@ impl Kafka {
 
     /// Partition and replica counts, or `None` when the topic does not exist.
     async fn layout(&self, name: &str) -> Result<Option<(usize, usize)>> {
-        let admin = Arc::clone(&self.admin);
+        let config = self.config.clone();
         let topic = name.to_owned();
         tokio::task::spawn_blocking(move || {
-            let metadata = admin
-                .inner()
-                .fetch_metadata(Some(&topic), TIMEOUT)
+            let metadata = metadata_client(&config)
+                .and_then(|client| client.fetch_metadata(Some(&topic), TIMEOUT))
                 .map_err(|e| failure(format!("metadata of topic '{topic}': {e}")))?;
             let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
                 return Ok(None);
@@ -192,7 +208,7 @@ impl Log for Kafka {
             return Ok(None);
         };
         let described = self
-            .admin
+            .admin()?
             .describe_configs(&[ResourceSpecifier::Topic(name)], &Self::options())
             .await
             .map_err(|e| failure(format!("DescribeConfigs {name}: {e}")))?;
@@ -242,7 +258,7 @@ impl Log for Kafka {
             topic = topic.set(key, value);
         }
         let results = self
-            .admin
+            .admin()?
             .create_topics(&[topic], &Self::options())
             .await
             .map_err(|e| failure(format!("CreateTopics {name}: {e}")))?;
@@ -253,7 +269,7 @@ impl Log for Kafka {
     }
 
     async fn set_topic_config(&self, name: &str, config: &Map<String, Value>) -> Result<()> {
-        let admin = Arc::clone(&self.admin);
+        let admin = self.admin()?;
         let topic = name.to_owned();
         let values: Vec<(String, String)> =
             config.iter().map(|(k, v)| (k.clone(), plain(v))).collect();
@@ -265,7 +281,7 @@ impl Log for Kafka {
     async fn add_partitions(&self, name: &str, total: u32) -> Result<()> {
         let request = NewPartitions::new(name, usize::try_from(total).unwrap_or(usize::MAX));
         let results = self
-            .admin
+            .admin()?
             .create_partitions(&[request], &Self::options())
             .await
             .map_err(|e| failure(format!("CreatePartitions {name}: {e}")))?;
@@ -282,7 +298,13 @@ impl Log for Kafka {
         // request, answered over the broker's own connection, gets the id at once
         // (measured against tansu 0.6: 0.06 s instead of 0.5 s).
         // A plain thread: no runtime needed, and none kept waiting for it at exit.
-        let producer = self.producer.clone();
+        let producer = match self.producer() {
+            Ok(producer) => producer,
+            Err(e) => {
+                tracing::warn!(topic, error = %e, "the producer was not made ahead");
+                return;
+            }
+        };
         let topic = topic.to_owned();
         std::thread::spawn(move || {
             for _ in 0..2 {
@@ -301,7 +323,8 @@ impl Log for Kafka {
         // Every record is queued at once (librdkafka batches them); only then are the
         // acknowledgements awaited. A full queue is tried again as acknowledgements free it,
         // unless a record of the call failed meanwhile.
-        let mut registered = self.producer.context().register(records.len());
+        let producer = self.producer()?;
+        let mut registered = producer.context().register(records.len());
         for (index, record) in records.iter().enumerate() {
             let mut message =
                 BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, registered.ticket(index))
@@ -310,7 +333,7 @@ impl Log for Kafka {
                 message = message.key(key);
             }
             loop {
-                match self.producer.send(message) {
+                match producer.send(message) {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         if let Some(e) = registered.failure() {
@@ -503,7 +526,7 @@ impl Log for Kafka {
             .map_err(|_| failure("the group table is poisoned"))?
             .clear();
         let results = self
-            .admin
+            .admin()?
             .delete_topics(&[name], &Self::options())
             .await
             .map_err(|e| failure(format!("DeleteTopics {name}: {e}")))?;
