@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::delivered::{self, Window};
 use super::group::Member;
 use super::partition::Partitioner;
+use super::record_check::RecordCheck;
 use super::stop::Stop;
 use crate::backend::{Backends, Catalog, Log, Message, ObjectStore};
 use crate::spec::Pipeline;
@@ -158,6 +159,9 @@ pub async fn run(
             )
         })?;
     let rotate = layout.rotate.clone().unwrap_or_default();
+    let (columns, partitioner) = Partitioner::compile(&layout.partition_by, &schema)?.projected();
+    let check =
+        (layout.format != Format::Parquet).then(|| Arc::new(RecordCheck::new(&schema, &columns)));
     let job = Job {
         pipeline,
         name,
@@ -165,7 +169,9 @@ pub async fn run(
         layout,
         topic: &flow.from_topic,
         group: &flow.group,
-        partitioner: Partitioner::compile(&layout.partition_by, &schema)?,
+        partitioner,
+        columns,
+        check,
         schema,
         log,
         objects: backends.objects.as_ref(),
@@ -212,7 +218,12 @@ struct Job<'a> {
     topic: &'a str,
     group: &'a str,
     schema: SchemaRef,
+    /// The partitioning, of a batch of the [`Job::columns`] alone.
     partitioner: Partitioner,
+    /// The dataset's fields the partition paths read.
+    columns: Vec<usize>,
+    /// The quick check of records that layouts writing them as they came (JSONL) use.
+    check: Option<Arc<RecordCheck>>,
     log: &'a dyn Log,
     objects: &'a dyn ObjectStore,
     catalog: &'a dyn Catalog,
@@ -692,11 +703,13 @@ impl Job<'_> {
         let count = messages.len();
         let window = std::mem::take(&mut slot.window);
         let schema = Arc::clone(&self.schema);
+        let check = self.check.clone();
+        let columns = self.columns.clone();
         // The window comes back whatever happens to the batch's work.
         let (window, handled) = tokio::task::spawn_blocking(move || {
             let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let (fresh, hashes) = drop_delivered(&window, messages);
-                let decoded = decode(&schema, &fresh);
+                let decoded = read(&schema, check.as_deref(), &columns, &fresh);
                 (fresh, hashes, decoded)
             }));
             (window, handled)
@@ -707,7 +720,12 @@ impl Job<'_> {
         let (fresh, hashes, decoded) =
             handled.map_err(|_| format!("partition {partition}: decoding the batch failed"))?;
         done.duplicates += (count - fresh.len()) as u64;
-        let (batch, kept, poison) = decoded?;
+        let Decoded {
+            batch,
+            columns,
+            kept,
+            poison,
+        } = decoded?;
         let file = match slot.state.epoch {
             0 => format!("{}+{partition}+{start}", self.topic),
             epoch => format!("{}+{partition}+{start}+e{epoch}", self.topic),
@@ -729,10 +747,13 @@ impl Job<'_> {
             done.objects.push(quarantine);
         }
         let mut objects = Vec::new();
-        if let Some(batch) = batch {
-            for (path, rows) in self.partitioner.group(&batch)? {
+        if let Some(columns) = columns {
+            for (path, rows) in self.partitioner.group(&columns)? {
                 let (ext, body) = match self.layout.format {
-                    Format::Parquet => ("parquet", self.parquet(&batch, &rows)?),
+                    Format::Parquet => {
+                        let batch = batch.as_ref().ok_or("a Parquet batch was not decoded")?;
+                        ("parquet", self.parquet(batch, &rows)?)
+                    }
                     _ => {
                         let value = |row: u32| &fresh[kept[row as usize]].value;
                         let size = rows.iter().map(|&r| value(r).len() + 1);
@@ -860,6 +881,51 @@ fn drop_delivered(window: &Window, messages: Vec<Message>) -> (Vec<Message>, Vec
         }
     }
     (fresh, hashes)
+}
+
+/// A batch's records as deliver writes them.
+struct Decoded {
+    /// The records decoded, when the layout writes Parquet.
+    batch: Option<RecordBatch>,
+    /// The partition columns of the records kept (none when none is).
+    columns: Option<RecordBatch>,
+    /// The indices of the records kept, in row order.
+    kept: Vec<usize>,
+    /// The indices of the undecodable records, with the reason.
+    poison: Vec<(usize, String)>,
+}
+
+/// Reads `messages` for delivery: with a `check` (layouts writing records as they came),
+/// only their partition `columns` when every record passes it; otherwise by decoding them
+/// whole ([`decode`]), which finds the poison.
+fn read(
+    schema: &SchemaRef,
+    check: Option<&RecordCheck>,
+    columns: &[usize],
+    messages: &[Message],
+) -> Result<Decoded, String> {
+    if let Some(check) = check
+        && !messages.is_empty()
+        && let Some(partition_columns) = check.columns(messages)
+    {
+        return Ok(Decoded {
+            batch: None,
+            columns: Some(partition_columns),
+            kept: (0..messages.len()).collect(),
+            poison: Vec::new(),
+        });
+    }
+    let (batch, kept, poison) = decode(schema, messages)?;
+    let columns = match &batch {
+        Some(batch) => Some(batch.project(columns).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok(Decoded {
+        batch: batch.filter(|_| check.is_none()),
+        columns,
+        kept,
+        poison,
+    })
 }
 
 /// The records as one typed batch, the indices of the records it holds (in row order),

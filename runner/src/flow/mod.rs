@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod input;
 pub mod partition;
 pub mod partition_files;
+pub mod record_check;
 pub mod register;
 pub mod socrata;
 pub mod socrata_rows;

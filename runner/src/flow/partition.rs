@@ -87,6 +87,31 @@ impl Partitioner {
         Ok(Partitioner { parts })
     }
 
+    /// The columns this partitioning reads (ascending), and the same partitioning of a
+    /// batch that holds those columns alone, in that order (as
+    /// [`RecordBatch::project`] makes it).
+    pub fn projected(&self) -> (Vec<usize>, Partitioner) {
+        let column = |part: &Part| match *part {
+            Part::Value(c) | Part::Calendar(c, _) => c,
+        };
+        let mut columns: Vec<usize> = self.parts.iter().map(|(_, p)| column(p)).collect();
+        columns.sort_unstable();
+        columns.dedup();
+        let at = |c: usize| columns.binary_search(&c).unwrap_or_default();
+        let parts = self
+            .parts
+            .iter()
+            .map(|(name, part)| {
+                let part = match *part {
+                    Part::Value(c) => Part::Value(at(c)),
+                    Part::Calendar(c, k) => Part::Calendar(at(c), k),
+                };
+                (name.clone(), part)
+            })
+            .collect();
+        (columns, Partitioner { parts })
+    }
+
     /// Groups the rows of `batch` by partition path (`year=2024/month=3/`, or `` without
     /// partitions), keeping row order within each group.
     pub fn group(&self, batch: &RecordBatch) -> Result<Groups, String> {
@@ -359,6 +384,24 @@ mod tests {
                 &format!("s={NULL_PARTITION}/year={NULL_PARTITION}/"),
                 "s=N/year=2024/",
             ]
+        );
+    }
+
+    #[test]
+    fn a_projected_partitioning_groups_the_projected_batch_alike() {
+        let batch = batch();
+        let templates = [
+            "s={{ s }}".to_owned(),
+            "year={{ t.year }}".to_owned(),
+            "t={{ t.date }}".to_owned(),
+        ];
+        let partitioner = Partitioner::compile(&templates, &batch.schema()).unwrap();
+        let (columns, projected) = partitioner.projected();
+        assert_eq!(columns, [0, 2]);
+        let narrow = batch.project(&columns).unwrap();
+        assert_eq!(
+            projected.group(&narrow).unwrap(),
+            partitioner.group(&batch).unwrap()
         );
     }
 }
