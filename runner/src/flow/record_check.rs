@@ -5,14 +5,14 @@
 //! arrow-json's decoder is what decides whether a record is poison. This check accepts a
 //! narrower form, the one the runner's ingest writes: an object whose keys are the
 //! dataset's fields, each at most once, holding `null` or, by the field's type, a string
-//! (text), an integer within 64 bits (int), a number (double), `true`/`false` (bool),
-//! `YYYY-MM-DD` (date), or `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (timestamp), each a real
-//! calendar day and time of years 1000 to 9999. Every record of that form is one arrow-json decodes too.
-//! When a record of a batch is not, [`RecordCheck::columns`] answers `None` and the
-//! caller decodes the batch with arrow-json, which then tells poison from records in
-//! forms this check does not take. The partition columns themselves are decoded by
-//! arrow-json, from the records' values copied as they are, so they equal what the full
-//! decode gives.
+//! (text), an integer within 64 bits (int), a finite number (double), `true`/`false`
+//! (bool), `YYYY-MM-DD` (date), or `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (timestamp), each a
+//! real calendar day and time of the years 1000 to 9999. arrow-json decodes every record
+//! of that form. When a record of a batch is not of it, [`RecordCheck::columns`] answers
+//! `None` and the caller decodes the batch with arrow-json, which then tells poison from
+//! records in forms this check does not take. The partition columns themselves are
+//! decoded by arrow-json, from the records' values written out again, so they equal what
+//! the whole decode gives.
 
 use std::collections::HashMap;
 use std::fmt;
