@@ -931,7 +931,7 @@ fn read(
 /// The records as one typed batch, the indices of the records it holds (in row order),
 /// and those of the undecodable ones with the reason.
 #[allow(clippy::type_complexity)]
-fn decode(
+pub(super) fn decode(
     schema: &SchemaRef,
     messages: &[Message],
 ) -> Result<(Option<RecordBatch>, Vec<usize>, Vec<(usize, String)>), String> {

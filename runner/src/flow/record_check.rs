@@ -453,23 +453,16 @@ mod tests {
             .collect()
     }
 
-    /// What arrow-json makes of one record: one row, or an error.
+    /// What deliver's decoding, the judge of poison, makes of one record: one row, or why
+    /// it is poison.
     fn arrow(schema: &SchemaRef, record: &[u8]) -> Result<RecordBatch, String> {
-        let mut decoder = arrow_json::ReaderBuilder::new(Arc::clone(schema))
-            .with_strict_mode(true)
-            .build_decoder()
-            .map_err(|e| e.to_string())?;
-        let used = decoder.decode(record).map_err(|e| e.to_string())?;
-        if used != record.len() || decoder.has_partial_record() {
-            return Err("not one object".into());
+        let (batch, _, poison) =
+            crate::flow::deliver::decode(schema, &messages(&[record.to_vec()]))?;
+        match (batch, poison.first()) {
+            (Some(batch), None) => Ok(batch),
+            (_, Some((_, reason))) => Err(reason.clone()),
+            (None, None) => Err("no row".into()),
         }
-        let batch = decoder
-            .flush()
-            .map_err(|e| e.to_string())?
-            .ok_or("no row")?;
-        (batch.num_rows() == 1)
-            .then_some(batch)
-            .ok_or_else(|| "not one row".into())
     }
 
     #[test]
