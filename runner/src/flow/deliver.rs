@@ -35,7 +35,7 @@ use super::stop::Stop;
 use crate::backend::{Backends, Catalog, Log, Message, ObjectStore};
 use crate::spec::Pipeline;
 use crate::spec::flow::Flow;
-use crate::spec::storage::{Format, Layout};
+use crate::spec::storage::Format;
 
 /// How long the hashes of delivered records are kept for dropping duplicates, unless the
 /// flow says (`dedupe_window`).
@@ -160,19 +160,24 @@ pub async fn run(
         })?;
     let rotate = layout.rotate.clone().unwrap_or_default();
     let (columns, partitioner) = Partitioner::compile(&layout.partition_by, &schema)?.projected();
-    let check =
-        (layout.format != Format::Parquet).then(|| Arc::new(RecordCheck::new(&schema, &columns)));
+    let check = (layout.format != Format::Parquet).then(|| RecordCheck::new(&schema, &columns));
+    let preparer = Preparer {
+        schema,
+        partitioner,
+        columns,
+        check,
+        format: layout.format,
+        topic: flow.from_topic.clone(),
+        prefix: layout.prefix.clone(),
+        flow: name.to_owned(),
+    };
     let job = Job {
         pipeline,
         name,
         layout_name: &flow.to,
-        layout,
         topic: &flow.from_topic,
         group: &flow.group,
-        partitioner,
-        columns,
-        check,
-        schema,
+        preparer: Arc::new(preparer),
         log,
         objects: backends.objects.as_ref(),
         catalog: backends.catalog.as_ref(),
@@ -214,16 +219,10 @@ struct Job<'a> {
     pipeline: &'a Pipeline,
     name: &'a str,
     layout_name: &'a str,
-    layout: &'a Layout,
     topic: &'a str,
     group: &'a str,
-    schema: SchemaRef,
-    /// The partitioning, of a batch of the [`Job::columns`] alone.
-    partitioner: Partitioner,
-    /// The dataset's fields the partition paths read.
-    columns: Vec<usize>,
-    /// The quick check of records that layouts writing them as they came (JSONL) use.
-    check: Option<Arc<RecordCheck>>,
+    /// What turns a batch into the bodies of its objects.
+    preparer: Arc<Preparer>,
     log: &'a dyn Log,
     objects: &'a dyn ObjectStore,
     catalog: &'a dyn Catalog,
@@ -697,77 +696,39 @@ impl Job<'_> {
         // What this batch did, added to `summary` once its state is stored.
         let mut done = Summary::default();
         let mut expired = slot.window.expire(&mut slot.state.recent, self.horizon());
-        // Dropping the records delivered before and decoding the rest are a batch's
-        // heaviest work: they run on a thread of their own, so the batches of several
-        // partitions are handled side by side.
-        let count = messages.len();
-        let window = std::mem::take(&mut slot.window);
-        let schema = Arc::clone(&self.schema);
-        let check = self.check.clone();
-        let columns = self.columns.clone();
-        // The window comes back whatever happens to the batch's work.
-        let (window, handled) = tokio::task::spawn_blocking(move || {
-            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let (fresh, hashes) = drop_delivered(&window, messages);
-                let decoded = read(&schema, check.as_deref(), &columns, &fresh);
-                (fresh, hashes, decoded)
-            }));
-            (window, handled)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        slot.window = window;
-        let (fresh, hashes, decoded) =
-            handled.map_err(|_| format!("partition {partition}: decoding the batch failed"))?;
-        done.duplicates += (count - fresh.len()) as u64;
-        let Decoded {
-            batch,
-            columns,
-            kept,
-            poison,
-        } = decoded?;
         let file = match slot.state.epoch {
             0 => format!("{}+{partition}+{start}", self.topic),
             epoch => format!("{}+{partition}+{start}+e{epoch}", self.topic),
         };
-        if !poison.is_empty() {
-            done.poison += poison.len() as u64;
-            let body = super::jsonl_body(poison.iter().map(|(i, reason)| {
-                let message = &fresh[*i];
-                serde_json::json!({
-                    "topic": self.topic, "partition": partition, "offset": message.offset,
-                    "raw": String::from_utf8_lossy(&message.value), "reason": reason,
-                })
+        // Making the objects' bodies is a batch's heaviest work: it runs on a thread of its
+        // own, so the batches of several partitions are made side by side while this
+        // thread writes. The window comes back whatever happens to the batch's work.
+        let window = std::mem::take(&mut slot.window);
+        let (preparer, name) = (Arc::clone(&self.preparer), file.clone());
+        let (window, prepared) = tokio::task::spawn_blocking(move || {
+            let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                preparer.prepare(&window, messages, partition, &name)
             }));
-            let quarantine = format!("{}_rejects/{}/{file}.jsonl", self.layout.prefix, self.name);
+            (window, prepared)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        slot.window = window;
+        let Prepared {
+            duplicates,
+            hashes,
+            quarantine,
+            objects,
+        } = prepared
+            .map_err(|_| format!("partition {partition}: preparing the batch failed"))??;
+        done.duplicates += duplicates;
+        if let Some((key, body, poison)) = quarantine {
+            done.poison += poison;
             self.objects
-                .put(self.bucket, &quarantine, body)
+                .put(self.bucket, &key, body)
                 .await
                 .map_err(|e| e.to_string())?;
-            done.objects.push(quarantine);
-        }
-        let mut objects = Vec::new();
-        if let Some(columns) = columns {
-            for (path, rows) in self.partitioner.group(&columns)? {
-                let (ext, body) = match self.layout.format {
-                    Format::Parquet => {
-                        let batch = batch.as_ref().ok_or("a Parquet batch was not decoded")?;
-                        ("parquet", self.parquet(batch, &rows)?)
-                    }
-                    _ => {
-                        let value = |row: u32| &fresh[kept[row as usize]].value;
-                        let size = rows.iter().map(|&r| value(r).len() + 1);
-                        let mut body = Vec::with_capacity(size.sum());
-                        for &row in &rows {
-                            body.extend_from_slice(value(row));
-                            body.push(b'\n');
-                        }
-                        ("jsonl", body)
-                    }
-                };
-                let object = format!("{}{path}{file}.{ext}", self.layout.prefix);
-                objects.push((object, body, rows.len() as u64));
-            }
+            done.objects.push(key);
         }
         // The objects are written side by side; each one is whole or absent.
         let (store, bucket) = (self.objects, self.bucket);
@@ -853,6 +814,97 @@ impl Job<'_> {
         summary.add(done);
         tracing::info!(flow = self.name, partition, start, end, "batch delivered");
         Ok(true)
+    }
+}
+
+/// What turns a batch's records into the bodies of its objects: the work of a batch that
+/// needs no store, done on a blocking thread (see [`Job::deliver`]).
+struct Preparer {
+    schema: SchemaRef,
+    /// The partitioning, of a batch of the [`Preparer::columns`] alone.
+    partitioner: Partitioner,
+    /// The dataset's fields the partition paths read.
+    columns: Vec<usize>,
+    /// The quick check of records that layouts writing them as they came (JSONL) use.
+    check: Option<RecordCheck>,
+    format: Format,
+    topic: String,
+    /// The layout's prefix.
+    prefix: String,
+    /// The flow's name, which names its quarantine folder.
+    flow: String,
+}
+
+/// A batch ready to be written.
+struct Prepared {
+    /// Records dropped as delivered before (same key and bytes).
+    duplicates: u64,
+    /// The hashes of the records kept.
+    hashes: Vec<u64>,
+    /// The quarantine object of the undecodable records: key, body and records.
+    quarantine: Option<(String, Vec<u8>, u64)>,
+    /// The objects of the records kept: key, body and records.
+    objects: Vec<(String, Vec<u8>, u64)>,
+}
+
+impl Preparer {
+    /// Drops the `messages` delivered before (by `window`), reads the rest, and makes the
+    /// batch's objects, named after `file` (the batch's topic, partition and start).
+    fn prepare(
+        &self,
+        window: &Window,
+        messages: Vec<Message>,
+        partition: u32,
+        file: &str,
+    ) -> Result<Prepared, String> {
+        let count = messages.len();
+        let (fresh, hashes) = drop_delivered(window, messages);
+        let Decoded {
+            batch,
+            columns,
+            kept,
+            poison,
+        } = read(&self.schema, self.check.as_ref(), &self.columns, &fresh)?;
+        let quarantine = (!poison.is_empty()).then(|| {
+            let body = super::jsonl_body(poison.iter().map(|(i, reason)| {
+                let message = &fresh[*i];
+                serde_json::json!({
+                    "topic": self.topic, "partition": partition, "offset": message.offset,
+                    "raw": String::from_utf8_lossy(&message.value), "reason": reason,
+                })
+            }));
+            let key = format!("{}_rejects/{}/{file}.jsonl", self.prefix, self.flow);
+            (key, body, poison.len() as u64)
+        });
+        let mut objects = Vec::new();
+        if let Some(columns) = columns {
+            for (path, rows) in self.partitioner.group(&columns)? {
+                let (ext, body) = match self.format {
+                    Format::Parquet => {
+                        let batch = batch.as_ref().ok_or("a Parquet batch was not decoded")?;
+                        ("parquet", self.parquet(batch, &rows)?)
+                    }
+                    _ => {
+                        let value = |row: u32| &fresh[kept[row as usize]].value;
+                        let size = rows.iter().map(|&r| value(r).len() + 1);
+                        let mut body = Vec::with_capacity(size.sum());
+                        for &row in &rows {
+                            body.extend_from_slice(value(row));
+                            body.push(b'\n');
+                        }
+                        ("jsonl", body)
+                    }
+                };
+                let key = format!("{}{path}{file}.{ext}", self.prefix);
+                objects.push((key, body, rows.len() as u64));
+            }
+        }
+        Ok(Prepared {
+            duplicates: (count - fresh.len()) as u64,
+            hashes,
+            quarantine,
+            objects,
+        })
     }
 
     /// Rows `rows` of `batch` as one Parquet file.
