@@ -78,9 +78,15 @@ pub async fn connect(name: &str, pipeline: &Pipeline) -> Result<Backends, String
                 return Err(format!("target '{name}': kafka.bootstrap is empty"));
             }
             let mut config = ClientConfig::new();
+            // librdkafka holds a new client's connection attempts back for half the
+            // reconnect backoff. A client's first request often lands as the bootstrap
+            // connection gives way to the broker's advertised address, and so waited about
+            // 50 ms at the default 100 ms: a run makes several clients in a row. Later
+            // backoffs still double up to `reconnect.backoff.max.ms` (10 s).
             config
                 .set("bootstrap.servers", kafka.bootstrap.trim())
-                .set("socket.connection.setup.timeout.ms", "5000");
+                .set("socket.connection.setup.timeout.ms", "5000")
+                .set("reconnect.backoff.ms", "10");
             for (key, value) in &kafka.properties {
                 config.set(key, value.expose());
             }
