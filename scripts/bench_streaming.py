@@ -128,12 +128,20 @@ def raw_client(bootstrap, payloads):
     return produce_seconds, consume_seconds, received
 
 
-def clean_up(bootstrap, topic, buckets):
-    """Deletes the benchmark's topic and buckets; a failure here is reported, not raised,
-    so it never hides the error that ended a run."""
+def clean_up(bootstrap, topic, buckets, aws, databases):
+    """Deletes the benchmark's topic, buckets and Glue databases (`aws` is the Glue
+    endpoint); a failure here is reported, not raised, so it never hides the error that
+    ended a run."""
     try:
         for endpoint, bucket in buckets:
             remove_bucket(endpoint, bucket)
+        glue = boto3.client("glue", endpoint_url=aws, aws_access_key_id="test",
+                            aws_secret_access_key="test", region_name="us-west-2")
+        for database in databases:
+            try:
+                glue.delete_database(Name=database)
+            except glue.exceptions.EntityNotFoundException:
+                pass
         admin = AdminClient({"bootstrap.servers": bootstrap})
         admin.delete_topics([topic])[topic].result()
     except Exception as e:  # noqa: BLE001 - any failure of the clean-up is only reported
@@ -223,7 +231,8 @@ def main():
         server.shutdown()
         shutil.rmtree(work, ignore_errors=True)
         clean_up(bootstrap, topic, [(aws, f"bench-{suffix}")]
-                 + ([(aws, f"bench-{suffix}s"), (s3s, f"bench-{suffix}s")] if s3s else []))
+                 + ([(aws, f"bench-{suffix}s"), (s3s, f"bench-{suffix}s")] if s3s else []),
+                 aws, [f"bench_{suffix}"] + ([f"bench_{suffix}s"] if s3s else []))
 
     produced, written = ingest["produced"], deliver["written"]
     print(f"runner: ingest {produced:,} in {ingest_seconds:.1f} s, deliver {written:,} in "
