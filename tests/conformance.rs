@@ -409,7 +409,11 @@ async fn log_suite(log: &dyn Log, can_add_partitions: bool) {
             messages.windows(2).all(|w| w[0].offset + 1 == w[1].offset),
             "offsets in order"
         );
-        seen.extend(messages.into_iter().map(|m| (m.key, m.value)));
+        seen.extend(
+            messages
+                .into_iter()
+                .map(|m| (m.key.map(|k| k.to_vec()), m.value.to_vec())),
+        );
         if expected > 1 {
             let later = log
                 .fetch(&topic, partition, 1, 100, Duration::from_secs(3))

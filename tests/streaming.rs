@@ -94,7 +94,7 @@ fn logged_keys(s: &Scratch) -> Vec<Option<Vec<u8>>> {
                 Duration::ZERO,
             ))
             .expect("fetch");
-        keys.extend(messages.into_iter().map(|m| m.key));
+        keys.extend(messages.into_iter().map(|m| m.key.map(|k| k.to_vec())));
     }
     keys
 }

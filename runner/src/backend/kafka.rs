@@ -5,11 +5,13 @@
 //! rdkafka does not wrap yet, so that one call goes through librdkafka's C API.
 
 use std::ffi::{CStr, CString};
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use rdkafka::admin::{
     AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
 };
@@ -55,6 +57,42 @@ pub struct Kafka {
 struct Reader {
     consumer: Arc<Closing>,
     next: u64,
+}
+
+/// The records of one fetch, copied into one buffer as they are polled: one allocation
+/// per fetch (the buffer grows by doubling), not two per record.
+#[derive(Default)]
+struct Gathered {
+    bytes: Vec<u8>,
+    /// Each record's offset, key (a range of `bytes`, when it has one) and value.
+    records: Vec<(u64, Option<Range<usize>>, Range<usize>)>,
+}
+
+impl Gathered {
+    fn push(&mut self, offset: u64, key: Option<&[u8]>, value: &[u8]) {
+        let key = key.map(|key| self.append(key));
+        let value = self.append(value);
+        self.records.push((offset, key, value));
+    }
+
+    fn append(&mut self, part: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(part);
+        start..self.bytes.len()
+    }
+
+    /// The records as messages whose bytes are slices of the one buffer.
+    fn into_messages(self) -> Vec<Message> {
+        let bytes = Bytes::from(self.bytes);
+        self.records
+            .into_iter()
+            .map(|(offset, key, value)| Message {
+                offset,
+                key: key.map(|key| bytes.slice(key)),
+                value: bytes.slice(value),
+            })
+            .collect()
+    }
 }
 
 fn failure(message: impl Into<String>) -> BackendError {
@@ -402,8 +440,8 @@ impl Log for Kafka {
                     .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
             }
             let deadline = std::time::Instant::now() + wait;
-            let mut out = Vec::new();
-            while out.len() < max {
+            let mut out = Gathered::default();
+            while out.records.len() < max {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 if left.is_zero() {
                     break;
@@ -412,7 +450,7 @@ impl Log for Kafka {
                 // answer said the partition ends rather than wait for more.
                 let mut polled = reading.poll(Duration::ZERO);
                 if polled.is_none() {
-                    let next = out.last().map(|m: &Message| m.offset + 1);
+                    let next = out.records.last().map(|(offset, _, _)| offset + 1);
                     let end = cached_high_watermark(&reading, &topic, partition as i32);
                     if next.zip(end).is_some_and(|(next, end)| next >= end) {
                         break;
@@ -420,11 +458,9 @@ impl Log for Kafka {
                     polled = reading.poll(left);
                 }
                 match polled {
-                    Some(Ok(m)) => out.push(Message {
-                        offset: m.offset() as u64,
-                        key: m.key().map(<[u8]>::to_vec),
-                        value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                    }),
+                    Some(Ok(m)) => {
+                        out.push(m.offset() as u64, m.key(), m.payload().unwrap_or_default())
+                    }
                     // librdkafka reconnects by itself: a broker that went away (a restart)
                     // is waited for until the deadline, not reported as a failure.
                     Some(Err(e)) if passing(&e) => {
@@ -441,7 +477,7 @@ impl Log for Kafka {
             if end.is_some() && unreachable.swap(false, Ordering::Relaxed) {
                 tracing::info!(topic, partition, "the broker answers again");
             }
-            Ok((out, end))
+            Ok((out.into_messages(), end))
         })
         .await
         .map_err(|e| failure(e.to_string()))??;
@@ -693,5 +729,31 @@ fn incremental_alter_configs(
         }
         rd::rd_kafka_ConfigResource_destroy(resource);
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathered_records_come_back_as_messages_with_their_own_bytes() {
+        let mut gathered = Gathered::default();
+        gathered.push(5, Some(b"k1"), b"{\"a\":1}");
+        gathered.push(6, None, b"");
+        gathered.push(9, Some(b""), b"{\"a\":3}");
+        let message = |offset, key: Option<&'static [u8]>, value: &'static [u8]| Message {
+            offset,
+            key: key.map(Bytes::from_static),
+            value: Bytes::from_static(value),
+        };
+        assert_eq!(
+            gathered.into_messages(),
+            vec![
+                message(5, Some(b"k1"), b"{\"a\":1}"),
+                message(6, None, b""),
+                message(9, Some(b""), b"{\"a\":3}"),
+            ]
+        );
     }
 }

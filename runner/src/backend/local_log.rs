@@ -15,6 +15,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+
 use super::{BackendError, Message, Record, Result};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackendError + '_ {
@@ -183,8 +185,8 @@ impl TopicFiles {
             let (key, value) = read_record(&mut file).map_err(io(&path))?;
             out.push(Message {
                 offset: current,
-                key,
-                value,
+                key: key.map(Bytes::from),
+                value: Bytes::from(value),
             });
         }
         Ok(out)
@@ -282,7 +284,7 @@ mod tests {
         };
         assert_eq!(files.append(0, &[&c]).unwrap(), [2]);
         let read = files.read(0, 0, 10).unwrap();
-        let values: Vec<&[u8]> = read.iter().map(|m| m.value.as_slice()).collect();
+        let values: Vec<&[u8]> = read.iter().map(|m| &m.value[..]).collect();
         assert_eq!(values, [&b"one"[..], b"two", b"three"]);
         assert_eq!(read[0].key.as_deref(), Some(&b"k"[..]));
         assert_eq!(files.read(0, 2, 10).unwrap()[0].offset, 2);

@@ -16,6 +16,7 @@ pub mod remote;
 pub mod s3;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::resource::Attrs;
@@ -255,15 +256,16 @@ pub struct Record<'a> {
     pub value: &'a [u8],
 }
 
-/// A record read back from a partition.
+/// A record read back from a partition. Its bytes may be slices of one buffer that a whole
+/// fetch was read into, so reading allocates nothing per record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     /// Its offset in the partition.
     pub offset: u64,
     /// Its key.
-    pub key: Option<Vec<u8>>,
+    pub key: Option<Bytes>,
     /// Its payload.
-    pub value: Vec<u8>,
+    pub value: Bytes,
 }
 
 /// A query's answer: its columns and rows as Arrow batches.

@@ -448,7 +448,7 @@ mod tests {
             .map(|(i, value)| Message {
                 offset: i as u64,
                 key: None,
-                value: value.clone(),
+                value: value.clone().into(),
             })
             .collect()
     }
