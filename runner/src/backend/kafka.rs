@@ -59,37 +59,73 @@ struct Reader {
     next: u64,
 }
 
-/// The records of one fetch, copied into one buffer as they are polled: one allocation
-/// per fetch (the buffer grows by doubling), not two per record.
+/// The records of one fetch, copied as they are polled into buffers of [`GATHER_BUFFER`]
+/// bytes (a larger record gets one of its own): a few allocations per fetch rather than
+/// two per record, and no buffer grows by copying what it holds.
 #[derive(Default)]
 struct Gathered {
-    bytes: Vec<u8>,
-    /// Each record's offset, key (a range of `bytes`, when it has one) and value.
-    records: Vec<(u64, Option<Range<usize>>, Range<usize>)>,
+    /// The buffers filled.
+    full: Vec<Vec<u8>>,
+    /// The buffer being filled.
+    current: Vec<u8>,
+    /// Where each record is.
+    records: Vec<Placed>,
 }
+
+/// Where a gathered record is: its buffer (an index into [`Gathered::full`], where the
+/// buffer being filled goes last) and its key and value as ranges of that buffer.
+struct Placed {
+    offset: u64,
+    buffer: usize,
+    key: Option<Range<usize>>,
+    value: Range<usize>,
+}
+
+/// The size of [`Gathered`]'s buffers.
+const GATHER_BUFFER: usize = 1 << 20;
 
 impl Gathered {
     fn push(&mut self, offset: u64, key: Option<&[u8]>, value: &[u8]) {
+        let size = key.map_or(0, <[u8]>::len) + value.len();
+        if self.current.len() + size > self.current.capacity() {
+            let next = Vec::with_capacity(size.max(GATHER_BUFFER));
+            let filled = std::mem::replace(&mut self.current, next);
+            // Only a record of no bytes can point into an empty buffer, and an empty range
+            // of the next one is the same.
+            if !filled.is_empty() {
+                self.full.push(filled);
+            }
+        }
         let key = key.map(|key| self.append(key));
         let value = self.append(value);
-        self.records.push((offset, key, value));
+        let buffer = self.full.len();
+        self.records.push(Placed {
+            offset,
+            buffer,
+            key,
+            value,
+        });
     }
 
     fn append(&mut self, part: &[u8]) -> Range<usize> {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(part);
-        start..self.bytes.len()
+        let start = self.current.len();
+        self.current.extend_from_slice(part);
+        start..self.current.len()
     }
 
-    /// The records as messages whose bytes are slices of the one buffer.
-    fn into_messages(self) -> Vec<Message> {
-        let bytes = Bytes::from(self.bytes);
+    /// The records as messages whose bytes are slices of the buffers.
+    fn into_messages(mut self) -> Vec<Message> {
+        self.full.push(self.current);
+        let buffers: Vec<Bytes> = self.full.into_iter().map(Bytes::from).collect();
         self.records
             .into_iter()
-            .map(|(offset, key, value)| Message {
-                offset,
-                key: key.map(|key| bytes.slice(key)),
-                value: bytes.slice(value),
+            .map(|placed| {
+                let bytes = &buffers[placed.buffer];
+                Message {
+                    offset: placed.offset,
+                    key: placed.key.map(|key| bytes.slice(key)),
+                    value: bytes.slice(placed.value),
+                }
             })
             .collect()
     }
@@ -450,7 +486,7 @@ impl Log for Kafka {
                 // answer said the partition ends rather than wait for more.
                 let mut polled = reading.poll(Duration::ZERO);
                 if polled.is_none() {
-                    let next = out.records.last().map(|(offset, _, _)| offset + 1);
+                    let next = out.records.last().map(|placed| placed.offset + 1);
                     let end = cached_high_watermark(&reading, &topic, partition as i32);
                     if next.zip(end).is_some_and(|(next, end)| next >= end) {
                         break;
@@ -742,6 +778,10 @@ mod tests {
         gathered.push(5, Some(b"k1"), b"{\"a\":1}");
         gathered.push(6, None, b"");
         gathered.push(9, Some(b""), b"{\"a\":3}");
+        // Past the first buffer: one record larger than a buffer, then one after it.
+        let large: &'static [u8] = Box::leak(vec![b'x'; GATHER_BUFFER + 3].into_boxed_slice());
+        gathered.push(10, Some(b"big"), large);
+        gathered.push(11, Some(b"k2"), b"{}");
         let message = |offset, key: Option<&'static [u8]>, value: &'static [u8]| Message {
             offset,
             key: key.map(Bytes::from_static),
@@ -753,6 +793,8 @@ mod tests {
                 message(5, Some(b"k1"), b"{\"a\":1}"),
                 message(6, None, b""),
                 message(9, Some(b""), b"{\"a\":3}"),
+                message(10, Some(b"big"), large),
+                message(11, Some(b"k2"), b"{}"),
             ]
         );
     }
