@@ -6,6 +6,7 @@ pub mod cleaning;
 pub mod csv_source;
 pub mod dedupe;
 pub mod deliver;
+mod deliver_batch;
 pub mod delivered;
 pub mod group;
 pub mod ingest;

@@ -457,7 +457,7 @@ mod tests {
     /// it is poison.
     fn arrow(schema: &SchemaRef, record: &[u8]) -> Result<RecordBatch, String> {
         let (batch, _, poison) =
-            crate::flow::deliver::decode(schema, &messages(&[record.to_vec()]))?;
+            crate::flow::deliver_batch::decode(schema, &messages(&[record.to_vec()]))?;
         match (batch, poison.first()) {
             (Some(batch), None) => Ok(batch),
             (_, Some((_, reason))) => Err(reason.clone()),

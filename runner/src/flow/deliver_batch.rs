@@ -1,0 +1,374 @@
+//! A deliver batch made ready to write, off the runtime's thread: the records delivered
+//! before dropped, the rest checked (JSON lines) or decoded (Parquet, or a batch the check
+//! does not pass, which finds the poison), grouped by partition path, and made into the
+//! bodies of the batch's objects and of its quarantine object.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use super::delivered::Window;
+use super::partition::Partitioner;
+use super::record_check::RecordCheck;
+use crate::backend::Message;
+use crate::spec::storage::Format;
+
+/// Records decoded at a time, the pieces then put together: the decoder's JSON tape stays
+/// small and is reused, rather than one tape as large as the batch (measured with batches
+/// of 50,000: about 10% less CPU, a sixth fewer page faults).
+const DECODE_CHUNK: usize = 8192;
+
+fn record_hash(message: &Message) -> u64 {
+    super::dedupe::hash_of(&(&message.key, &message.value))
+}
+
+/// What turns a batch's records into the bodies of its objects: the work of a batch that
+/// needs no store, which deliver runs on a blocking thread.
+pub(super) struct Preparer {
+    /// The dataset's schema, for decoding.
+    pub(super) schema: SchemaRef,
+    /// The partitioning, of a batch of the [`Preparer::columns`] alone.
+    pub(super) partitioner: Partitioner,
+    /// The dataset's fields the partition paths read.
+    pub(super) columns: Vec<usize>,
+    /// The quick check of records that layouts writing them as they came (JSONL) use.
+    pub(super) check: Option<RecordCheck>,
+    /// The layout's file format.
+    pub(super) format: Format,
+    /// The topic, named in the quarantined records.
+    pub(super) topic: String,
+    /// The layout's prefix.
+    pub(super) prefix: String,
+    /// The flow's name, which names its quarantine folder.
+    pub(super) flow: String,
+}
+
+/// A batch ready to be written.
+pub(super) struct Prepared {
+    /// Records dropped as delivered before (same key and bytes).
+    pub(super) duplicates: u64,
+    /// The hashes of the records kept.
+    pub(super) hashes: Vec<u64>,
+    /// The quarantine object of the undecodable records: key, body and records.
+    pub(super) quarantine: Option<(String, Vec<u8>, u64)>,
+    /// The objects of the records kept: key, body and records.
+    pub(super) objects: Vec<(String, Vec<u8>, u64)>,
+}
+
+impl Preparer {
+    /// Drops the `messages` delivered before (by `window`), reads the rest, and makes the
+    /// batch's objects, named after `file` (the batch's topic, partition and start).
+    pub(super) fn prepare(
+        &self,
+        window: &Window,
+        messages: Vec<Message>,
+        partition: u32,
+        file: &str,
+    ) -> Result<Prepared, String> {
+        let count = messages.len();
+        let (fresh, hashes) = drop_delivered(window, messages);
+        let Decoded {
+            batch,
+            columns,
+            kept,
+            poison,
+        } = read(&self.schema, self.check.as_ref(), &self.columns, &fresh)?;
+        let quarantine = (!poison.is_empty()).then(|| {
+            let body = super::jsonl_body(poison.iter().map(|(i, reason)| {
+                let message = &fresh[*i];
+                serde_json::json!({
+                    "topic": self.topic, "partition": partition, "offset": message.offset,
+                    "raw": String::from_utf8_lossy(&message.value), "reason": reason,
+                })
+            }));
+            let key = format!("{}_rejects/{}/{file}.jsonl", self.prefix, self.flow);
+            (key, body, poison.len() as u64)
+        });
+        let mut objects = Vec::new();
+        if let Some(columns) = columns {
+            for (path, rows) in self.partitioner.group(&columns)? {
+                let (ext, body) = match self.format {
+                    Format::Parquet => {
+                        let batch = batch.as_ref().ok_or("a Parquet batch was not decoded")?;
+                        ("parquet", self.parquet(batch, &rows)?)
+                    }
+                    _ => {
+                        let value = |row: u32| &fresh[kept[row as usize]].value;
+                        let size = rows.iter().map(|&r| value(r).len() + 1);
+                        let mut body = Vec::with_capacity(size.sum());
+                        for &row in &rows {
+                            body.extend_from_slice(value(row));
+                            body.push(b'\n');
+                        }
+                        ("jsonl", body)
+                    }
+                };
+                let key = format!("{}{path}{file}.{ext}", self.prefix);
+                objects.push((key, body, rows.len() as u64));
+            }
+        }
+        Ok(Prepared {
+            duplicates: (count - fresh.len()) as u64,
+            hashes,
+            quarantine,
+            objects,
+        })
+    }
+
+    /// Rows `rows` of `batch` as one Parquet file.
+    fn parquet(&self, batch: &RecordBatch, rows: &[u32]) -> Result<Vec<u8>, String> {
+        let indices = arrow_array::UInt32Array::from(rows.to_vec());
+        let part =
+            arrow_select::take::take_record_batch(batch, &indices).map_err(|e| e.to_string())?;
+        let mut writer = parquet::arrow::ArrowWriter::try_new(Vec::new(), batch.schema(), None)
+            .map_err(|e| e.to_string())?;
+        writer.write(&part).map_err(|e| e.to_string())?;
+        writer.into_inner().map_err(|e| e.to_string())
+    }
+}
+
+/// The `messages` not delivered before (by `window`) nor repeated earlier in the batch,
+/// with their hashes.
+fn drop_delivered(window: &Window, messages: Vec<Message>) -> (Vec<Message>, Vec<u64>) {
+    let mut in_batch = HashSet::with_capacity(messages.len());
+    let mut fresh = Vec::with_capacity(messages.len());
+    let mut hashes = Vec::with_capacity(messages.len());
+    for message in messages {
+        let hash = record_hash(&message);
+        if !window.contains(hash) && in_batch.insert(hash) {
+            fresh.push(message);
+            hashes.push(hash);
+        }
+    }
+    (fresh, hashes)
+}
+
+/// A batch's records as deliver writes them.
+struct Decoded {
+    /// The records decoded, when the layout writes Parquet.
+    batch: Option<RecordBatch>,
+    /// The partition columns of the records kept (none when none is).
+    columns: Option<RecordBatch>,
+    /// The indices of the records kept, in row order.
+    kept: Vec<usize>,
+    /// The indices of the undecodable records, with the reason.
+    poison: Vec<(usize, String)>,
+}
+
+/// Reads `messages` for delivery: with a `check` (layouts writing records as they came),
+/// only their partition `columns` when every record passes it; otherwise by decoding them
+/// whole ([`decode`]), which finds the poison.
+fn read(
+    schema: &SchemaRef,
+    check: Option<&RecordCheck>,
+    columns: &[usize],
+    messages: &[Message],
+) -> Result<Decoded, String> {
+    if let Some(check) = check
+        && !messages.is_empty()
+        && let Some(partition_columns) = check.columns(messages)
+    {
+        return Ok(Decoded {
+            batch: None,
+            columns: Some(partition_columns),
+            kept: (0..messages.len()).collect(),
+            poison: Vec::new(),
+        });
+    }
+    let (batch, kept, poison) = decode(schema, messages)?;
+    let columns = match &batch {
+        Some(batch) => Some(batch.project(columns).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok(Decoded {
+        batch: batch.filter(|_| check.is_none()),
+        columns,
+        kept,
+        poison,
+    })
+}
+
+/// The records as one typed batch, the indices of the records it holds (in row order),
+/// and those of the undecodable ones with the reason.
+#[allow(clippy::type_complexity)]
+pub(super) fn decode(
+    schema: &SchemaRef,
+    messages: &[Message],
+) -> Result<(Option<RecordBatch>, Vec<usize>, Vec<(usize, String)>), String> {
+    if messages.is_empty() {
+        return Ok((None, Vec::new(), Vec::new()));
+    }
+    if let Ok(batch) = decode_all(schema, messages.iter()) {
+        return Ok((Some(batch), (0..messages.len()).collect(), Vec::new()));
+    }
+    // Some record is poison: find it (and any other) one by one.
+    let mut kept = Vec::new();
+    let mut poison = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        match decode_all(schema, std::iter::once(message)) {
+            Ok(_) => kept.push(i),
+            Err(reason) => poison.push((i, reason)),
+        }
+    }
+    let batch = if kept.is_empty() {
+        None
+    } else {
+        Some(decode_all(schema, kept.iter().map(|&i| &messages[i]))?)
+    };
+    Ok((batch, kept, poison))
+}
+
+/// Decodes records that are each one JSON object of the dataset's fields: by one decoder,
+/// [`DECODE_CHUNK`] records at a time, the pieces then put together.
+fn decode_all<'m>(
+    schema: &SchemaRef,
+    messages: impl ExactSizeIterator<Item = &'m Message>,
+) -> Result<RecordBatch, String> {
+    // One row more than a chunk's records: a record holding a second object shows as an
+    // extra row rather than as the end of the chunk. (The decoder reserves room for as many
+    // rows, so a short input gets a small one.)
+    let chunk = messages.len().min(DECODE_CHUNK);
+    let mut decoder = arrow_json::ReaderBuilder::new(Arc::clone(schema))
+        .with_batch_size(chunk + 1)
+        .with_strict_mode(true)
+        .build_decoder()
+        .map_err(|e| e.to_string())?;
+    let mut pieces = Vec::with_capacity(messages.len().div_ceil(DECODE_CHUNK));
+    for (i, message) in messages.enumerate() {
+        if !message.value.trim_ascii_start().starts_with(b"{") {
+            return Err("not a JSON object".to_owned());
+        }
+        let mut rest = &message.value[..];
+        while !rest.is_empty() {
+            let used = decoder.decode(rest).map_err(|e| e.to_string())?;
+            if used == 0 {
+                break;
+            }
+            rest = &rest[used..];
+        }
+        // Exactly one row per record: a record with two objects, or with anything after
+        // its object, is poison too.
+        if decoder.len() != i % DECODE_CHUNK + 1 || decoder.has_partial_record() {
+            return Err("not exactly one JSON object".to_owned());
+        }
+        if decoder.len() == DECODE_CHUNK {
+            pieces.extend(decoder.flush().map_err(|e| e.to_string())?);
+        }
+    }
+    pieces.extend(decoder.flush().map_err(|e| e.to_string())?);
+    if pieces.is_empty() {
+        return Err("no rows".to_owned());
+    }
+    arrow_select::concat::concat_batches(schema, &pieces).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    #[test]
+    fn record_hashes_match_those_of_the_byte_vectors_states_were_written_with() {
+        // States written when messages held `Vec<u8>`s list hashes of the same records;
+        // the dedupe window must still recognise them.
+        for key in [None, Some(b"2024-000123".to_vec())] {
+            let value = br#"{"offense_id":"123"}"#.to_vec();
+            let message = Message {
+                offset: 7,
+                key: key.clone().map(Bytes::from),
+                value: Bytes::from(value.clone()),
+            };
+            assert_eq!(
+                record_hash(&message),
+                crate::flow::dedupe::hash_of(&(&key, &value))
+            );
+        }
+    }
+
+    /// Records of one nullable integer field, `a`.
+    fn int_schema() -> SchemaRef {
+        Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "a",
+            arrow_schema::DataType::Int64,
+            true,
+        )]))
+    }
+
+    #[test]
+    fn a_record_that_is_not_exactly_one_object_is_poison_and_the_rest_decode() {
+        let schema = int_schema();
+        let message = |value: &str, offset| Message {
+            offset,
+            key: None,
+            value: Bytes::copy_from_slice(value.as_bytes()),
+        };
+        for bad in [
+            r#"{"a":1"#,
+            r#"{"a":1}{"a":2}"#,
+            r#"{"a":1} {"a":2}"#,
+            r#"{"a":1} 12"#,
+            r#"{"a":1} {"#,
+            r#"[1]"#,
+            r#"{"a":"x"}"#,
+        ] {
+            let messages = [
+                message(r#"{"a":5}"#, 0),
+                message(bad, 1),
+                message(r#"{"a":6}"#, 2),
+            ];
+            let (batch, kept, poison) =
+                decode(&schema, &messages).unwrap_or_else(|e| panic!("{bad}: {e}"));
+            assert_eq!(kept, [0, 2], "{bad}");
+            assert_eq!(poison.len(), 1, "{bad}");
+            assert_eq!(poison[0].0, 1, "{bad}");
+            assert_eq!(batch.map(|b| b.num_rows()), Some(2), "{bad}");
+        }
+        let (batch, kept, poison) = decode(
+            &schema,
+            &[message(r#"{"a":5}"#, 0), message(r#" {"a":6} "#, 1)],
+        )
+        .expect("decodes");
+        assert_eq!((kept, poison.len()), (vec![0, 1], 0));
+        assert_eq!(batch.map(|b| b.num_rows()), Some(2));
+    }
+
+    #[test]
+    fn a_batch_larger_than_a_decoding_chunk_keeps_its_rows_in_order() {
+        let schema = int_schema();
+        let count = DECODE_CHUNK + DECODE_CHUNK / 2;
+        let mut messages: Vec<Message> = (0..count)
+            .map(|i| Message {
+                offset: i as u64,
+                key: None,
+                value: format!(r#"{{"a":{i}}}"#).into(),
+            })
+            .collect();
+        let values = |batch: &RecordBatch| -> Vec<i64> {
+            let column = batch.column(0);
+            let ints = arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int64Type>(
+                column.as_ref(),
+            );
+            ints.values().to_vec()
+        };
+        let (batch, kept, poison) = decode(&schema, &messages).expect("decodes");
+        let batch = batch.expect("rows");
+        assert_eq!(values(&batch), (0..count as i64).collect::<Vec<_>>());
+        assert_eq!((kept.len(), poison.len()), (count, 0));
+        // Poison as the first chunk's last record (two objects: one row too many for the
+        // chunk) and in the second chunk: found, and the rest kept in order.
+        let bad = [DECODE_CHUNK - 1, DECODE_CHUNK + 3];
+        messages[bad[0]].value = Bytes::from_static(br#"{"a":1}{"a":2}"#);
+        messages[bad[1]].value = Bytes::from_static(b"{oops");
+        let (batch, kept, poison) = decode(&schema, &messages).expect("decodes");
+        assert_eq!(poison.iter().map(|(i, _)| *i).collect::<Vec<_>>(), bad);
+        assert_eq!(kept.len(), count - 2);
+        let expected: Vec<i64> = (0..count)
+            .filter(|i| !bad.contains(i))
+            .map(|i| i as i64)
+            .collect();
+        assert_eq!(values(&batch.expect("rows")), expected);
+    }
+}
