@@ -25,6 +25,25 @@ fn endpoint_for(service_variable: &str, target_endpoint: Option<&str>) -> Option
     target_endpoint.filter(|e| !e.is_empty()).map(str::to_owned)
 }
 
+/// The librdkafka settings of a target's `kafka:` section: runner's defaults, then the
+/// pipeline's properties, which override them.
+fn kafka_config(kafka: &crate::spec::target::Kafka) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    // librdkafka holds a new client's connection attempts back for half the reconnect
+    // backoff. A client's first request often lands as the bootstrap connection gives way
+    // to the broker's advertised address, and so waited about 50 ms at the default 100 ms:
+    // a run makes several clients in a row. Later backoffs still double up to
+    // `reconnect.backoff.max.ms` (10 s).
+    config
+        .set("bootstrap.servers", kafka.bootstrap.trim())
+        .set("socket.connection.setup.timeout.ms", "5000")
+        .set("reconnect.backoff.ms", "10");
+    for (key, value) in &kafka.properties {
+        config.set(key, value.expose());
+    }
+    config
+}
+
 /// Whether requests go to a custom endpoint (then S3 uses path-style addressing).
 fn custom_endpoint(target_endpoint: Option<&str>) -> bool {
     target_endpoint.is_some_and(|e| !e.is_empty())
@@ -77,19 +96,7 @@ pub async fn connect(name: &str, pipeline: &Pipeline) -> Result<Backends, String
             if kafka.bootstrap.trim().is_empty() {
                 return Err(format!("target '{name}': kafka.bootstrap is empty"));
             }
-            let mut config = ClientConfig::new();
-            // librdkafka holds a new client's connection attempts back for half the
-            // reconnect backoff. A client's first request often lands as the bootstrap
-            // connection gives way to the broker's advertised address, and so waited about
-            // 50 ms at the default 100 ms: a run makes several clients in a row. Later
-            // backoffs still double up to `reconnect.backoff.max.ms` (10 s).
-            config
-                .set("bootstrap.servers", kafka.bootstrap.trim())
-                .set("socket.connection.setup.timeout.ms", "5000")
-                .set("reconnect.backoff.ms", "10");
-            for (key, value) in &kafka.properties {
-                config.set(key, value.expose());
-            }
+            let config = kafka_config(kafka);
             Some(Box::new(Kafka::new(&config).map_err(|e| e.to_string())?) as Box<dyn super::Log>)
         }
         (None, true) => None,
@@ -127,4 +134,38 @@ pub async fn connect(name: &str, pipeline: &Pipeline) -> Result<Backends, String
         files,
         athena,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::types::Secret;
+
+    #[test]
+    fn kafka_settings_are_runners_defaults_overridden_by_the_pipelines_properties() {
+        let mut kafka = crate::spec::target::Kafka {
+            bootstrap: " broker:9092 ".to_owned(),
+            properties: Default::default(),
+        };
+        let config = kafka_config(&kafka);
+        assert_eq!(config.get("bootstrap.servers"), Some("broker:9092"));
+        assert_eq!(config.get("reconnect.backoff.ms"), Some("10"));
+        assert_eq!(
+            config.get("socket.connection.setup.timeout.ms"),
+            Some("5000")
+        );
+        kafka
+            .properties
+            .insert("reconnect.backoff.ms".to_owned(), Secret::new("250"));
+        kafka
+            .properties
+            .insert("security.protocol".to_owned(), Secret::new("SASL_SSL"));
+        let config = kafka_config(&kafka);
+        assert_eq!(config.get("reconnect.backoff.ms"), Some("250"));
+        assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(
+            config.get("socket.connection.setup.timeout.ms"),
+            Some("5000")
+        );
+    }
 }
