@@ -240,14 +240,7 @@ fn decode_all<'m>(
         if !message.value.trim_ascii_start().starts_with(b"{") {
             return Err("not a JSON object".to_owned());
         }
-        let mut rest = &message.value[..];
-        while !rest.is_empty() {
-            let used = decoder.decode(rest).map_err(|e| e.to_string())?;
-            if used == 0 {
-                break;
-            }
-            rest = &rest[used..];
-        }
+        super::feed_json(&mut decoder, &message.value)?;
         // Exactly one row per record: a record with two objects, or with anything after
         // its object, is poison too.
         if decoder.len() != i % DECODE_CHUNK + 1 || decoder.has_partial_record() {

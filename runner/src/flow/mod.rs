@@ -24,6 +24,20 @@ pub mod text;
 #[cfg(test)]
 mod tests;
 
+/// Hands all of `bytes` to arrow-json's `decoder`, however many calls that takes (it stops
+/// taking bytes when its batch is full).
+pub fn feed_json(decoder: &mut arrow_json::reader::Decoder, bytes: &[u8]) -> Result<(), String> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let used = decoder.decode(rest).map_err(|e| e.to_string())?;
+        if used == 0 {
+            break;
+        }
+        rest = &rest[used..];
+    }
+    Ok(())
+}
+
 /// JSON values as one JSON-lines body (a quarantine object).
 pub fn jsonl_body(values: impl IntoIterator<Item = serde_json::Value>) -> Vec<u8> {
     let mut body = Vec::new();

@@ -118,14 +118,7 @@ impl RecordCheck {
             .with_strict_mode(true)
             .build_decoder()
             .ok()?;
-        let mut rest = &values[..];
-        while !rest.is_empty() {
-            let used = decoder.decode(rest).ok()?;
-            if used == 0 {
-                break;
-            }
-            rest = &rest[used..];
-        }
+        super::feed_json(&mut decoder, &values).ok()?;
         let batch = decoder.flush().ok()??;
         (batch.num_rows() == records.len()).then_some(batch)
     }
