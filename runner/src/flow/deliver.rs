@@ -28,13 +28,10 @@ use serde::{Deserialize, Serialize};
 use super::deliver_batch::{Prepared, Preparer};
 use super::delivered::{self, Window};
 use super::group::Member;
-use super::partition::Partitioner;
-use super::record_check::RecordCheck;
 use super::stop::Stop;
 use crate::backend::{Backends, Catalog, Log, Message, ObjectStore};
 use crate::spec::Pipeline;
 use crate::spec::flow::Flow;
-use crate::spec::storage::Format;
 
 /// How long the hashes of delivered records are kept for dropping duplicates, unless the
 /// flow says (`dedupe_window`).
@@ -154,18 +151,7 @@ pub async fn run(
             )
         })?;
     let rotate = layout.rotate.clone().unwrap_or_default();
-    let (columns, partitioner) = Partitioner::compile(&layout.partition_by, &schema)?.projected();
-    let check = (layout.format != Format::Parquet).then(|| RecordCheck::new(&schema, &columns));
-    let preparer = Preparer {
-        schema,
-        partitioner,
-        columns,
-        check,
-        format: layout.format,
-        topic: flow.from_topic.clone(),
-        prefix: layout.prefix.clone(),
-        flow: name.to_owned(),
-    };
+    let preparer = Preparer::new(schema, layout, &flow.from_topic, name)?;
     let job = Job {
         pipeline,
         name,
@@ -695,10 +681,10 @@ impl Job<'_> {
         // own, so the batches of several partitions are made side by side while this
         // thread writes. The window comes back whatever happens to the batch's work.
         let window = std::mem::take(&mut slot.window);
-        let (preparer, name) = (Arc::clone(&self.preparer), file.clone());
+        let (preparer, file_name) = (Arc::clone(&self.preparer), file.clone());
         let (window, prepared) = tokio::task::spawn_blocking(move || {
             let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                preparer.prepare(&window, messages, partition, &name)
+                preparer.prepare(&window, messages, partition, &file_name)
             }));
             (window, prepared)
         })

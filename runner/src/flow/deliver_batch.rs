@@ -13,7 +13,7 @@ use super::delivered::Window;
 use super::partition::Partitioner;
 use super::record_check::RecordCheck;
 use crate::backend::Message;
-use crate::spec::storage::Format;
+use crate::spec::storage::{Format, Layout};
 
 /// Records decoded at a time, the pieces then put together: the decoder's JSON tape stays
 /// small and is reused, rather than one tape as large as the batch (measured with batches
@@ -28,21 +28,21 @@ fn record_hash(message: &Message) -> u64 {
 /// needs no store, which deliver runs on a blocking thread.
 pub(super) struct Preparer {
     /// The dataset's schema, for decoding.
-    pub(super) schema: SchemaRef,
+    schema: SchemaRef,
     /// The partitioning, of a batch of the [`Preparer::columns`] alone.
-    pub(super) partitioner: Partitioner,
+    partitioner: Partitioner,
     /// The dataset's fields the partition paths read.
-    pub(super) columns: Vec<usize>,
+    columns: Vec<usize>,
     /// The quick check of records that layouts writing them as they came (JSONL) use.
-    pub(super) check: Option<RecordCheck>,
+    check: Option<RecordCheck>,
     /// The layout's file format.
-    pub(super) format: Format,
+    format: Format,
     /// The topic, named in the quarantined records.
-    pub(super) topic: String,
+    topic: String,
     /// The layout's prefix.
-    pub(super) prefix: String,
+    prefix: String,
     /// The flow's name, which names its quarantine folder.
-    pub(super) flow: String,
+    flow: String,
 }
 
 /// A batch ready to be written.
@@ -58,6 +58,30 @@ pub(super) struct Prepared {
 }
 
 impl Preparer {
+    /// The preparer of deliver flow `flow`'s batches, records of `topic` written to
+    /// `layout`, of the dataset of `schema`: the layout's partitioning compiled, and for
+    /// layouts writing records as they came, the record check.
+    pub(super) fn new(
+        schema: SchemaRef,
+        layout: &Layout,
+        topic: &str,
+        flow: &str,
+    ) -> Result<Preparer, String> {
+        let (columns, partitioner) =
+            Partitioner::compile(&layout.partition_by, &schema)?.projected();
+        let check = (layout.format != Format::Parquet).then(|| RecordCheck::new(&schema, &columns));
+        Ok(Preparer {
+            schema,
+            partitioner,
+            columns,
+            check,
+            format: layout.format,
+            topic: topic.to_owned(),
+            prefix: layout.prefix.clone(),
+            flow: flow.to_owned(),
+        })
+    }
+
     /// Drops the `messages` delivered before (by `window`), reads the rest, and makes the
     /// batch's objects, named after `file` (the batch's topic, partition and start).
     pub(super) fn prepare(
