@@ -123,7 +123,9 @@ impl Preparer {
                         let size = rows.iter().map(|&r| value(r).len() + 1);
                         let mut body = Vec::with_capacity(size.sum());
                         for &row in &rows {
+                            let start = body.len();
                             body.extend_from_slice(value(row));
+                            one_line(&mut body[start..]);
                             body.push(b'\n');
                         }
                         ("jsonl", body)
@@ -150,6 +152,19 @@ impl Preparer {
             .map_err(|e| e.to_string())?;
         writer.write(&part).map_err(|e| e.to_string())?;
         writer.into_inner().map_err(|e| e.to_string())
+    }
+}
+
+/// Puts a JSON record on one line: its line breaks become spaces. A record that passed the
+/// check or the decode is valid JSON, whose strings cannot hold a raw line break, so each
+/// one is whitespace between tokens (a pretty-printed record), and a space is the same
+/// JSON. Left as they came, they would split the record across lines of the object, and
+/// readers of JSON lines (Athena's among them) take CR as well as LF for a line's end.
+fn one_line(record: &mut [u8]) {
+    let mut from = 0;
+    while let Some(at) = memchr::memchr2(b'\n', b'\r', &record[from..]) {
+        record[from + at] = b' ';
+        from += at + 1;
     }
 }
 
@@ -302,6 +317,42 @@ mod tests {
                 record_hash(&message),
                 crate::flow::dedupe::hash_of(&(&key, &value))
             );
+        }
+    }
+
+    #[test]
+    fn a_pretty_printed_record_is_written_on_one_line() {
+        let layout = Layout {
+            prefix: "incremental_data/".into(),
+            format: Format::Jsonl,
+            compression: None,
+            partition_by: Vec::new(),
+            rotate: None,
+        };
+        let preparer = Preparer::new(int_schema(), &layout, "t", "deliver").expect("compiles");
+        let values = ["{\n  \"a\": 1\n}", "{\"a\":2}\r\n", "{\"a\":3}"];
+        let messages = values
+            .iter()
+            .enumerate()
+            .map(|(i, value)| Message {
+                offset: i as u64,
+                key: None,
+                value: Bytes::copy_from_slice(value.as_bytes()),
+            })
+            .collect();
+        let prepared = preparer
+            .prepare(&Window::default(), messages, 0, "t+0+0")
+            .expect("prepares");
+        assert!(prepared.quarantine.is_none());
+        let [(key, body, rows)] = prepared.objects.as_slice() else {
+            panic!("one object expected, got {}", prepared.objects.len());
+        };
+        assert_eq!((key.as_str(), *rows), ("incremental_data/t+0+0.jsonl", 3));
+        let text = std::str::from_utf8(body).expect("UTF-8");
+        assert_eq!(text, "{   \"a\": 1 }\n{\"a\":2}  \n{\"a\":3}\n");
+        for line in text.lines() {
+            let record: serde_json::Value = serde_json::from_str(line).expect("one record a line");
+            assert!(record["a"].is_i64(), "{line}");
         }
     }
 
