@@ -262,6 +262,19 @@ fn check_flows(ctx: &mut Ctx<'_>) {
                     p.datasets.keys(),
                 );
                 reference(ctx, &format!("{at}/to"), "layout", &f.to, layouts.iter());
+                if let Some(layout) = p.storage.as_ref().and_then(|s| s.layouts.get(&f.to))
+                    && layout.format != Format::Parquet
+                {
+                    ctx.error(
+                        &format!("{at}/to"),
+                        false,
+                        format!(
+                            "a backfill writes parquet layouts; '{}' is {}",
+                            f.to,
+                            layout.format.as_str()
+                        ),
+                    );
+                }
             }
             Flow::Ingest(f) => {
                 reference(
@@ -295,6 +308,7 @@ fn check_flows(ctx: &mut Ctx<'_>) {
                     p.topics.keys(),
                 );
                 reference(ctx, &format!("{at}/to"), "layout", &f.to, layouts.iter());
+                check_delivered_layout(ctx, &format!("{at}/to"), &f.to);
                 if f.group.trim().is_empty() {
                     ctx.error(
                         &format!("{at}/group"),
@@ -320,6 +334,42 @@ fn check_flows(ctx: &mut Ctx<'_>) {
                 }
             }
         }
+    }
+}
+
+/// A deliver flow's layout `name` (at `at`) is one deliver writes: JSON lines as the records
+/// came (so uncompressed), or Parquet with any codec. Snappy or zstd on JSON lines is the
+/// layout's own error (see [`check_layouts`]).
+fn check_delivered_layout(ctx: &mut Ctx<'_>, at: &str, name: &str) {
+    let Some(layout) = ctx
+        .pipeline
+        .storage
+        .as_ref()
+        .and_then(|s| s.layouts.get(name))
+    else {
+        return;
+    };
+    match (layout.format, layout.compression) {
+        (Format::Csv, _) => {
+            ctx.error(
+                at,
+                false,
+                format!("a deliver writes jsonl or parquet layouts; '{name}' is csv"),
+            )
+            .hint = Some("use `format: jsonl` or `format: parquet` for this layout".into());
+        }
+        (Format::Jsonl, Some(Codec::Gzip)) => {
+            ctx.error(
+                at,
+                false,
+                format!("a deliver writes jsonl uncompressed; '{name}' asks for gzip"),
+            )
+            .hint = Some(
+                "remove `compression` from the layout, or use `format: parquet` with a codec"
+                    .into(),
+            );
+        }
+        _ => {}
     }
 }
 
