@@ -18,10 +18,6 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_schema::DataType;
-use parquet::basic::Compression as ParquetCompression;
-use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
@@ -30,7 +26,7 @@ use super::csv_source::CsvReader;
 use super::dedupe::LastRows;
 use super::input::Input;
 use super::partition::Partitioner;
-use super::partition_files::{FileRules, Writers, Written};
+use super::partition_files::{FileRules, Writers, Written, parquet_properties};
 use super::spill::PartitionSpill;
 use crate::backend::{Backends, ObjectStore};
 use crate::clean::Program;
@@ -38,7 +34,7 @@ use crate::spec::Pipeline;
 use crate::spec::dataset::{Dataset, Dedupe, OnError};
 use crate::spec::flow::Flow;
 use crate::spec::source::{CsvSource, Source, SourceKind};
-use crate::spec::storage::{Codec, Format};
+use crate::spec::storage::Format;
 
 /// Rows per batch read from the source.
 pub const BATCH_ROWS: usize = 16 * 1024;
@@ -237,24 +233,7 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
     let program = Program::compile(dataset, SourceKind::Csv, reader.columns())
         .map_err(|e| format!("{file_name}: {e}"))?;
     let partitioner = Partitioner::compile(&layout.partition_by, &program.schema())?;
-    let codec = match layout.compression.unwrap_or(Codec::Snappy) {
-        Codec::None => ParquetCompression::UNCOMPRESSED,
-        Codec::Gzip => ParquetCompression::GZIP(Default::default()),
-        Codec::Zstd => ParquetCompression::ZSTD(Default::default()),
-        Codec::Snappy => ParquetCompression::SNAPPY,
-    };
-    let mut properties = WriterProperties::builder()
-        .set_compression(codec)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
-    // Numbers and times are written plain: mostly distinct (keys, instants, coordinates),
-    // they gain little from a dictionary and cost its hashing. Text keeps dictionaries.
-    for field in program.schema().fields() {
-        if !matches!(field.data_type(), DataType::Utf8 | DataType::Boolean) {
-            properties = properties
-                .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
-        }
-    }
-    let properties = properties.build();
+    let properties = parquet_properties(layout.compression, &program.schema());
     let max_records = layout
         .rotate
         .as_ref()

@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use parquet::file::properties::WriterProperties;
 
 use super::delivered::Window;
 use super::partition::Partitioner;
+use super::partition_files::parquet_properties;
 use super::record_check::RecordCheck;
 use crate::backend::Message;
 use crate::spec::storage::{Format, Layout};
@@ -37,6 +39,8 @@ pub(super) struct Preparer {
     check: Option<RecordCheck>,
     /// The layout's file format.
     format: Format,
+    /// The settings of Parquet objects (the layout's codec).
+    properties: WriterProperties,
     /// The topic, named in the quarantined records.
     topic: String,
     /// The layout's prefix.
@@ -70,12 +74,14 @@ impl Preparer {
         let (columns, partitioner) =
             Partitioner::compile(&layout.partition_by, &schema)?.projected();
         let check = (layout.format != Format::Parquet).then(|| RecordCheck::new(&schema, &columns));
+        let properties = parquet_properties(layout.compression, &schema);
         Ok(Preparer {
             schema,
             partitioner,
             columns,
             check,
             format: layout.format,
+            properties,
             topic: topic.to_owned(),
             prefix: layout.prefix.clone(),
             flow: flow.to_owned(),
@@ -148,8 +154,12 @@ impl Preparer {
         let indices = arrow_array::UInt32Array::from(rows.to_vec());
         let part =
             arrow_select::take::take_record_batch(batch, &indices).map_err(|e| e.to_string())?;
-        let mut writer = parquet::arrow::ArrowWriter::try_new(Vec::new(), batch.schema(), None)
-            .map_err(|e| e.to_string())?;
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            Vec::new(),
+            batch.schema(),
+            Some(self.properties.clone()),
+        )
+        .map_err(|e| e.to_string())?;
         writer.write(&part).map_err(|e| e.to_string())?;
         writer.into_inner().map_err(|e| e.to_string())
     }
@@ -354,6 +364,48 @@ mod tests {
             let record: serde_json::Value = serde_json::from_str(line).expect("one record a line");
             assert!(record["a"].is_i64(), "{line}");
         }
+    }
+
+    #[test]
+    fn parquet_objects_use_the_layout_s_codec_snappy_by_default() {
+        use parquet::basic::Compression;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let codec_of = |compression| {
+            let layout = Layout {
+                prefix: "incremental_data/".into(),
+                format: Format::Parquet,
+                compression,
+                partition_by: Vec::new(),
+                rotate: None,
+            };
+            let preparer = Preparer::new(int_schema(), &layout, "t", "deliver").expect("compiles");
+            let messages = (0..3)
+                .map(|i| Message {
+                    offset: i,
+                    key: None,
+                    value: format!(r#"{{"a":{i}}}"#).into(),
+                })
+                .collect();
+            let prepared = preparer
+                .prepare(&Window::default(), messages, 0, "t+0+0")
+                .expect("prepares");
+            let [(key, body, rows)] = prepared.objects.as_slice() else {
+                panic!("one object expected, got {}", prepared.objects.len());
+            };
+            assert_eq!((key.as_str(), *rows), ("incremental_data/t+0+0.parquet", 3));
+            let reader = SerializedFileReader::new(Bytes::from(body.clone())).expect("Parquet");
+            assert_eq!(reader.metadata().file_metadata().num_rows(), 3);
+            reader.metadata().row_group(0).column(0).compression()
+        };
+        assert_eq!(codec_of(None), Compression::SNAPPY);
+        assert!(matches!(
+            codec_of(Some(crate::spec::storage::Codec::Zstd)),
+            Compression::ZSTD(_)
+        ));
+        assert_eq!(
+            codec_of(Some(crate::spec::storage::Codec::None)),
+            Compression::UNCOMPRESSED
+        );
     }
 
     /// Records of one nullable integer field, `a`.
