@@ -23,7 +23,7 @@ use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
 
-use super::kafka_clients::{Admin, Closing, Made, Producer, metadata_client};
+use super::kafka_clients::{Closing, Made, Producer, metadata_client};
 use super::{BackendError, Log, Message, Record, Result};
 use crate::resource::Attrs;
 
@@ -37,7 +37,7 @@ const ACK_PATIENCE: Duration = Duration::from_secs(45);
 pub struct Kafka {
     config: ClientConfig,
     /// The admin client, made on first use (a deliver or ingest run needs none).
-    admin: Made<Admin>,
+    admin: Made<AdminClient<DefaultClientContext>>,
     /// The idempotent producer, made on first use; its context holds the produce calls
     /// waiting for their acknowledgements.
     producer: Made<Producer>,
@@ -157,9 +157,10 @@ impl Kafka {
         })
     }
 
-    fn admin(&self) -> Result<Arc<Admin>> {
+    fn admin(&self) -> Result<Arc<AdminClient<DefaultClientContext>>> {
         self.admin.get(|| {
-            Admin::new(&self.config)
+            self.config
+                .create::<AdminClient<DefaultClientContext>>()
                 .map_err(|e| failure(format!("cannot create the Kafka admin client: {e}")))
         })
     }

@@ -6,15 +6,14 @@
 //! threads, whose polls last 100 ms. A `runner run deliver` reading three partitions spent
 //! half a second of its 1.5 s that way after its work was done. [`Closing`] closes a
 //! consumer in steps of 1 ms, [`Producer`] serves delivery reports on a thread that polls in
-//! steps of [`REPORT_POLL`], [`Admin`] leaves the admin client's wait to a thread of its
-//! own, and [`metadata_client`] asks for metadata with no polling thread at all.
+//! steps of [`REPORT_POLL`], and [`metadata_client`] asks for metadata with no polling
+//! thread at all.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::AdminClient;
 use rdkafka::client::{Client, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::BaseConsumer;
@@ -103,41 +102,6 @@ impl Drop for Producer {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(reports) = self.reports.take() {
             let _ = reports.join();
-        }
-    }
-}
-
-/// The admin client, whose drop does not wait: rdkafka's joins the client's polling thread,
-/// whose polls last 100 ms, so `plan` and `apply` spent up to 100 ms after their work. The
-/// client is dropped on a thread of its own instead, which a command that ends meanwhile
-/// does not wait for (the client has nothing left to send: every admin request was
-/// answered or timed out before its call returned).
-pub struct Admin(Option<AdminClient<DefaultClientContext>>);
-
-impl Admin {
-    /// An admin client made with `config`.
-    pub fn new(config: &ClientConfig) -> rdkafka::error::KafkaResult<Admin> {
-        config.create().map(|admin| Admin(Some(admin)))
-    }
-}
-
-impl std::ops::Deref for Admin {
-    type Target = AdminClient<DefaultClientContext>;
-
-    fn deref(&self) -> &AdminClient<DefaultClientContext> {
-        self.0
-            .as_ref()
-            .expect("the admin client is only taken when dropped")
-    }
-}
-
-impl Drop for Admin {
-    fn drop(&mut self) {
-        if let Some(admin) = self.0.take() {
-            // Should no thread start, the client is dropped here, waiting as rdkafka's does.
-            let _ = std::thread::Builder::new()
-                .name("kafka-admin-drop".to_owned())
-                .spawn(move || drop(admin));
         }
     }
 }
