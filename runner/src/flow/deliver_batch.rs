@@ -129,9 +129,7 @@ impl Preparer {
                         let size = rows.iter().map(|&r| value(r).len() + 1);
                         let mut body = Vec::with_capacity(size.sum());
                         for &row in &rows {
-                            let start = body.len();
-                            body.extend_from_slice(value(row));
-                            one_line(&mut body[start..]);
+                            push_one_line(&mut body, value(row));
                             body.push(b'\n');
                         }
                         ("jsonl", body)
@@ -165,16 +163,37 @@ impl Preparer {
     }
 }
 
-/// Puts a JSON record on one line: its line breaks become spaces. A record that passed the
-/// check or the decode is valid JSON, whose strings cannot hold a raw line break, so each
-/// one is whitespace between tokens (a pretty-printed record), and a space is the same
-/// JSON. Left as they came, they would split the record across lines of the object, and
-/// readers of JSON lines (Athena's among them) take CR as well as LF for a line's end.
-fn one_line(record: &mut [u8]) {
-    let mut from = 0;
-    while let Some(at) = memchr::memchr2(b'\n', b'\r', &record[from..]) {
-        record[from + at] = b' ';
-        from += at + 1;
+/// Appends a JSON record to `body` on one line. A raw line break (CR or LF) outside a
+/// string is whitespace between tokens (a pretty-printed record): it becomes a space. One
+/// inside a string, which arrow-json's decoder lets through though JSON does not, becomes
+/// its escape (`\n`, `\r`), so the string keeps its value, as a Parquet object would. Left
+/// as they came, they would split the record across lines of the object, and readers of
+/// JSON lines (Athena's among them) take CR as well as LF for a line's end. `record` is
+/// valid JSON as far as strings and escapes go (it passed the check or the decode).
+fn push_one_line(body: &mut Vec<u8>, record: &[u8]) {
+    if memchr::memchr2(b'\n', b'\r', record).is_none() {
+        body.extend_from_slice(record);
+        return;
+    }
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in record {
+        match byte {
+            b'\n' | b'\r' if in_string => {
+                escaped = false;
+                body.extend_from_slice(if byte == b'\n' { b"\\n" } else { b"\\r" });
+            }
+            b'\n' | b'\r' => body.push(b' '),
+            _ => {
+                if escaped {
+                    escaped = false;
+                } else if in_string && byte == b'\\' {
+                    escaped = true;
+                } else if byte == b'"' {
+                    in_string = !in_string;
+                }
+                body.push(byte);
+            }
+        }
     }
 }
 
@@ -331,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pretty_printed_record_is_written_on_one_line() {
+    fn a_record_with_line_breaks_is_written_on_one_line_with_its_values() {
         let layout = Layout {
             prefix: "incremental_data/".into(),
             format: Format::Jsonl,
@@ -339,8 +358,18 @@ mod tests {
             partition_by: Vec::new(),
             rotate: None,
         };
-        let preparer = Preparer::new(int_schema(), &layout, "t", "deliver").expect("compiles");
-        let values = ["{\n  \"a\": 1\n}", "{\"a\":2}\r\n", "{\"a\":3}"];
+        let schema = Arc::new(arrow_schema::Schema::new(vec![
+            arrow_schema::Field::new("a", arrow_schema::DataType::Int64, true),
+            arrow_schema::Field::new("s", arrow_schema::DataType::Utf8, true),
+        ]));
+        let preparer = Preparer::new(schema, &layout, "t", "deliver").expect("compiles");
+        // Pretty-printed (line breaks between tokens), a CRLF after the object, and raw
+        // line breaks inside a string (which arrow-json's decoder takes), next to escapes.
+        let values = [
+            "{\n  \"a\": 1\n}",
+            "{\"a\":2}\r\n",
+            "{\"a\":3,\"s\":\"x\ny\r\\\"z\\\\\"}",
+        ];
         let messages = values
             .iter()
             .enumerate()
@@ -359,11 +388,17 @@ mod tests {
         };
         assert_eq!((key.as_str(), *rows), ("incremental_data/t+0+0.jsonl", 3));
         let text = std::str::from_utf8(body).expect("UTF-8");
-        assert_eq!(text, "{   \"a\": 1 }\n{\"a\":2}  \n{\"a\":3}\n");
-        for line in text.lines() {
-            let record: serde_json::Value = serde_json::from_str(line).expect("one record a line");
-            assert!(record["a"].is_i64(), "{line}");
-        }
+        assert_eq!(
+            text,
+            "{   \"a\": 1 }\n{\"a\":2}  \n{\"a\":3,\"s\":\"x\\ny\\r\\\"z\\\\\"}\n"
+        );
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("one record a line"))
+            .collect();
+        let a: Vec<_> = records.iter().map(|r| r["a"].as_i64()).collect();
+        assert_eq!(a, [Some(1), Some(2), Some(3)]);
+        assert_eq!(records[2]["s"], "x\ny\r\"z\\");
     }
 
     #[test]
@@ -401,6 +436,10 @@ mod tests {
         assert!(matches!(
             codec_of(Some(crate::spec::storage::Codec::Zstd)),
             Compression::ZSTD(_)
+        ));
+        assert!(matches!(
+            codec_of(Some(crate::spec::storage::Codec::Gzip)),
+            Compression::GZIP(_)
         ));
         assert_eq!(
             codec_of(Some(crate::spec::storage::Codec::None)),
