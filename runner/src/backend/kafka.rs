@@ -479,7 +479,7 @@ impl Log for Kafka {
             let mut out = Gathered::default();
             // Records already buffered are taken without looking at the clock (a clock read
             // per record is a measurable share of a fetch); the deadline is checked when
-            // none is buffered and after an error.
+            // none is buffered, and after an error that means waiting for the broker.
             let mut timely = true;
             while out.records.len() < max && timely {
                 let mut polled = reading.poll(Duration::ZERO);

@@ -125,7 +125,7 @@ fn check_layouts(ctx: &mut Ctx<'_>) {
                     layout.format.as_str()
                 ),
             )
-            .hint = Some("use `gzip` or `none` for jsonl and csv".into());
+            .hint = Some("use `format: parquet` for this codec, or `compression: none`".into());
         }
         if let Some(rotate) = &layout.rotate
             && rotate.max_records.is_none()
@@ -273,7 +273,8 @@ fn check_flows(ctx: &mut Ctx<'_>) {
                             f.to,
                             layout.format.as_str()
                         ),
-                    );
+                    )
+                    .hint = Some("use `format: parquet` for this layout".into());
                 }
             }
             Flow::Ingest(f) => {

@@ -7,7 +7,8 @@
 //! input is read, cleaned and spilled to local disk grouped by partition
 //! ([`PartitionSpill`]) on three threads at once (reader, [`super::cleaning`], this one),
 //! then the partitions are written as Parquet files ([`super::partition_files`]), one file
-//! open per writer thread, with row groups of up to [`ROW_GROUP_ROWS`] rows or a share of
+//! open per writer thread, with row groups of up to
+//! [`ROW_GROUP_ROWS`](super::partition_files::ROW_GROUP_ROWS) rows or a share of
 //! [`ROW_GROUP_BUDGET`] bytes. Files are written
 //! to a local spool directory and then stored whole (renamed into place locally, a
 //! multipart upload on S3), so a half-written object is never visible.
@@ -41,9 +42,6 @@ pub const BATCH_ROWS: usize = 16 * 1024;
 
 /// Batches the CSV reader thread keeps ready ahead of cleaning.
 const READ_AHEAD: usize = 2;
-
-/// Rows of a Parquet row group at most.
-pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// Bytes the Parquet files being written may buffer in memory, together, before a row
 /// group is flushed early.

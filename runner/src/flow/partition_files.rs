@@ -24,9 +24,12 @@ use super::dedupe::LastRows;
 use super::spill::PartitionRows;
 use crate::spec::storage::Codec;
 
+/// Rows of a Parquet row group at most.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
 /// The settings of a layout's Parquet files of `schema`, for backfill and deliver alike: the
 /// layout's `compression` (snappy when it names none) and row groups of up to
-/// [`ROW_GROUP_ROWS`](super::backfill::ROW_GROUP_ROWS) rows. Numbers and times are written
+/// [`ROW_GROUP_ROWS`] rows. Numbers and times are written
 /// plain: mostly distinct (keys, instants, coordinates), they gain little from a dictionary
 /// and cost its hashing. Text keeps dictionaries.
 pub fn parquet_properties(compression: Option<Codec>, schema: &Schema) -> WriterProperties {
@@ -38,7 +41,7 @@ pub fn parquet_properties(compression: Option<Codec>, schema: &Schema) -> Writer
     };
     let mut properties = WriterProperties::builder()
         .set_compression(codec)
-        .set_max_row_group_row_count(Some(super::backfill::ROW_GROUP_ROWS));
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
     for field in schema.fields() {
         if !matches!(field.data_type(), DataType::Utf8 | DataType::Boolean) {
             properties = properties
