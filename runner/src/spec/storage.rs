@@ -72,7 +72,8 @@ pub enum Codec {
     Snappy,
     /// Zstandard (Parquet only).
     Zstd,
-    /// Gzip (any format; whole-file for JSONL and CSV).
+    /// Gzip: Parquet pages, or whole JSONL and CSV files that other tools write and tables
+    /// read (runner's deliver writes JSONL uncompressed; its backfill writes Parquet).
     Gzip,
 }
 
