@@ -310,6 +310,52 @@ fn kill_9_at_every_crash_point_loses_and_duplicates_nothing() {
     assert_exactly_once(&delivered_ids(&incremental), &expected);
 }
 
+#[test]
+fn a_panic_while_preparing_a_batch_fails_the_run_and_the_next_run_delivers_it() {
+    let (rows, _) = feed(600, 0);
+    let server = Server::start(rows.clone(), Some(TOKEN));
+    let s = Scratch::new("streaming-panic");
+    let p = pipeline(&s, &server);
+    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+    let expected = valid_ids(&rows);
+    json(&run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    ));
+
+    // The second batch's preparation panics, as a bug there would: the run fails, naming
+    // the partition, and nothing of that batch is written.
+    let failed = run(
+        &s,
+        &["run", "deliver", &p, "--once"],
+        &[("RUNNER_PANIC_AT", "deliver-prepare:2")],
+    );
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("panic point deliver-prepare")
+            && stderr.contains(": preparing the batch failed"),
+        "{stderr}"
+    );
+    let incremental = s.state().join("s3/seattle-911/incremental_data");
+    let partial = delivered_ids(&incremental);
+    assert!(
+        partial.len() < expected.len(),
+        "{} delivered",
+        partial.len()
+    );
+
+    // The batch stayed pending: the next run delivers it, and every row is there once.
+    let done = json(&run(
+        &s,
+        &["run", "deliver", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    assert!(done["written"].as_u64() > Some(0), "{done}");
+    assert_exactly_once(&delivered_ids(&incremental), &expected);
+}
+
 /// The batches each partition state of the local deliver flow lists in its dedupe window,
 /// and the hashes objects kept beside the states (name -> number of hashes).
 fn dedupe_window(s: &Scratch) -> (Vec<String>, Vec<(String, usize)>) {

@@ -684,6 +684,7 @@ impl Job<'_> {
         let (preparer, file_name) = (Arc::clone(&self.preparer), file.clone());
         let (window, prepared) = tokio::task::spawn_blocking(move || {
             let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::crashpoint::panic_here("deliver-prepare");
                 preparer.prepare(&window, messages, partition, &file_name)
             }));
             (window, prepared)
