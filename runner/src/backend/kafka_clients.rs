@@ -157,6 +157,20 @@ mod tests {
     }
 
     #[test]
+    fn a_dropped_producer_stops_its_reporting_thread() {
+        // No broker is needed: librdkafka connects in the background.
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", "127.0.0.1:1");
+        let producer = Producer::new(&config).expect("made");
+        let handle = Arc::downgrade(&producer.producer);
+        // The reporting thread holds the client too.
+        assert_eq!(handle.strong_count(), 2);
+        drop(producer);
+        // The thread ended (it was joined) and let go of the client, which is gone.
+        assert_eq!(handle.strong_count(), 0);
+    }
+
+    #[test]
     fn a_bad_property_is_reported_when_the_client_is_made() {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", "127.0.0.1:1");
