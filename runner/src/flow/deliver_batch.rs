@@ -349,27 +349,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_record_with_line_breaks_is_written_on_one_line_with_its_values() {
+    /// The one object a batch of `values` (offsets from 0, no keys, none poison) makes in a
+    /// `format` layout without partitions: its key, body and rows.
+    fn one_object(
+        schema: SchemaRef,
+        format: Format,
+        compression: Option<crate::spec::storage::Codec>,
+        values: &[&str],
+    ) -> (String, Vec<u8>, u64) {
         let layout = Layout {
             prefix: "incremental_data/".into(),
-            format: Format::Jsonl,
-            compression: None,
+            format,
+            compression,
             partition_by: Vec::new(),
             rotate: None,
         };
-        let schema = Arc::new(arrow_schema::Schema::new(vec![
-            arrow_schema::Field::new("a", arrow_schema::DataType::Int64, true),
-            arrow_schema::Field::new("s", arrow_schema::DataType::Utf8, true),
-        ]));
         let preparer = Preparer::new(schema, &layout, "t", "deliver").expect("compiles");
-        // Pretty-printed (line breaks between tokens), a CRLF after the object, and raw
-        // line breaks inside a string (which arrow-json's decoder takes), next to escapes.
-        let values = [
-            "{\n  \"a\": 1\n}",
-            "{\"a\":2}\r\n",
-            "{\"a\":3,\"s\":\"x\ny\r\\\"z\\\\\"}",
-        ];
         let messages = values
             .iter()
             .enumerate()
@@ -383,11 +378,27 @@ mod tests {
             .prepare(&Window::default(), messages, 0, "t+0+0")
             .expect("prepares");
         assert!(prepared.quarantine.is_none());
-        let [(key, body, rows)] = prepared.objects.as_slice() else {
-            panic!("one object expected, got {}", prepared.objects.len());
-        };
-        assert_eq!((key.as_str(), *rows), ("incremental_data/t+0+0.jsonl", 3));
-        let text = std::str::from_utf8(body).expect("UTF-8");
+        let mut objects = prepared.objects;
+        assert_eq!(objects.len(), 1, "one object expected");
+        objects.remove(0)
+    }
+
+    #[test]
+    fn a_record_with_line_breaks_is_written_on_one_line_with_its_values() {
+        let schema = Arc::new(arrow_schema::Schema::new(vec![
+            arrow_schema::Field::new("a", arrow_schema::DataType::Int64, true),
+            arrow_schema::Field::new("s", arrow_schema::DataType::Utf8, true),
+        ]));
+        // Pretty-printed (line breaks between tokens), a CRLF after the object, and raw
+        // line breaks inside a string (which arrow-json's decoder takes), next to escapes.
+        let values = [
+            "{\n  \"a\": 1\n}",
+            "{\"a\":2}\r\n",
+            "{\"a\":3,\"s\":\"x\ny\r\\\"z\\\\\"}",
+        ];
+        let (key, body, rows) = one_object(schema, Format::Jsonl, None, &values);
+        assert_eq!((key.as_str(), rows), ("incremental_data/t+0+0.jsonl", 3));
+        let text = std::str::from_utf8(&body).expect("UTF-8");
         assert_eq!(
             text,
             "{   \"a\": 1 }\n{\"a\":2}  \n{\"a\":3,\"s\":\"x\\ny\\r\\\"z\\\\\"}\n"
@@ -406,29 +417,10 @@ mod tests {
         use parquet::basic::Compression;
         use parquet::file::reader::{FileReader, SerializedFileReader};
         let codec_of = |compression| {
-            let layout = Layout {
-                prefix: "incremental_data/".into(),
-                format: Format::Parquet,
-                compression,
-                partition_by: Vec::new(),
-                rotate: None,
-            };
-            let preparer = Preparer::new(int_schema(), &layout, "t", "deliver").expect("compiles");
-            let messages = (0..3)
-                .map(|i| Message {
-                    offset: i,
-                    key: None,
-                    value: format!(r#"{{"a":{i}}}"#).into(),
-                })
-                .collect();
-            let prepared = preparer
-                .prepare(&Window::default(), messages, 0, "t+0+0")
-                .expect("prepares");
-            let [(key, body, rows)] = prepared.objects.as_slice() else {
-                panic!("one object expected, got {}", prepared.objects.len());
-            };
-            assert_eq!((key.as_str(), *rows), ("incremental_data/t+0+0.parquet", 3));
-            let reader = SerializedFileReader::new(Bytes::from(body.clone())).expect("Parquet");
+            let values = [r#"{"a":0}"#, r#"{"a":1}"#, r#"{"a":2}"#];
+            let (key, body, rows) = one_object(int_schema(), Format::Parquet, compression, &values);
+            assert_eq!((key.as_str(), rows), ("incremental_data/t+0+0.parquet", 3));
+            let reader = SerializedFileReader::new(Bytes::from(body)).expect("Parquet");
             assert_eq!(reader.metadata().file_metadata().num_rows(), 3);
             reader.metadata().row_group(0).column(0).compression()
         };
