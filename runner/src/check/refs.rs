@@ -262,20 +262,7 @@ fn check_flows(ctx: &mut Ctx<'_>) {
                     p.datasets.keys(),
                 );
                 reference(ctx, &format!("{at}/to"), "layout", &f.to, layouts.iter());
-                if let Some(layout) = p.storage.as_ref().and_then(|s| s.layouts.get(&f.to))
-                    && layout.format != Format::Parquet
-                {
-                    ctx.error(
-                        &format!("{at}/to"),
-                        false,
-                        format!(
-                            "a backfill writes parquet layouts; '{}' is {}",
-                            f.to,
-                            layout.format.as_str()
-                        ),
-                    )
-                    .hint = Some("use `format: parquet` for this layout".into());
-                }
+                check_written_layout(ctx, &format!("{at}/to"), flow, &f.to);
             }
             Flow::Ingest(f) => {
                 reference(
@@ -309,7 +296,7 @@ fn check_flows(ctx: &mut Ctx<'_>) {
                     p.topics.keys(),
                 );
                 reference(ctx, &format!("{at}/to"), "layout", &f.to, layouts.iter());
-                check_delivered_layout(ctx, &format!("{at}/to"), &f.to);
+                check_written_layout(ctx, &format!("{at}/to"), flow, &f.to);
                 if f.group.trim().is_empty() {
                     ctx.error(
                         &format!("{at}/group"),
@@ -338,10 +325,10 @@ fn check_flows(ctx: &mut Ctx<'_>) {
     }
 }
 
-/// A deliver flow's layout `name` (at `at`) is one deliver writes: JSON lines as the records
-/// came (so uncompressed), or Parquet with any codec. Snappy or zstd on JSON lines is the
-/// layout's own error (see [`check_layouts`]).
-fn check_delivered_layout(ctx: &mut Ctx<'_>, at: &str, name: &str) {
+/// `flow`'s layout `name` (at `at`) is one the flow writes: a backfill writes Parquet; a
+/// deliver writes JSON lines as the records came (so uncompressed), or Parquet with any
+/// codec. Snappy or zstd on JSON lines is the layout's own error (see [`check_layouts`]).
+fn check_written_layout(ctx: &mut Ctx<'_>, at: &str, flow: &Flow, name: &str) {
     let Some(layout) = ctx
         .pipeline
         .storage
@@ -350,28 +337,26 @@ fn check_delivered_layout(ctx: &mut Ctx<'_>, at: &str, name: &str) {
     else {
         return;
     };
-    match (layout.format, layout.compression) {
-        (Format::Csv, _) => {
-            ctx.error(
-                at,
-                false,
-                format!("a deliver writes jsonl or parquet layouts; '{name}' is csv"),
-            )
-            .hint = Some("use `format: jsonl` or `format: parquet` for this layout".into());
-        }
-        (Format::Jsonl, Some(Codec::Gzip)) => {
-            ctx.error(
-                at,
-                false,
-                format!("a deliver writes jsonl uncompressed; '{name}' asks for gzip"),
-            )
-            .hint = Some(
-                "remove `compression` from the layout, or use `format: parquet` with a codec"
-                    .into(),
-            );
-        }
-        _ => {}
-    }
+    let (message, hint) = match (flow, layout.format, layout.compression) {
+        (Flow::Backfill(_), Format::Parquet, _) => return,
+        (Flow::Backfill(_), format, _) => (
+            format!(
+                "a backfill writes parquet layouts; '{name}' is {}",
+                format.as_str()
+            ),
+            "use `format: parquet` for this layout",
+        ),
+        (Flow::Deliver(_), Format::Csv, _) => (
+            format!("a deliver writes jsonl or parquet layouts; '{name}' is csv"),
+            "use `format: jsonl` or `format: parquet` for this layout",
+        ),
+        (Flow::Deliver(_), Format::Jsonl, Some(Codec::Gzip)) => (
+            format!("a deliver writes jsonl uncompressed; '{name}' asks for gzip"),
+            "remove `compression` from the layout, or use `format: parquet` with a codec",
+        ),
+        _ => return,
+    };
+    ctx.error(at, false, message).hint = Some(hint.into());
 }
 
 fn check_tables(ctx: &mut Ctx<'_>) {

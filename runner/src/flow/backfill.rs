@@ -35,7 +35,6 @@ use crate::spec::Pipeline;
 use crate::spec::dataset::{Dataset, Dedupe, OnError};
 use crate::spec::flow::Flow;
 use crate::spec::source::{CsvSource, Source, SourceKind};
-use crate::spec::storage::Format;
 
 /// Rows per batch read from the source.
 pub const BATCH_ROWS: usize = 16 * 1024;
@@ -133,14 +132,8 @@ pub async fn run(
         .storage
         .as_ref()
         .ok_or("the pipeline has no storage")?;
+    // `runner validate` made sure the layout exists and is Parquet.
     let layout = &storage.layouts[&flow.to];
-    if layout.format != Format::Parquet {
-        return Err(format!(
-            "backfill writes parquet layouts; '{}' is {}",
-            flow.to,
-            layout.format.as_str()
-        ));
-    }
     if objects
         .bucket(&storage.bucket)
         .await
