@@ -1,7 +1,9 @@
 //! A deliver batch made ready to write, off the runtime's thread: the records delivered
-//! before dropped, the rest checked (JSON lines) or decoded (Parquet, or a batch the check
-//! does not pass, which finds the poison), grouped by partition path, and made into the
-//! bodies of the batch's objects and of its quarantine object.
+//! before dropped, the rest checked (JSON lines) or decoded (Parquet), grouped by
+//! partition path, and made into the bodies of the batch's objects and of its quarantine
+//! object. A record the check does not take, or a Parquet batch that does not decode, is
+//! judged by arrow-json alone (see [`judge`]), so a poison record costs about its own
+//! decode, not the whole batch's again.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -35,8 +37,9 @@ pub(super) struct Preparer {
     partitioner: Partitioner,
     /// The dataset's fields the partition paths read.
     columns: Vec<usize>,
-    /// The quick check of records that layouts writing them as they came (JSONL) use.
-    check: Option<RecordCheck>,
+    /// The quick check of records: what JSON-lines layouts read a batch with, and what
+    /// finds the poison of a Parquet batch that does not decode.
+    check: RecordCheck,
     /// The layout's file format.
     format: Format,
     /// The settings of Parquet objects (the layout's codec).
@@ -63,8 +66,8 @@ pub(super) struct Prepared {
 
 impl Preparer {
     /// The preparer of deliver flow `flow`'s batches, records of `topic` written to
-    /// `layout`, of the dataset of `schema`: the layout's partitioning compiled, and for
-    /// layouts writing records as they came, the record check.
+    /// `layout`, of the dataset of `schema`: the layout's partitioning and the record
+    /// check compiled.
     pub(super) fn new(
         schema: SchemaRef,
         layout: &Layout,
@@ -73,7 +76,7 @@ impl Preparer {
     ) -> Result<Preparer, String> {
         let (columns, partitioner) =
             Partitioner::compile(&layout.partition_by, &schema)?.projected();
-        let check = (layout.format != Format::Parquet).then(|| RecordCheck::new(&schema, &columns));
+        let check = RecordCheck::new(&schema, &columns);
         let properties = parquet_properties(layout.compression, &schema);
         Ok(Preparer {
             schema,
@@ -104,7 +107,13 @@ impl Preparer {
             columns,
             kept,
             poison,
-        } = read(&self.schema, self.check.as_ref(), &self.columns, &fresh)?;
+        } = read(
+            &self.schema,
+            &self.check,
+            self.format,
+            &self.columns,
+            &fresh,
+        )?;
         let quarantine = (!poison.is_empty()).then(|| {
             let body = super::jsonl_body(poison.iter().map(|(i, reason)| {
                 let message = &fresh[*i];
@@ -214,6 +223,7 @@ fn drop_delivered(window: &Window, messages: Vec<Message>) -> (Vec<Message>, Vec
 }
 
 /// A batch's records as deliver writes them.
+#[derive(Default)]
 struct Decoded {
     /// The records decoded, when the layout writes Parquet.
     batch: Option<RecordBatch>,
@@ -225,72 +235,87 @@ struct Decoded {
     poison: Vec<(usize, String)>,
 }
 
-/// Reads `messages` for delivery: with a `check` (layouts writing records as they came),
-/// only their partition `columns` when every record passes it; otherwise by decoding them
-/// whole ([`decode`]), which finds the poison.
+/// Reads `messages` for delivery to a layout of `format`. A Parquet batch is decoded
+/// whole; a JSON-lines batch is read by the `check`, which yields only the partition
+/// `columns`. The records the check does not take (for Parquet, when the batch does not
+/// decode whole) are [`judge`]d by arrow-json.
 fn read(
     schema: &SchemaRef,
-    check: Option<&RecordCheck>,
+    check: &RecordCheck,
+    format: Format,
     columns: &[usize],
     messages: &[Message],
 ) -> Result<Decoded, String> {
-    if let Some(check) = check
-        && !messages.is_empty()
-        && let Some(partition_columns) = check.columns(messages)
-    {
+    if messages.is_empty() {
+        return Ok(Decoded::default());
+    }
+    let parquet = format == Format::Parquet;
+    if parquet && let Ok(batch) = decode_all(schema, messages.iter()) {
         return Ok(Decoded {
-            batch: None,
-            columns: Some(partition_columns),
+            columns: Some(batch.project(columns).map_err(|e| e.to_string())?),
+            batch: Some(batch),
             kept: (0..messages.len()).collect(),
             poison: Vec::new(),
         });
     }
-    let (batch, kept, poison) = decode(schema, messages)?;
-    let columns = match &batch {
-        Some(batch) => Some(batch.project(columns).map_err(|e| e.to_string())?),
-        None => None,
-    };
+    let checked = check.check(messages);
+    let mut poison = Vec::new();
+    judge(schema, messages, &checked.others, &mut poison);
+    let bad: Vec<usize> = poison.iter().map(|(i, _)| *i).collect();
+    let mut next_bad = bad.iter().peekable();
+    let kept: Vec<usize> = (0..messages.len())
+        .filter(|i| next_bad.next_if_eq(&i).is_none())
+        .collect();
+    if kept.is_empty() {
+        return Ok(Decoded {
+            poison,
+            ..Decoded::default()
+        });
+    }
+    if !parquet && let Some(columns) = check.columns(checked, messages, &bad) {
+        return Ok(Decoded {
+            batch: None,
+            columns: Some(columns),
+            kept,
+            poison,
+        });
+    }
+    let batch = decode_all(schema, kept.iter().map(|&i| &messages[i]))?;
     Ok(Decoded {
-        batch: batch.filter(|_| check.is_none()),
-        columns,
+        columns: Some(batch.project(columns).map_err(|e| e.to_string())?),
+        batch: parquet.then_some(batch),
         kept,
         poison,
     })
 }
 
-/// The records as one typed batch, the indices of the records it holds (in row order),
-/// and those of the undecodable ones with the reason.
-#[allow(clippy::type_complexity)]
-pub(super) fn decode(
+/// Adds to `poison` (in ascending order) the records among `messages[indices]` (indices
+/// ascending) that arrow-json does not decode, with the reason. They are decoded together
+/// first, and a set that fails is split in halves, down to single records: a batch with
+/// one poison record is decoded about twice, not record by record.
+fn judge(
     schema: &SchemaRef,
     messages: &[Message],
-) -> Result<(Option<RecordBatch>, Vec<usize>, Vec<(usize, String)>), String> {
-    if messages.is_empty() {
-        return Ok((None, Vec::new(), Vec::new()));
+    indices: &[usize],
+    poison: &mut Vec<(usize, String)>,
+) {
+    if indices.is_empty() {
+        return;
     }
-    if let Ok(batch) = decode_all(schema, messages.iter()) {
-        return Ok((Some(batch), (0..messages.len()).collect(), Vec::new()));
-    }
-    // Some record is poison: find it (and any other) one by one.
-    let mut kept = Vec::new();
-    let mut poison = Vec::new();
-    for (i, message) in messages.iter().enumerate() {
-        match decode_all(schema, std::iter::once(message)) {
-            Ok(_) => kept.push(i),
-            Err(reason) => poison.push((i, reason)),
+    match decode_all(schema, indices.iter().map(|&i| &messages[i])) {
+        Ok(_) => {}
+        Err(reason) if indices.len() == 1 => poison.push((indices[0], reason)),
+        Err(_) => {
+            let (left, right) = indices.split_at(indices.len() / 2);
+            judge(schema, messages, left, poison);
+            judge(schema, messages, right, poison);
         }
     }
-    let batch = if kept.is_empty() {
-        None
-    } else {
-        Some(decode_all(schema, kept.iter().map(|&i| &messages[i]))?)
-    };
-    Ok((batch, kept, poison))
 }
 
 /// Decodes records that are each one JSON object of the dataset's fields: by one decoder,
 /// [`DECODE_CHUNK`] records at a time, the pieces then put together.
-fn decode_all<'m>(
+pub(super) fn decode_all<'m>(
     schema: &SchemaRef,
     messages: impl ExactSizeIterator<Item = &'m Message>,
 ) -> Result<RecordBatch, String> {
@@ -439,6 +464,22 @@ mod tests {
         );
     }
 
+    /// What a layout of `format` partitioned by `columns` reads of `messages`.
+    fn read_as(
+        format: Format,
+        columns: &[usize],
+        schema: &SchemaRef,
+        messages: &[Message],
+    ) -> Result<Decoded, String> {
+        let check = RecordCheck::new(schema, columns);
+        read(schema, &check, format, columns, messages)
+    }
+
+    /// What a Parquet layout without partitions reads of `messages`.
+    fn decode(schema: &SchemaRef, messages: &[Message]) -> Result<Decoded, String> {
+        read_as(Format::Parquet, &[], schema, messages)
+    }
+
     /// Records of one nullable integer field, `a`.
     fn int_schema() -> SchemaRef {
         Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
@@ -470,14 +511,23 @@ mod tests {
                 message(bad, 1),
                 message(r#"{"a":6}"#, 2),
             ];
-            let (batch, kept, poison) =
-                decode(&schema, &messages).unwrap_or_else(|e| panic!("{bad}: {e}"));
+            let Decoded {
+                batch,
+                kept,
+                poison,
+                ..
+            } = decode(&schema, &messages).unwrap_or_else(|e| panic!("{bad}: {e}"));
             assert_eq!(kept, [0, 2], "{bad}");
             assert_eq!(poison.len(), 1, "{bad}");
             assert_eq!(poison[0].0, 1, "{bad}");
             assert_eq!(batch.map(|b| b.num_rows()), Some(2), "{bad}");
         }
-        let (batch, kept, poison) = decode(
+        let Decoded {
+            batch,
+            kept,
+            poison,
+            ..
+        } = decode(
             &schema,
             &[message(r#"{"a":5}"#, 0), message(r#" {"a":6} "#, 1)],
         )
@@ -504,7 +554,12 @@ mod tests {
             );
             ints.values().to_vec()
         };
-        let (batch, kept, poison) = decode(&schema, &messages).expect("decodes");
+        let Decoded {
+            batch,
+            kept,
+            poison,
+            ..
+        } = decode(&schema, &messages).expect("decodes");
         let batch = batch.expect("rows");
         assert_eq!(values(&batch), (0..count as i64).collect::<Vec<_>>());
         assert_eq!((kept.len(), poison.len()), (count, 0));
@@ -513,7 +568,12 @@ mod tests {
         let bad = [DECODE_CHUNK - 1, DECODE_CHUNK + 3];
         messages[bad[0]].value = Bytes::from_static(br#"{"a":1}{"a":2}"#);
         messages[bad[1]].value = Bytes::from_static(b"{oops");
-        let (batch, kept, poison) = decode(&schema, &messages).expect("decodes");
+        let Decoded {
+            batch,
+            kept,
+            poison,
+            ..
+        } = decode(&schema, &messages).expect("decodes");
         assert_eq!(poison.iter().map(|(i, _)| *i).collect::<Vec<_>>(), bad);
         assert_eq!(kept.len(), count - 2);
         let expected: Vec<i64> = (0..count)
@@ -521,5 +581,53 @@ mod tests {
             .map(|i| i as i64)
             .collect();
         assert_eq!(values(&batch.expect("rows")), expected);
+    }
+
+    #[test]
+    fn poison_among_records_the_check_does_not_take_is_found_and_the_rest_kept() {
+        let schema = int_schema();
+        let value = |i: usize| match i {
+            // Not of the check's form, but arrow-json decodes them.
+            _ if i % 97 == 5 => format!(r#"{{"a":{i},"a":{i}}}"#),
+            _ if i % 89 == 7 => format!(r#"{{"a":{i}.0}}"#),
+            _ => format!(r#"{{"a":{i}}}"#),
+        };
+        let count = DECODE_CHUNK + 500;
+        let bad = [3, 1000, DECODE_CHUNK + 1];
+        let messages: Vec<Message> = (0..count)
+            .map(|i| Message {
+                offset: i as u64,
+                key: None,
+                value: if bad.contains(&i) {
+                    Bytes::from_static(b"{\"a\":")
+                } else {
+                    value(i).into()
+                },
+            })
+            .collect();
+        let kept: Vec<usize> = (0..count).filter(|i| !bad.contains(i)).collect();
+        // What arrow-json makes of the records kept, decoded one by one.
+        let rows: Vec<RecordBatch> = kept
+            .iter()
+            .map(|&i| decode_all(&schema, std::iter::once(&messages[i])).expect("decodes"))
+            .collect();
+        let expected = arrow_select::concat::concat_batches(&schema, &rows).unwrap();
+        for format in [Format::Jsonl, Format::Parquet] {
+            let read = read_as(format, &[0], &schema, &messages).expect("reads");
+            let found: Vec<usize> = read.poison.iter().map(|(i, _)| *i).collect();
+            assert_eq!(found, bad, "{format:?}");
+            assert!(read.poison.iter().all(|(_, reason)| !reason.is_empty()));
+            assert_eq!(read.kept, kept, "{format:?}");
+            assert_eq!(read.columns.as_ref(), Some(&expected), "{format:?}");
+            let batch = read.batch.as_ref();
+            assert_eq!(batch, (format == Format::Parquet).then_some(&expected));
+        }
+        // A batch of poison alone keeps nothing.
+        let poison: Vec<Message> = bad.iter().map(|&i| messages[i].clone()).collect();
+        for format in [Format::Jsonl, Format::Parquet] {
+            let read = read_as(format, &[0], &schema, &poison).expect("reads");
+            assert_eq!((read.kept.len(), read.poison.len()), (0, 3), "{format:?}");
+            assert!(read.columns.is_none() && read.batch.is_none());
+        }
     }
 }

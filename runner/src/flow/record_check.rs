@@ -8,10 +8,12 @@
 //! (text), an integer within 64 bits (int), a finite number (double), `true`/`false`
 //! (bool), `YYYY-MM-DD` (date), or `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (timestamp), each a
 //! real calendar day and time of the years 1000 to 9999. arrow-json decodes every record
-//! of that form. When a record of a batch is not of it, [`RecordCheck::columns`] answers
-//! `None` and the caller decodes the batch with arrow-json, which then tells poison from
-//! records in forms this check does not take. The partition columns themselves are
-//! decoded by arrow-json, from the records' values written out again, so they equal what
+//! of that form. [`RecordCheck::check`] reads a batch record by record and names the
+//! records not of that form; the caller has arrow-json judge those alone, which tells
+//! poison from records in forms this check does not take, so one odd record costs its
+//! own decode, not the batch's. The partition columns themselves are decoded by
+//! arrow-json ([`RecordCheck::columns`]), from the values the check read written out
+//! again, or from the record itself for one the check did not take, so they equal what
 //! the whole decode gives.
 
 use std::collections::HashMap;
@@ -82,30 +84,62 @@ impl RecordCheck {
         }
     }
 
-    /// The partition columns of `records`, when every record takes the form this check
-    /// accepts (see the module's documentation); `None` when one does not.
-    pub fn columns(&self, records: &[Message]) -> Option<RecordBatch> {
+    /// Reads `records` one by one: the partition values of those of the form this check
+    /// accepts (see the module's documentation), and which are not of it.
+    pub fn check(&self, records: &[Message]) -> Checked {
         // The partition values of every record, as JSON objects one after the other.
         let mut values = Vec::with_capacity(records.len() * (2 + 32 * self.columns.fields().len()));
         // Which record last had each field, to find a field given twice.
         let mut seen = vec![usize::MAX; self.fields.len()];
+        let mut others = Vec::new();
         for (n, record) in records.iter().enumerate() {
-            values.push(b'{');
-            // Checked as UTF-8 once, whole, rather than string by string.
-            let text = std::str::from_utf8(&record.value).ok()?;
-            let mut json = serde_json::Deserializer::from_str(text);
-            let object = Object {
-                check: self,
-                record: n,
-                seen: &mut seen,
-                values: &mut values,
-            };
-            object.deserialize(&mut json).ok()?;
-            json.end().ok()?;
-            values.extend_from_slice(b"}\n");
+            let start = values.len();
+            if self.read(n, record, &mut seen, &mut values).is_none() {
+                values.truncate(start);
+                others.push(n);
+            }
         }
+        Checked { values, others }
+    }
+
+    /// Appends record `n`'s partition values to `values` as one line; `None` when the
+    /// record is not of the check's form (and `values` holds part of a line).
+    fn read(
+        &self,
+        n: usize,
+        record: &Message,
+        seen: &mut [usize],
+        values: &mut Vec<u8>,
+    ) -> Option<()> {
+        values.push(b'{');
+        // Checked as UTF-8 once, whole, rather than string by string.
+        let text = std::str::from_utf8(&record.value).ok()?;
+        let mut json = serde_json::Deserializer::from_str(text);
+        let object = Object {
+            check: self,
+            record: n,
+            seen,
+            values,
+        };
+        object.deserialize(&mut json).ok()?;
+        json.end().ok()?;
+        values.extend_from_slice(b"}\n");
+        Some(())
+    }
+
+    /// The partition columns of every record of `checked` but the `poison` (ascending,
+    /// each one of [`Checked::others`]): a record of the check's form gives the values
+    /// the check read, another (which arrow-json decoded whole) its own bytes. `None` when
+    /// arrow-json does not take them, which the check's form rules out.
+    pub fn columns(
+        &self,
+        checked: Checked,
+        records: &[Message],
+        poison: &[usize],
+    ) -> Option<RecordBatch> {
+        let rows = records.len() - poison.len();
         if self.columns.fields().is_empty() {
-            let options = RecordBatchOptions::new().with_row_count(Some(records.len()));
+            let options = RecordBatchOptions::new().with_row_count(Some(rows));
             return RecordBatch::try_new_with_options(
                 Arc::clone(&self.columns),
                 Vec::new(),
@@ -113,15 +147,46 @@ impl RecordCheck {
             )
             .ok();
         }
+        let Checked { values, others } = checked;
+        let values = if others.is_empty() {
+            values
+        } else {
+            // Each record's line in record order. A line of the check's ends at its only
+            // line break (its strings are written out escaped).
+            let mut lines = values.split_inclusive(|&b| b == b'\n');
+            let (mut others, mut poison) = (others.iter().peekable(), poison.iter().peekable());
+            let mut merged = Vec::with_capacity(values.len());
+            for (n, record) in records.iter().enumerate() {
+                if others.next_if_eq(&&n).is_none() {
+                    merged.extend_from_slice(lines.next()?);
+                } else if poison.next_if_eq(&&n).is_none() {
+                    merged.extend_from_slice(&record.value);
+                    merged.push(b'\n');
+                }
+            }
+            merged
+        };
+        // Not strict: a record the check did not take brings its other fields along.
         let mut decoder = arrow_json::ReaderBuilder::new(Arc::clone(&self.columns))
-            .with_batch_size(records.len().max(1))
-            .with_strict_mode(true)
+            .with_batch_size(rows.max(1))
             .build_decoder()
             .ok()?;
         super::feed_json(&mut decoder, &values).ok()?;
-        let batch = decoder.flush().ok()??;
-        (batch.num_rows() == records.len()).then_some(batch)
+        let batch = decoder
+            .flush()
+            .ok()?
+            .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&self.columns)));
+        (batch.num_rows() == rows).then_some(batch)
     }
+}
+
+/// A batch as [`RecordCheck::check`] read it.
+pub struct Checked {
+    /// The partition values of the records of the check's form: a JSON object per line,
+    /// in record order.
+    values: Vec<u8>,
+    /// The records not of the check's form (ascending), for arrow-json to judge.
+    pub others: Vec<usize>,
 }
 
 /// One record: an object of the check's fields.
@@ -449,13 +514,17 @@ mod tests {
     /// What deliver's decoding, the judge of poison, makes of one record: one row, or why
     /// it is poison.
     fn arrow(schema: &SchemaRef, record: &[u8]) -> Result<RecordBatch, String> {
-        let (batch, _, poison) =
-            crate::flow::deliver_batch::decode(schema, &messages(&[record.to_vec()]))?;
-        match (batch, poison.first()) {
-            (Some(batch), None) => Ok(batch),
-            (_, Some((_, reason))) => Err(reason.clone()),
-            (None, None) => Err("no row".into()),
+        crate::flow::deliver_batch::decode_all(schema, messages(&[record.to_vec()]).iter())
+    }
+
+    /// The partition columns of `records` when the check takes every one.
+    fn all_columns(check: &RecordCheck, records: &[Vec<u8>]) -> Option<RecordBatch> {
+        let records = messages(records);
+        let checked = check.check(&records);
+        if !checked.others.is_empty() {
+            return None;
         }
+        Some(check.columns(checked, &records, &[]).expect("decodes"))
     }
 
     #[test]
@@ -468,7 +537,7 @@ mod tests {
             br#"{"s":"a\"b","t":"2024-01-01T00:30:00.5Z","p":null}"#.to_vec(),
             b"{}".to_vec(),
         ];
-        let columns = check.columns(&messages(&records)).expect("passes");
+        let columns = all_columns(&check, &records).expect("passes");
         let schema = Arc::new(schema);
         let whole: Vec<RecordBatch> = records
             .iter()
@@ -494,12 +563,10 @@ mod tests {
             r#"{"\u0073":"N"}"#,
         ] {
             let records = [br#"{"s":"N"}"#.to_vec(), bad.as_bytes().to_vec()];
-            assert!(check.columns(&messages(&records)).is_none(), "{bad}");
+            assert_eq!(check.check(&messages(&records)).others, [1], "{bad}");
         }
         let none = RecordCheck::new(&schema, &[]);
-        let batch = none
-            .columns(&messages(&vec![b"{}".to_vec(); 3]))
-            .expect("passes");
+        let batch = all_columns(&none, &vec![b"{}".to_vec(); 3]).expect("passes");
         assert_eq!((batch.num_rows(), batch.num_columns()), (3, 0));
     }
 
@@ -510,7 +577,7 @@ mod tests {
         for (field, (name, good, other)) in VALUES.iter().enumerate() {
             for value in 0..good.len() + other.len() {
                 let record = record(&[(field, value)], 7);
-                let passed = check.columns(&messages(std::slice::from_ref(&record)));
+                let passed = all_columns(&check, std::slice::from_ref(&record));
                 let text = String::from_utf8_lossy(&record);
                 assert_eq!(passed.is_some(), value < good.len(), "{name}: {text}");
                 if let Some(columns) = passed {
@@ -522,28 +589,34 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the check passes, arrow-json decodes, to the same partition values.
+        /// Whatever the check passes, arrow-json decodes; with the records arrow-json takes
+        /// of those it does not, the partition values are those of arrow-json's decode.
         #[test]
         fn what_the_check_passes_arrow_json_decodes_alike(
             records in prop::collection::vec(
                 (prop::collection::vec((0usize..7, 0usize..16), 0..6), 0usize..16),
-                1..4,
+                1..6,
             )
         ) {
             let schema = Arc::new(schema());
             let check = RecordCheck::new(&schema, &COLUMNS);
             let records: Vec<Vec<u8>> =
                 records.iter().map(|(pairs, wrap)| record(pairs, *wrap)).collect();
-            if let Some(columns) = check.columns(&messages(&records)) {
-                let mut rows = Vec::new();
-                for r in &records {
-                    let decoded = arrow(&schema, r);
-                    prop_assert!(decoded.is_ok(), "{}: {:?}", String::from_utf8_lossy(r), decoded.err());
-                    rows.push(decoded.unwrap().project(&COLUMNS).unwrap());
+            let checked = check.check(&messages(&records));
+            let (mut rows, mut poison) = (Vec::new(), Vec::new());
+            for (n, r) in records.iter().enumerate() {
+                let decoded = arrow(&schema, r);
+                let passed = !checked.others.contains(&n);
+                prop_assert!(!passed || decoded.is_ok(), "{}: {:?}", String::from_utf8_lossy(r), decoded.as_ref().err());
+                match decoded {
+                    Ok(row) => rows.push(row.project(&COLUMNS).unwrap()),
+                    Err(_) => poison.push(n),
                 }
-                let expected = arrow_select::concat::concat_batches(&columns.schema(), &rows).unwrap();
-                prop_assert_eq!(columns, expected);
             }
+            let columns = check.columns(checked, &messages(&records), &poison);
+            let columns = columns.expect("the partition values decode");
+            let expected = arrow_select::concat::concat_batches(&columns.schema(), &rows).unwrap();
+            prop_assert_eq!(columns, expected);
         }
     }
 }
