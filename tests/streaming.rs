@@ -590,6 +590,24 @@ fn ingest_to_tansu_and_deliver_to_moto_exactly_once_after_kill_9() {
         )
         .replace("page_size: 1000", "page_size: 300")
         .replace("max_records: 10000", "max_records: 400");
+    // The remote pipeline names its broker's properties on one line.
+    let properties = r#"      properties: { batch.num.messages: "1" }"#;
+    assert!(text.contains(properties));
+    let text = text.replace(
+        properties,
+        r#"      properties: { batch.num.messages: "1", message.timeout.ms: "3000" }"#,
+    );
+    // The same pipeline with a broker that is not there.
+    let dead = Path::new(&r.pipeline).with_file_name("dead_broker.yaml");
+    let dead_text: String = text
+        .lines()
+        .map(|line| match line.trim_start().starts_with("bootstrap:") {
+            true => "      bootstrap: 127.0.0.1:1\n".to_owned(),
+            false => format!("{line}\n"),
+        })
+        .collect();
+    assert!(dead_text.contains("127.0.0.1:1"));
+    std::fs::write(&dead, dead_text).expect("write");
     std::fs::write(&r.pipeline, text).expect("write");
     let p = r.pipeline.as_str();
     let env = [("SOCRATA_APP_TOKEN", TOKEN)];
@@ -599,6 +617,22 @@ fn ingest_to_tansu_and_deliver_to_moto_exactly_once_after_kill_9() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&apply.stderr)
+    );
+    // Records no broker acknowledges fail the run once the pipeline's message.timeout.ms
+    // is up, and move no watermark: the runs below still deliver every row.
+    let dead = dead.to_str().expect("a UTF-8 path");
+    let unacknowledged = r.run_env(
+        &["run", "ingest", dead, "--target", "aws", "--once"],
+        &r.aws,
+        &env,
+    );
+    let stderr = String::from_utf8_lossy(&unacknowledged.stderr);
+    assert_eq!(unacknowledged.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Produce to ")
+            && stderr.contains("no acknowledgement within message.timeout.ms (3000 ms)")
+            && stderr.contains("127.0.0.1:1"),
+        "{stderr}"
     );
     let crashed = r.run_env(
         &["run", "ingest", p, "--target", "aws", "--once"],

@@ -25,17 +25,21 @@ use serde_json::{Map, Value, json};
 
 use super::kafka_clients::{Closing, Made, Producer, metadata_client};
 use super::{BackendError, Log, Message, Record, Result};
+use super::{kafka_acks, kafka_settings};
 use crate::resource::Attrs;
 
 /// How long one admin request may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a produce call waits for its last acknowledgement once its records are queued:
-/// the producer's `message.timeout.ms` (30 s), and a margin.
-const ACK_PATIENCE: Duration = Duration::from_secs(45);
+/// How much longer than the producer's `message.timeout.ms` a produce call waits for its
+/// last acknowledgement once its records are queued: librdkafka reports every record
+/// within that time, so past it, its reports stopped coming.
+const ACK_MARGIN: Duration = Duration::from_secs(15);
 
 /// A Kafka cluster's topics.
 pub struct Kafka {
     config: ClientConfig,
+    /// The producer's settings (see [`kafka_settings::producer`]).
+    producer_config: ClientConfig,
     /// The admin client, made on first use (a deliver or ingest run needs none).
     admin: Made<AdminClient<DefaultClientContext>>,
     /// The idempotent producer, made on first use; its context holds the produce calls
@@ -148,6 +152,7 @@ impl Kafka {
             .map_err(|e| failure(format!("cannot create the Kafka client: {e}")))?;
         Ok(Kafka {
             config: config.clone(),
+            producer_config: kafka_settings::producer(config),
             admin: Made::default(),
             producer: Made::default(),
             readers: std::sync::Mutex::default(),
@@ -165,21 +170,12 @@ impl Kafka {
         })
     }
 
-    /// The idempotent producer: no duplicates from its own retries; the same key
-    /// partitioning as Kafka's Java clients (murmur2).
+    /// The idempotent producer: no duplicates from its own retries; by default the same
+    /// key partitioning as Kafka's Java clients (murmur2).
     fn producer(&self) -> Result<Arc<Producer>> {
         self.producer.get(|| {
-            Producer::new(
-                self.config
-                    .clone()
-                    .set("enable.idempotence", "true")
-                    .set("acks", "all")
-                    .set("compression.type", "lz4")
-                    .set("partitioner", "murmur2_random")
-                    .set("linger.ms", "5")
-                    .set("message.timeout.ms", "30000"),
-            )
-            .map_err(|e| failure(format!("cannot create the Kafka producer: {e}")))
+            Producer::new(&self.producer_config)
+                .map_err(|e| failure(format!("cannot create the Kafka producer: {e}")))
         })
     }
 
@@ -420,18 +416,29 @@ impl Log for Kafka {
                 }
             }
         }
-        // librdkafka reports every record within `message.timeout.ms`; past that, its
-        // reports stopped coming.
-        tokio::time::timeout(ACK_PATIENCE, &mut registered.outcome)
+        let timeout = kafka_settings::message_timeout(&self.producer_config);
+        tokio::time::timeout(timeout + ACK_MARGIN, &mut registered.outcome)
             .await
             .map_err(|_| {
                 failure(format!(
-                    "Produce to {topic}: no acknowledgement within {} s",
-                    ACK_PATIENCE.as_secs()
+                    "Produce to {topic}: librdkafka reported nothing within {} s",
+                    (timeout + ACK_MARGIN).as_secs()
                 ))
             })?
             .map_err(|_| failure(format!("Produce to {topic}: the producer went away")))?
-            .map_err(|e| failure(format!("Produce to {topic}: {e}")))
+            .map_err(|e| {
+                let servers = self.config.get("bootstrap.servers").unwrap_or_default();
+                let e = if e == kafka_acks::TIMED_OUT {
+                    format!(
+                        "no acknowledgement within message.timeout.ms ({} ms); is the broker \
+                         at {servers} up and reachable?",
+                        timeout.as_millis()
+                    )
+                } else {
+                    e
+                };
+                failure(format!("Produce to {topic}: {e}"))
+            })
     }
 
     async fn fetch(

@@ -12,12 +12,16 @@ use std::sync::{Arc, Mutex};
 
 use rdkafka::ClientContext;
 use rdkafka::Message as _;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use tokio::sync::oneshot;
 
 /// What a batch comes to: each record's partition and offset, or the first failure
 /// reported.
 pub type Outcome = Result<Vec<(u32, u64)>, String>;
+
+/// The failure of a record librdkafka gave up on when `message.timeout.ms` ran out.
+pub const TIMED_OUT: &str = "the record timed out";
 
 /// The producer's context: the batches waiting for their reports.
 #[derive(Default)]
@@ -154,6 +158,9 @@ impl ProducerContext for Acks {
                 (Ok(partition), Ok(offset)) => Ok((partition, offset)),
                 _ => Err("the broker acknowledged without a partition or offset".to_owned()),
             },
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _)) => {
+                Err(TIMED_OUT.to_owned())
+            }
             Err((e, _)) => Err(e.to_string()),
         };
         self.report(ticket, ack);

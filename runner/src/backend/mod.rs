@@ -10,6 +10,7 @@ pub mod glue;
 pub mod kafka;
 pub mod kafka_acks;
 pub mod kafka_clients;
+pub mod kafka_settings;
 pub mod local;
 pub mod local_log;
 pub mod remote;

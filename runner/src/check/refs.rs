@@ -462,6 +462,19 @@ fn check_targets(ctx: &mut Ctx<'_>) {
                 "the Athena output location must be an s3:// URL",
             );
         }
+        if let Some(kafka) = &target.kafka {
+            for (key, value) in &kafka.properties {
+                if let Some(reason) = crate::backend::kafka_settings::refusal(key, value.expose()) {
+                    // The value may be a secret: it is not repeated.
+                    ctx.error(
+                        &ptr(&["targets", name, "kafka", "properties", key]),
+                        true,
+                        format!("kafka property '{key}' cannot be set this way: {reason}"),
+                    )
+                    .hint = Some(format!("remove `{key}` from the target's kafka properties"));
+                }
+            }
+        }
         if let Some(kafka) = &target.kafka
             && !kafka.bootstrap.is_empty()
         {
