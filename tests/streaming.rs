@@ -597,16 +597,22 @@ fn ingest_to_tansu_and_deliver_to_moto_exactly_once_after_kill_9() {
         properties,
         r#"      properties: { batch.num.messages: "1", message.timeout.ms: "3000" }"#,
     );
-    // The same pipeline with a broker that is not there.
+    // The same pipeline with a broker that is not there, and room for 10 records in the
+    // producer's queue: a page of 300 fills it, and waits for room until the records
+    // queued time out.
     let dead = Path::new(&r.pipeline).with_file_name("dead_broker.yaml");
     let dead_text: String = text
+        .replace(
+            "message.timeout.ms: \"3000\"",
+            "message.timeout.ms: \"3000\", queue.buffering.max.messages: \"10\"",
+        )
         .lines()
         .map(|line| match line.trim_start().starts_with("bootstrap:") {
             true => "      bootstrap: 127.0.0.1:1\n".to_owned(),
             false => format!("{line}\n"),
         })
         .collect();
-    assert!(dead_text.contains("127.0.0.1:1"));
+    assert!(dead_text.contains("127.0.0.1:1") && dead_text.contains("max.messages: \"10\""));
     std::fs::write(&dead, dead_text).expect("write");
     std::fs::write(&r.pipeline, text).expect("write");
     let p = r.pipeline.as_str();
@@ -632,6 +638,18 @@ fn ingest_to_tansu_and_deliver_to_moto_exactly_once_after_kill_9() {
         stderr.contains("Produce to ")
             && stderr.contains("no acknowledgement within message.timeout.ms (3000 ms)")
             && stderr.contains("127.0.0.1:1"),
+        "{stderr}"
+    );
+    let unread = r.run_env(
+        &["run", "deliver", dead, "--target", "aws", "--once"],
+        &r.aws,
+        &env,
+    );
+    let stderr = String::from_utf8_lossy(&unread.stderr);
+    assert_eq!(unread.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no broker answered within 10 s")
+            && stderr.contains("is the broker at 127.0.0.1:1 up and reachable?"),
         "{stderr}"
     );
     let crashed = r.run_env(

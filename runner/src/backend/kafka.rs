@@ -142,6 +142,12 @@ fn failure(message: impl Into<String>) -> BackendError {
     }
 }
 
+/// The question to ask when the brokers of `config` do not answer.
+fn reachable(config: &ClientConfig) -> String {
+    let servers = config.get("bootstrap.servers").unwrap_or_default();
+    format!("is the broker at {servers} up and reachable?")
+}
+
 impl Kafka {
     /// A cluster reached with `config` (bootstrap servers and librdkafka properties); the
     /// clients are made as they are first needed.
@@ -160,6 +166,20 @@ impl Kafka {
             unreachable: Arc::default(),
             groups: std::sync::Mutex::default(),
         })
+    }
+
+    /// A produce call's failure `e` (the first record failure reported).
+    fn produce_failure(&self, topic: &str, e: String) -> BackendError {
+        let e = if e == kafka_acks::TIMED_OUT {
+            format!(
+                "no acknowledgement within message.timeout.ms ({} ms); {}",
+                kafka_settings::message_timeout(&self.producer_config).as_millis(),
+                reachable(&self.config)
+            )
+        } else {
+            e
+        };
+        failure(format!("Produce to {topic}: {e}"))
     }
 
     fn admin(&self) -> Result<Arc<AdminClient<DefaultClientContext>>> {
@@ -243,7 +263,21 @@ impl Kafka {
         tokio::task::spawn_blocking(move || {
             let metadata = metadata_client(&config)
                 .and_then(|client| client.fetch_metadata(Some(&topic), TIMEOUT))
-                .map_err(|e| failure(format!("metadata of topic '{topic}': {e}")))?;
+                .map_err(|e| {
+                    let e = match e.rdkafka_error_code() {
+                        Some(
+                            RDKafkaErrorCode::BrokerTransportFailure
+                            | RDKafkaErrorCode::OperationTimedOut
+                            | RDKafkaErrorCode::AllBrokersDown,
+                        ) => format!(
+                            "no broker answered within {} s ({e}); {}",
+                            TIMEOUT.as_secs(),
+                            reachable(&config)
+                        ),
+                        _ => e.to_string(),
+                    };
+                    failure(format!("metadata of topic '{topic}': {e}"))
+                })?;
             let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
                 return Ok(None);
             };
@@ -407,7 +441,7 @@ impl Log for Kafka {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         if let Some(e) = registered.failure() {
-                            return Err(failure(format!("Produce to {topic}: {e}")));
+                            return Err(self.produce_failure(topic, e));
                         }
                         message = back;
                         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -426,19 +460,7 @@ impl Log for Kafka {
                 ))
             })?
             .map_err(|_| failure(format!("Produce to {topic}: the producer went away")))?
-            .map_err(|e| {
-                let servers = self.config.get("bootstrap.servers").unwrap_or_default();
-                let e = if e == kafka_acks::TIMED_OUT {
-                    format!(
-                        "no acknowledgement within message.timeout.ms ({} ms); is the broker \
-                         at {servers} up and reachable?",
-                        timeout.as_millis()
-                    )
-                } else {
-                    e
-                };
-                failure(format!("Produce to {topic}: {e}"))
-            })
+            .map_err(|e| self.produce_failure(topic, e))
     }
 
     async fn fetch(
