@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ use super::dedupe::LastRows;
 use super::input::Input;
 use super::partition::Partitioner;
 use super::partition_files::{FileRules, Writers, Written, parquet_properties};
-use super::spill::PartitionSpill;
+use super::spill::{PartitionRows, PartitionSpill};
 use crate::backend::{Backends, ObjectStore};
 use crate::clean::Program;
 use crate::spec::Pipeline;
@@ -203,65 +203,117 @@ struct Job<'a> {
     progress: &'a dyn Fn(Progress),
 }
 
-/// Backfills one input of `size` bytes (for progress).
+/// Backfills one input of `size` bytes (for progress), in three steps: read, cleaned and
+/// spilled by partition ([`spill_input`]); written as Parquet files ([`write_files`]);
+/// then what an earlier run of the input left and its quarantine put in order
+/// ([`tidy_input`]).
 async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, String> {
-    let Job {
-        name,
-        source,
-        dataset,
-        layout,
-        bucket,
-        objects,
-        progress,
-    } = *job;
     let file_name = input.name();
     let stem = input.file_name().replace('.', "_");
     let spool_dir = tempfile::Builder::new()
         .prefix("runner-spool-")
         .tempdir()
         .map_err(|e| format!("spool directory: {e}"))?;
-    let reader = CsvReader::open(&file_name, input.open(objects).await?, source, BATCH_ROWS)?;
-    let program = Program::compile(dataset, SourceKind::Csv, reader.columns())
+    let reader = CsvReader::open(
+        &file_name,
+        input.open(job.objects).await?,
+        job.source,
+        BATCH_ROWS,
+    )?;
+    let program = Program::compile(job.dataset, SourceKind::Csv, reader.columns())
         .map_err(|e| format!("{file_name}: {e}"))?;
-    let partitioner = Partitioner::compile(&layout.partition_by, &program.schema())?;
-    let properties = parquet_properties(layout.compression, &program.schema());
-    let max_records = layout
-        .rotate
-        .as_ref()
-        .and_then(|r| r.max_records)
-        .unwrap_or(u64::MAX);
-    let max_bytes = layout
-        .rotate
-        .as_ref()
-        .and_then(|r| r.max_bytes)
-        .map_or(u64::MAX, |size| size.0);
-
     let mut summary = Summary {
-        flow: name.to_owned(),
+        flow: job.name.to_owned(),
         ..Summary::default()
     };
-    let file_schema = program.schema();
-    let mut splitter = Splitter::new(
-        partitioner,
-        dataset.dedupe,
-        program.key_columns(&dataset.key),
-        &program,
-        (dataset.dedupe == Dedupe::Last).then(|| LastRows::new(spool_dir.path())),
-    );
-    let mut spill = PartitionSpill::new(spool_dir.path(), splitter.schema());
-    let mut quarantine = Quarantine::create(spool_dir.path().join("rejects.jsonl"))?;
     let mut reported = Progress {
         total_bytes: size,
         compressed: reader.compressed(),
         ..Progress::default()
     };
-    // Reading, cleaning and spilling run on three threads at once.
+    let schema = program.schema();
+    let spilled = spill_input(
+        job,
+        &file_name,
+        reader,
+        program,
+        spool_dir.path(),
+        &mut summary,
+        &mut reported,
+    )?;
+    let rules = FileRules {
+        prefix: job.layout.prefix.clone(),
+        stem: stem.clone(),
+        properties: parquet_properties(job.layout.compression, &schema),
+        schema,
+        max_records: job
+            .layout
+            .rotate
+            .as_ref()
+            .and_then(|r| r.max_records)
+            .unwrap_or(u64::MAX),
+        max_bytes: job
+            .layout
+            .rotate
+            .as_ref()
+            .and_then(|r| r.max_bytes)
+            .map_or(u64::MAX, |size| size.0),
+        budget: ROW_GROUP_BUDGET,
+        last: spilled.last_rows.map(Arc::new),
+    };
+    write_files(
+        job,
+        spilled.partitions,
+        rules,
+        spool_dir.path(),
+        &mut summary,
+        &mut reported,
+    )
+    .await?;
+    tidy_input(job, &stem, spilled.quarantine, &mut summary).await?;
+    summary.objects.sort();
+    Ok(summary)
+}
+
+/// An input read, cleaned and spilled to local disk.
+struct Spilled {
+    /// Each partition's rows, spilled.
+    partitions: Vec<(String, PartitionRows)>,
+    /// Under `dedupe: last`, every key's last line.
+    last_rows: Option<LastRows>,
+    /// The rows rejected.
+    quarantine: Quarantine,
+}
+
+/// Reads `reader`'s input through `program` (the dataset's cleaning) and spills the rows
+/// kept by partition in `spool`, the rejects to the quarantine; counts into `summary`.
+/// Reading, cleaning and spilling run on three threads at once.
+fn spill_input(
+    job: &Job<'_>,
+    file_name: &str,
+    reader: CsvReader,
+    program: Program,
+    spool: &Path,
+    summary: &mut Summary,
+    reported: &mut Progress,
+) -> Result<Spilled, String> {
+    let dataset = job.dataset;
+    let partitioner = Partitioner::compile(&job.layout.partition_by, &program.schema())?;
+    let mut splitter = Splitter::new(
+        partitioner,
+        dataset.dedupe,
+        program.key_columns(&dataset.key),
+        &program,
+        (dataset.dedupe == Dedupe::Last).then(|| LastRows::new(spool)),
+    );
+    let mut spill = PartitionSpill::new(spool, splitter.schema());
+    let mut quarantine = Quarantine::create(spool.join("rejects.jsonl"))?;
     let stage = Stage::start(reader.read_ahead(READ_AHEAD), program);
     while let Some(staged) = stage.next_batch()? {
         summary.read += staged.read;
         reported.rows = summary.read;
         reported.bytes = staged.bytes;
-        progress(reported);
+        (job.progress)(*reported);
         for reject in &staged.unreadable {
             *summary.rejected.entry("unreadable row".into()).or_default() += 1;
             quarantine.push(&serde_json::json!({
@@ -288,25 +340,27 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
             spill.append(partition, part)?;
         }
     }
-    let last_rows = splitter.finish()?;
-    // Partitions are written on as many threads as there are cores, each thread with its
-    // share of the row-group budget.
+    Ok(Spilled {
+        last_rows: splitter.finish()?,
+        partitions: spill.finish()?,
+        quarantine,
+    })
+}
+
+/// Writes the spilled `partitions` as the layout's Parquet files by `rules`, on as many
+/// threads as there are cores, each with its share of the row-group budget, and stores
+/// each file whole once written; counts into `summary`.
+async fn write_files(
+    job: &Job<'_>,
+    partitions: Vec<(String, PartitionRows)>,
+    mut rules: FileRules,
+    spool: &Path,
+    summary: &mut Summary,
+    reported: &mut Progress,
+) -> Result<(), String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WRITERS));
-    let mut writers = Writers::start(
-        spill.finish()?,
-        FileRules {
-            prefix: layout.prefix.clone(),
-            stem: stem.clone(),
-            schema: file_schema,
-            properties,
-            max_records,
-            max_bytes,
-            budget: ROW_GROUP_BUDGET / threads,
-            last: last_rows.map(Arc::new),
-        },
-        spool_dir.path().to_owned(),
-        threads,
-    );
+    rules.budget /= threads;
+    let mut writers = Writers::start(partitions, rules, spool.to_owned(), threads);
     while let Some(written) = writers.next_report()? {
         match written {
             Written::Rows {
@@ -316,11 +370,11 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
                 summary.written += written;
                 summary.deduplicated += deduplicated;
                 reported.written = summary.written;
-                progress(reported);
+                (job.progress)(*reported);
             }
             Written::File { key, spool } => {
-                objects
-                    .put_file(bucket, &key, &spool)
+                job.objects
+                    .put_file(job.bucket, &key, &spool)
                     .await
                     .map_err(|e| e.to_string())?;
                 std::fs::remove_file(&spool).map_err(|e| format!("{}: {e}", spool.display()))?;
@@ -328,10 +382,21 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
             }
         }
     }
-    // Files of an earlier run of this input that this run did not write again.
+    Ok(())
+}
+
+/// Deletes the files an earlier run of the input (named by `stem`) wrote that this run
+/// did not write again, and stores the input's `quarantine` (or deletes an earlier one).
+async fn tidy_input(
+    job: &Job<'_>,
+    stem: &str,
+    quarantine: Quarantine,
+    summary: &mut Summary,
+) -> Result<(), String> {
+    let (objects, bucket) = (job.objects, job.bucket);
     let ours = format!("part-{stem}-");
     for key in objects
-        .list(bucket, &layout.prefix)
+        .list(bucket, &job.layout.prefix)
         .await
         .map_err(|e| e.to_string())?
     {
@@ -343,7 +408,7 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
                 .map_err(|e| e.to_string())?;
         }
     }
-    let quarantine_key = format!("{}_rejects/{name}/{stem}.jsonl", layout.prefix);
+    let quarantine_key = format!("{}_rejects/{}/{stem}.jsonl", job.layout.prefix, job.name);
     match quarantine.finish()? {
         None => objects
             .delete(bucket, &quarantine_key)
@@ -357,8 +422,7 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
             summary.objects.push(quarantine_key);
         }
     }
-    summary.objects.sort();
-    Ok(summary)
+    Ok(())
 }
 
 /// The quarantine of one input, spooled as JSON lines.
