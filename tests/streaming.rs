@@ -40,12 +40,8 @@ pub fn feed(n: usize, late: usize) -> (Vec<Row>, Vec<Row>) {
     (rows, held)
 }
 
-/// The Seattle pipeline reading the server, small pages and small delivery batches.
-fn pipeline(s: &Scratch, server: &Server) -> String {
-    pipeline_with(s, server, &[])
-}
-
-/// [`pipeline`] with more `edits`.
+/// The Seattle pipeline reading the server, small pages and small delivery batches, with
+/// more `edits`.
 fn pipeline_with(s: &Scratch, server: &Server, edits: &[(&str, &str)]) -> String {
     let url = format!("url: {}", server.url);
     let mut all = vec![
@@ -61,6 +57,22 @@ fn pipeline_with(s: &Scratch, server: &Server, edits: &[(&str, &str)]) -> String
     ];
     all.extend_from_slice(edits);
     s.pipeline("seattle.yaml", &all)
+}
+
+/// A local-target test's start: the Socrata-like server replaying `rows`, scratch
+/// directory `name` with the pipeline reading it ([`pipeline_with`] `edits`), applied.
+struct Local {
+    server: Server,
+    s: Scratch,
+    p: String,
+}
+
+fn local(name: &str, rows: &[Row], edits: &[(&str, &str)]) -> Local {
+    let server = Server::start(rows.to_vec(), Some(TOKEN));
+    let s = Scratch::new(name);
+    let p = pipeline_with(&s, &server, edits);
+    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+    Local { server, s, p }
 }
 
 fn run(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -154,15 +166,12 @@ fn assert_exactly_once(ids: &[i64], expected: &HashSet<i64>) {
 #[test]
 fn ingest_and_deliver_every_row_once_with_retries_and_late_rows() {
     let (rows, late) = feed(2000, 50);
-    let server = Server::start(rows.clone(), Some(TOKEN));
+    let Local { server, s, p } = local("streaming-local", &rows, &[]);
     server.fault(&[
         Fault::Throttle,
         Fault::ServerError,
         Fault::Slow(Duration::from_millis(300)),
     ]);
-    let s = Scratch::new("streaming-local");
-    let p = pipeline(&s, &server);
-    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
 
     let ingest = json(&run(
         &s,
@@ -257,10 +266,11 @@ fn ingest_and_deliver_every_row_once_with_retries_and_late_rows() {
 #[test]
 fn kill_9_at_every_crash_point_loses_and_duplicates_nothing() {
     let (rows, _) = feed(1500, 0);
-    let server = Server::start(rows.clone(), Some(TOKEN));
-    let s = Scratch::new("streaming-crash");
-    let p = pipeline(&s, &server);
-    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+    let Local {
+        server: _server,
+        s,
+        p,
+    } = local("streaming-crash", &rows, &[]);
     let expected = valid_ids(&rows);
 
     // Records acknowledged by the log, watermark not saved: the page is produced again.
@@ -313,10 +323,11 @@ fn kill_9_at_every_crash_point_loses_and_duplicates_nothing() {
 #[test]
 fn a_panic_while_preparing_a_batch_fails_the_run_and_the_next_run_delivers_it() {
     let (rows, _) = feed(600, 0);
-    let server = Server::start(rows.clone(), Some(TOKEN));
-    let s = Scratch::new("streaming-panic");
-    let p = pipeline(&s, &server);
-    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+    let Local {
+        server: _server,
+        s,
+        p,
+    } = local("streaming-panic", &rows, &[]);
     let expected = valid_ids(&rows);
     json(&run(
         &s,
@@ -396,14 +407,11 @@ fn dedupe_window(s: &Scratch) -> (Vec<String>, Vec<(String, usize)>) {
 #[test]
 fn delivered_batches_leave_the_dedupe_window_when_their_time_is_up() {
     let (rows, late) = feed(900, 40);
-    let server = Server::start(rows.clone(), Some(TOKEN));
-    let s = Scratch::new("streaming-window");
-    let p = pipeline_with(
-        &s,
-        &server,
+    let Local { server, s, p } = local(
+        "streaming-window",
+        &rows,
         &[("group: s3-sink", "group: s3-sink\n    dedupe_window: 2s")],
     );
-    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
     let once = ["run", "ingest", &p, "--once", "--format", "json"];
     let deliver = || {
         json(&run(
@@ -464,10 +472,7 @@ fn a_bad_page_after_a_good_one_keeps_the_good_one() {
     // Pages are read ahead: the second page's failure must not undo the first page, whose
     // records were produced and whose watermark was saved.
     let (rows, _) = feed(400, 0);
-    let server = Server::start(rows, Some(TOKEN));
-    let s = Scratch::new("streaming-bad-second-page");
-    let p = pipeline(&s, &server);
-    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+    let Local { server, s, p } = local("streaming-bad-second-page", &rows, &[]);
     server.fault(&[Fault::Slow(Duration::ZERO), Fault::Malformed]);
     let failed = run(&s, &["run", "ingest", &p, "--once"], &[]);
     assert_eq!(failed.status.code(), Some(1));
@@ -496,10 +501,7 @@ fn a_bad_page_after_a_good_one_keeps_the_good_one() {
 #[test]
 fn bad_pages_tokens_and_poison_records_are_clear() {
     let (rows, _) = feed(400, 0);
-    let server = Server::start(rows, Some(TOKEN));
-    let s = Scratch::new("streaming-bad");
-    let p = pipeline(&s, &server);
-    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+    let Local { server, s, p } = local("streaming-bad", &rows, &[]);
 
     server.fault(&[Fault::Malformed]);
     let malformed = run(&s, &["run", "ingest", &p, "--once"], &[]);
@@ -771,20 +773,19 @@ fn worker(s: &Scratch, p: &str, env: &[(&str, &str)]) -> std::process::Child {
 #[test]
 fn two_deliver_workers_share_the_partitions_and_one_killed_loses_nothing() {
     let (rows, _) = feed(1500, 0);
-    let server = Server::start(rows.clone(), Some(TOKEN));
-    let s = Scratch::new("streaming-group");
-    let p = pipeline(&s, &server);
     // Partial batches are written after a second, not the default minute.
-    let text = std::fs::read_to_string(&p).expect("pipeline");
-    std::fs::write(
-        &p,
-        text.replace(
+    let Local {
+        server: _server,
+        s,
+        p,
+    } = local(
+        "streaming-group",
+        &rows,
+        &[(
             "max_records: 250, max_bytes: 64MiB, max_age: 60s",
             "max_records: 250, max_bytes: 64MiB, max_age: 1s",
-        ),
-    )
-    .expect("write");
-    assert_eq!(run(&s, &["apply", &p], &[]).status.code(), Some(0));
+        )],
+    );
     let expected = valid_ids(&rows);
 
     // Both workers join the group before there is anything to read, so both get a share.

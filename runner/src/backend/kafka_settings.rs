@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaConfRes;
 
 /// The producer's defaults: property, its librdkafka alias, value.
 const PRODUCER_DEFAULTS: [(&str, &str, &str); 4] = [
@@ -46,6 +48,23 @@ pub fn refusal(key: &str, value: &str) -> Option<&'static str> {
             "deliver commits a partition's offset itself, once the batch's objects are written",
         ),
         _ => None,
+    }
+}
+
+/// librdkafka's objection to property `key` set to `value`, if it has one (no such
+/// property, a value it does not take), with `value` left out of the message: values may
+/// be secrets. `true` with it when the objection is to the name.
+pub fn objection(key: &str, value: &str) -> Option<(String, bool)> {
+    let mut config = ClientConfig::new();
+    config.set(key, value);
+    match config.create_native_config() {
+        Ok(_) => None,
+        Err(KafkaError::ClientConfig(code, description, _, _)) => {
+            // librdkafka quotes the values it names.
+            let description = description.replace(&format!("\"{value}\""), "\"…\"");
+            Some((description, code == RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN))
+        }
+        Err(e) => Some((e.to_string(), false)),
     }
 }
 
@@ -110,6 +129,32 @@ mod tests {
         config
             .create::<rdkafka::producer::BaseProducer>()
             .expect("a producer");
+    }
+
+    #[test]
+    fn librdkafka_names_unknown_properties_and_values_it_does_not_take_without_the_value() {
+        let (message, on_name) = objection("linger.mss", "5").expect("unknown");
+        assert!(on_name && message.contains("linger.mss"), "{message}");
+        let (message, on_name) = objection("sasl.pasword", "hunter2").expect("unknown");
+        assert!(on_name && !message.contains("hunter2"), "{message}");
+        let (message, on_name) = objection("batch.size", "lots").expect("not a number");
+        assert!(!on_name && message.contains("batch.size"), "{message}");
+        assert!(!message.contains("lots"), "{message}");
+        // A message that would hold the value has it left out.
+        let (message, _) = objection("security.protocol", "carrier-pigeon").expect("no");
+        assert!(!message.contains("carrier-pigeon"), "{message}");
+        // This build of librdkafka has no zstd.
+        let (message, _) = objection("compression.type", "zstd").expect("no zstd");
+        assert!(message.contains("libzstd"), "{message}");
+        for (key, value) in [
+            ("linger.ms", "50"),
+            ("compression.type", "gzip"),
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.password", "hunter2"),
+        ] {
+            assert_eq!(objection(key, value), None, "{key}={value}");
+        }
     }
 
     #[test]

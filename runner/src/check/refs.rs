@@ -464,10 +464,19 @@ fn check_targets(ctx: &mut Ctx<'_>) {
         }
         if let Some(kafka) = &target.kafka {
             for (key, value) in &kafka.properties {
+                let pointer = ptr(&["targets", name, "kafka", "properties", key]);
+                if let Some((message, on_name)) =
+                    crate::backend::kafka_settings::objection(key, value.expose())
+                {
+                    ctx.error(&pointer, on_name, format!("librdkafka: {message}"))
+                        .hint = on_name
+                        .then(|| "librdkafka's CONFIGURATION.md lists its properties".into());
+                    continue;
+                }
                 if let Some(reason) = crate::backend::kafka_settings::refusal(key, value.expose()) {
                     // The value may be a secret: it is not repeated.
                     ctx.error(
-                        &ptr(&["targets", name, "kafka", "properties", key]),
+                        &pointer,
                         true,
                         format!("kafka property '{key}' cannot be set this way: {reason}"),
                     )
