@@ -25,9 +25,13 @@ const PRODUCER_DEFAULTS: [(&str, &str, &str); 4] = [
 /// (`enable.idempotence`, which needs `acks=all`).
 const PRODUCER_REQUIRED: [(&str, &str); 2] = [("enable.idempotence", "true"), ("acks", "all")];
 
-/// Why a pipeline may not set librdkafka property `key` to `value`, if it may not.
+/// Why a pipeline may not set librdkafka property `key` to `value`, if it may not. An empty
+/// value (one not resolved yet) is refused only for a property no value of is allowed.
 pub fn refusal(key: &str, value: &str) -> Option<&'static str> {
     let value = value.trim().to_ascii_lowercase();
+    if value.is_empty() && !matches!(key, "transactional.id" | "group.id") {
+        return None;
+    }
     match key {
         "enable.idempotence" if value != "true" => {
             Some("ingest's producer is idempotent, so that its retries never write a record twice")
@@ -165,6 +169,7 @@ mod tests {
             ("request.required.acks", "0"),
             ("partitioner", "random"),
             ("transactional.id", "ingest-1"),
+            ("group.id", ""),
             ("group.id", "mine"),
             ("enable.auto.commit", "true"),
             ("enable.auto.offset.store", "True"),
@@ -177,6 +182,7 @@ mod tests {
             ("request.required.acks", "-1"),
             ("partitioner", "murmur2"),
             ("enable.auto.commit", "false"),
+            ("enable.idempotence", ""),
             ("linger.ms", "50"),
             ("security.protocol", "SASL_SSL"),
         ] {

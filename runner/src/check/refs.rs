@@ -465,15 +465,20 @@ fn check_targets(ctx: &mut Ctx<'_>) {
         if let Some(kafka) = &target.kafka {
             for (key, value) in &kafka.properties {
                 let pointer = ptr(&["targets", name, "kafka", "properties", key]);
+                // The variables of a target other than `--target` names are not resolved
+                // here: such a value is empty, and only its name can be checked.
+                let value = value.expose();
+                let resolved = !value.trim().is_empty();
                 if let Some((message, on_name)) =
-                    crate::backend::kafka_settings::objection(key, value.expose())
+                    crate::backend::kafka_settings::objection(key, value)
+                    && (on_name || resolved)
                 {
                     ctx.error(&pointer, on_name, format!("librdkafka: {message}"))
                         .hint = on_name
                         .then(|| "librdkafka's CONFIGURATION.md lists its properties".into());
                     continue;
                 }
-                if let Some(reason) = crate::backend::kafka_settings::refusal(key, value.expose()) {
+                if let Some(reason) = crate::backend::kafka_settings::refusal(key, value) {
                     // The value may be a secret: it is not repeated.
                     ctx.error(
                         &pointer,
