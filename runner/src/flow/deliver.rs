@@ -253,15 +253,17 @@ impl Job<'_> {
                     .filter(|p| !share.contains(p))
                     .copied()
                     .collect();
+                // What the partitions handed over have buffered is delivered side by side
+                // first; one another worker already moved on is simply let go.
+                self.flush_side_by_side(&mut slots, &handed, summary)
+                    .await?;
                 for partition in handed {
-                    if let Some(mut slot) = slots.remove(&partition) {
-                        self.flush(partition, &mut slot, summary).await?;
-                        tracing::info!(
-                            flow = self.name,
-                            partition,
-                            "partition handed to another worker"
-                        );
-                    }
+                    slots.remove(&partition);
+                    tracing::info!(
+                        flow = self.name,
+                        partition,
+                        "partition handed to another worker"
+                    );
                 }
                 // The states of the partitions taken up are read side by side.
                 let new: Vec<u32> = share
