@@ -171,9 +171,10 @@ impl Kafka {
     /// A produce call's failure `e` (the first record failure reported).
     fn produce_failure(&self, topic: &str, e: String) -> BackendError {
         let e = if e == kafka_acks::TIMED_OUT {
+            let timeout = kafka_settings::message_timeout(&self.producer_config);
             format!(
                 "no acknowledgement within message.timeout.ms ({} ms); {}",
-                kafka_settings::message_timeout(&self.producer_config).as_millis(),
+                timeout.map_or(0, |t| t.as_millis()),
                 reachable(&self.config)
             )
         } else {
@@ -450,15 +451,19 @@ impl Log for Kafka {
                 }
             }
         }
-        let timeout = kafka_settings::message_timeout(&self.producer_config);
-        tokio::time::timeout(timeout + ACK_MARGIN, &mut registered.outcome)
-            .await
-            .map_err(|_| {
-                failure(format!(
-                    "Produce to {topic}: librdkafka reported nothing within {} s",
-                    (timeout + ACK_MARGIN).as_secs()
-                ))
-            })?
+        let outcome = match kafka_settings::message_timeout(&self.producer_config) {
+            Some(timeout) => tokio::time::timeout(timeout + ACK_MARGIN, &mut registered.outcome)
+                .await
+                .map_err(|_| {
+                    failure(format!(
+                        "Produce to {topic}: librdkafka reported nothing within {} s",
+                        (timeout + ACK_MARGIN).as_secs()
+                    ))
+                })?,
+            // The pipeline lets librdkafka try for ever (`message.timeout.ms: 0`).
+            None => (&mut registered.outcome).await,
+        };
+        outcome
             .map_err(|_| failure(format!("Produce to {topic}: the producer went away")))?
             .map_err(|e| self.produce_failure(topic, e))
     }

@@ -1,6 +1,8 @@
 //! References between sections: flows, tables and panels name things that exist and fit;
 //! plus the settings of topics, layouts and targets that the services would refuse.
 
+use std::collections::HashMap;
+
 use super::{Ctx, ptr};
 use crate::spec::flow::Flow;
 use crate::spec::query::Chart;
@@ -463,8 +465,24 @@ fn check_targets(ctx: &mut Ctx<'_>) {
             );
         }
         if let Some(kafka) = &target.kafka {
+            // librdkafka's names of one property, and the first of them given.
+            let mut given: HashMap<&str, &str> = HashMap::new();
             for (key, value) in &kafka.properties {
                 let pointer = ptr(&["targets", name, "kafka", "properties", key]);
+                let property = crate::backend::kafka_settings::canonical(key);
+                if let Some(&first) = given.get(property) {
+                    ctx.error(
+                        &pointer,
+                        true,
+                        format!(
+                            "kafka property '{key}' is '{first}' again (librdkafka takes both \
+                             for '{property}'), and which one wins is left to chance"
+                        ),
+                    )
+                    .hint = Some(format!("keep one of `{first}` and `{key}`"));
+                    continue;
+                }
+                given.insert(property, key);
                 // The variables of a target other than `--target` names are not resolved
                 // here: such a value is empty, and only its name can be checked.
                 let value = value.expose();
@@ -473,9 +491,15 @@ fn check_targets(ctx: &mut Ctx<'_>) {
                     crate::backend::kafka_settings::objection(key, value)
                     && (on_name || resolved)
                 {
+                    let hint = match (on_name, property) {
+                        (true, _) => Some("librdkafka's CONFIGURATION.md lists its properties"),
+                        (false, "compression.type") => {
+                            Some("runner's librdkafka has none, lz4, snappy and gzip (no zstd)")
+                        }
+                        (false, _) => None,
+                    };
                     ctx.error(&pointer, on_name, format!("librdkafka: {message}"))
-                        .hint = on_name
-                        .then(|| "librdkafka's CONFIGURATION.md lists its properties".into());
+                        .hint = hint.map(str::to_owned);
                     continue;
                 }
                 if let Some(reason) = crate::backend::kafka_settings::refusal(key, value) {

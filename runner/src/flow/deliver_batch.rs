@@ -262,10 +262,7 @@ fn read(
     let mut poison = Vec::new();
     judge(schema, messages, &checked.others, &mut poison);
     let bad: Vec<usize> = poison.iter().map(|(i, _)| *i).collect();
-    let mut next_bad = bad.iter().peekable();
-    let kept: Vec<usize> = (0..messages.len())
-        .filter(|i| next_bad.next_if_eq(&i).is_none())
-        .collect();
+    let mut kept = all_but(messages.len(), &bad);
     if kept.is_empty() {
         return Ok(Decoded {
             poison,
@@ -280,13 +277,39 @@ fn read(
             poison,
         });
     }
-    let batch = decode_all(schema, kept.iter().map(|&i| &messages[i]))?;
+    let batch = match decode_all(schema, kept.iter().map(|&i| &messages[i])) {
+        Ok(batch) => Some(batch),
+        // A record the check passed that arrow-json refuses, which the check's form rules
+        // out: rather than fail the batch for good, every record kept is judged.
+        Err(_) => {
+            judge(schema, messages, &kept, &mut poison);
+            poison.sort_unstable_by_key(|(i, _)| *i);
+            let bad: Vec<usize> = poison.iter().map(|(i, _)| *i).collect();
+            kept = all_but(messages.len(), &bad);
+            match kept.is_empty() {
+                true => None,
+                false => Some(decode_all(schema, kept.iter().map(|&i| &messages[i]))?),
+            }
+        }
+    };
+    let columns = match &batch {
+        Some(batch) => Some(batch.project(columns).map_err(|e| e.to_string())?),
+        None => None,
+    };
     Ok(Decoded {
-        columns: Some(batch.project(columns).map_err(|e| e.to_string())?),
-        batch: parquet.then_some(batch),
+        columns,
+        batch: batch.filter(|_| parquet),
         kept,
         poison,
     })
+}
+
+/// The indices below `count` but those of `bad` (ascending).
+fn all_but(count: usize, bad: &[usize]) -> Vec<usize> {
+    let mut bad = bad.iter().peekable();
+    (0..count)
+        .filter(|i| bad.next_if_eq(&i).is_none())
+        .collect()
 }
 
 /// Adds to `poison` (in ascending order) the records among `messages[indices]` (indices
@@ -629,5 +652,32 @@ mod tests {
             assert_eq!((read.kept.len(), read.poison.len()), (0, 3), "{format:?}");
             assert!(read.columns.is_none() && read.batch.is_none());
         }
+    }
+
+    #[test]
+    fn a_record_the_check_passes_but_arrow_json_refuses_is_poison_not_the_batch_s_end() {
+        // A check of another schema (`a` text) passes `{"a":"x"}`, which the batch's own
+        // schema (`a` an integer) refuses: the batch is judged, not failed.
+        let schema = int_schema();
+        let text = arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "a",
+            arrow_schema::DataType::Utf8,
+            true,
+        )]);
+        let check = RecordCheck::new(&text, &[]);
+        let messages: Vec<Message> = [r#"{"a":1}"#, r#"{"a":"x"}"#, r#"{"a":3}"#]
+            .iter()
+            .enumerate()
+            .map(|(i, value)| Message {
+                offset: i as u64,
+                key: None,
+                value: Bytes::copy_from_slice(value.as_bytes()),
+            })
+            .collect();
+        let read = read(&schema, &check, Format::Parquet, &[0], &messages).expect("reads");
+        assert_eq!(read.kept, [0, 2]);
+        assert_eq!(read.poison.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
+        assert_eq!(read.batch.map(|b| b.num_rows()), Some(2));
+        assert_eq!(read.columns.map(|b| b.num_rows()), Some(2));
     }
 }

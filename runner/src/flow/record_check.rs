@@ -1,6 +1,7 @@
-//! A quick check that a batch of records are JSON objects of a dataset's fields, for
-//! layouts that write the records as they came (JSONL): it builds no Arrow arrays, only
-//! the few columns the partition paths read.
+//! A quick check that a batch of records are JSON objects of a dataset's fields: it builds
+//! no Arrow arrays, only the few columns the partition paths read. Layouts that write the
+//! records as they came (JSONL) read every batch with it; Parquet layouts use it to find
+//! the poison of a batch that does not decode whole.
 //!
 //! arrow-json's decoder is what decides whether a record is poison. This check accepts a
 //! narrower form, the one the runner's ingest writes: an object whose keys are the
@@ -164,11 +165,17 @@ impl RecordCheck {
                     merged.push(b'\n');
                 }
             }
+            // Every line taken, every poison record among the others.
+            if lines.next().is_some() || poison.next().is_some() {
+                return None;
+            }
             merged
         };
-        // Not strict: a record the check did not take brings its other fields along.
+        // Not strict: a record the check did not take brings its other fields along. One
+        // row more than expected, so that a row too many shows rather than stops the
+        // decoder.
         let mut decoder = arrow_json::ReaderBuilder::new(Arc::clone(&self.columns))
-            .with_batch_size(rows.max(1))
+            .with_batch_size(rows + 1)
             .build_decoder()
             .ok()?;
         super::feed_json(&mut decoder, &values).ok()?;

@@ -42,9 +42,10 @@ pub struct Kafka {
     /// librdkafka properties passed through as given (`security.protocol`, `sasl.mechanism`,
     /// `sasl.username`, `sasl.password`, ...). Values are treated as secrets and never printed.
     /// They replace runner's producer defaults (`compression.type: lz4`, `linger.ms: 5`,
-    /// `message.timeout.ms: 30000`, `partitioner: murmur2_random`); the settings the delivery
-    /// guarantee rests on (the idempotent producer with `acks=all`, a keyed partitioner, no
-    /// `transactional.id`, deliver's own `group.id` and offset commits) cannot be changed.
+    /// `message.timeout.ms: 30000`, `partitioner: murmur2_random`, or `murmur2`); the
+    /// settings the delivery guarantee rests on (the idempotent producer with `acks=all`, the
+    /// murmur2 partitioner, no `transactional.id`, deliver's own `group.id` and offset
+    /// commits) cannot be changed, and a property is set under one of its names only.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub properties: IndexMap<String, Secret>,
 }
