@@ -858,3 +858,66 @@ fn two_deliver_workers_share_the_partitions_and_one_killed_loses_nothing() {
         crate::util::files_with_extension(&members, "json")
     );
 }
+
+#[test]
+fn ingest_polls_until_a_signal_and_stops_with_its_watermark_saved() {
+    let (rows, late) = feed(600, 20);
+    let Local { server, s, p } = local(
+        "streaming-poll",
+        &rows,
+        &[("poll_every: 60s", "poll_every: 1s")],
+    );
+    let (first, late_ids) = (valid_ids(&rows), valid_ids(&late));
+    let keys = || {
+        let mut keys = logged_keys(&s);
+        keys.sort();
+        keys.dedup();
+        keys.len()
+    };
+    let wait_for = |count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while keys() < count {
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} keys logged",
+                keys()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let ingest = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["run", "ingest", &p, "--format", "json"])
+        .current_dir(crate::util::root())
+        .env("RUNNER_STATE_DIR", s.state())
+        .env("SOCRATA_APP_TOKEN", TOKEN)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ingest runs");
+    // The first poll produces what the feed holds; rows the feed publishes later come
+    // with a later poll, the process still running.
+    wait_for(first.len());
+    server.publish(late);
+    wait_for(first.len() + late_ids.len());
+
+    // SIGTERM: the poll in progress finishes, its watermark saved, and the run ends well.
+    unsafe { libc::kill(ingest.id() as i32, libc::SIGTERM) };
+    let out = ingest.wait_with_output().expect("ingest ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary = json(&out);
+    assert!(summary["polls"].as_u64() >= Some(2), "{summary}");
+    assert_eq!(
+        summary["produced"].as_u64(),
+        Some((first.len() + late_ids.len()) as u64),
+        "{summary}"
+    );
+    let again = json(&run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    assert_eq!(again["produced"].as_u64(), Some(0), "{again}");
+    assert!(again["unchanged"].as_u64() > Some(0), "{again}");
+}
