@@ -18,6 +18,8 @@ fn block_on<F: std::future::Future<Output = std::io::Result<Outcome>>>(
 }
 
 fn main() -> ExitCode {
+    // Dropped last: waits for the Kafka clients still being torn down.
+    let _teardown = runner::backend::kafka_clients::Teardown::start();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("RUST_LOG"))

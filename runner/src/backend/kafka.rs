@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 
 use super::kafka_clients::{Closing, Made, Producer, metadata_client};
 use super::{BackendError, Log, Message, Record, Result};
-use super::{kafka_acks, kafka_settings};
+use super::{kafka_acks, kafka_clients, kafka_settings};
 use crate::resource::Attrs;
 
 /// How long one admin request may take.
@@ -306,6 +306,16 @@ impl Kafka {
     }
 }
 
+impl Drop for Kafka {
+    fn drop(&mut self) {
+        // The admin client's teardown waits up to 100 ms for its polling thread: it goes on
+        // while the command does the rest of its work.
+        if let Some(admin) = self.admin.take() {
+            kafka_clients::drop_later(admin);
+        }
+    }
+}
+
 #[async_trait]
 impl Log for Kafka {
     async fn topic(&self, name: &str) -> Result<Option<Attrs>> {
@@ -316,7 +326,13 @@ impl Log for Kafka {
             .admin()?
             .describe_configs(&[ResourceSpecifier::Topic(name)], &Self::options())
             .await
-            .map_err(|e| failure(format!("DescribeConfigs {name}: {e}")))?;
+            .map_err(|e| failure(format!("DescribeConfigs {name}: {e}")));
+        // A plan reads one topic and needs the admin client no more: its teardown starts
+        // now, beside the plan's other reads (a change applied later makes a new one).
+        if let Some(admin) = self.admin.take() {
+            kafka_clients::drop_later(admin);
+        }
+        let described = described?;
         let mut config = Map::new();
         for resource in described {
             let resource = resource.map_err(|e| failure(format!("DescribeConfigs {name}: {e}")))?;

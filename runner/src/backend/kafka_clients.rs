@@ -7,7 +7,9 @@
 //! half a second of its 1.5 s that way after its work was done. [`Closing`] closes a
 //! consumer in steps of 1 ms, [`Producer`] serves delivery reports on a thread that polls in
 //! steps of [`REPORT_POLL`], and [`metadata_client`] asks for metadata with no polling
-//! thread at all.
+//! thread at all. The admin client, whose 100 ms wait cannot be cut, is dropped off the
+//! command's path ([`drop_later`]), and the process waits for it only at its end
+//! ([`Teardown`]), while other work has gone on meanwhile.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -118,6 +120,55 @@ pub fn metadata_client(
     )
 }
 
+/// The threads dropping clients given to [`drop_later`].
+static DROPPING: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+/// Whether a [`Teardown`] is held, to wait for them.
+static DEFERRING: AtomicBool = AtomicBool::new(false);
+
+/// Drops `client` on a thread of its own, so that its teardown overlaps the command's
+/// other work, while a [`Teardown`] is held to wait for it before the process exits;
+/// otherwise (a test, another program using the library) drops it at once.
+pub fn drop_later<T: Send + 'static>(client: T) {
+    if !DEFERRING.load(Ordering::Acquire) {
+        drop(client);
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("kafka-teardown".to_owned())
+        .spawn(move || drop(client));
+    // A thread that could not start dropped the client here, at once.
+    if let Ok(handle) = spawned {
+        DROPPING
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(handle);
+    }
+}
+
+/// Waits, when dropped, for every client given to [`drop_later`]: librdkafka must have
+/// torn its clients down before the process exits (exit handlers, such as OpenSSL's,
+/// would otherwise run under its threads). `main` holds one for the whole run, so the
+/// wait also happens when a command panics.
+pub struct Teardown(());
+
+impl Teardown {
+    /// Lets [`drop_later`] drop clients on threads of their own until this is dropped.
+    pub fn start() -> Teardown {
+        DEFERRING.store(true, Ordering::Release);
+        Teardown(())
+    }
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        DEFERRING.store(false, Ordering::Release);
+        let handles = std::mem::take(&mut *DROPPING.lock().unwrap_or_else(PoisonError::into_inner));
+        for handle in handles {
+            let _ = handle.join();
+        }
+    }
+}
+
 /// A client made on first use and kept.
 pub struct Made<T>(Mutex<Option<Arc<T>>>);
 
@@ -139,11 +190,46 @@ impl<T> Made<T> {
         *made = Some(Arc::clone(&client));
         Ok(client)
     }
+
+    /// The client, if one was made, taken out.
+    pub fn take(&self) -> Option<Arc<T>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_dropped_later_is_gone_when_the_teardown_ends() {
+        /// When dropped, waits for its gate to open (5 s at most), then sets its flag.
+        struct Gated(std::sync::mpsc::Receiver<()>, Arc<AtomicBool>);
+        impl Drop for Gated {
+            fn drop(&mut self) {
+                let _ = self.0.recv_timeout(Duration::from_secs(5));
+                self.1.store(true, Ordering::SeqCst);
+            }
+        }
+        // Without a teardown held, at once (a gate already open: its sender is gone).
+        let (_, open) = std::sync::mpsc::channel();
+        let gone = Arc::new(AtomicBool::new(false));
+        drop_later(Gated(open, Arc::clone(&gone)));
+        assert!(gone.load(Ordering::SeqCst));
+        // With one, on another thread: still there until its gate opens, and gone once
+        // the teardown ends.
+        let teardown = Teardown::start();
+        let (open, gate) = std::sync::mpsc::channel();
+        let gone = Arc::new(AtomicBool::new(false));
+        drop_later(Gated(gate, Arc::clone(&gone)));
+        assert!(
+            !gone.load(Ordering::SeqCst),
+            "dropped on the caller's thread"
+        );
+        open.send(()).expect("the dropping thread waits");
+        drop(teardown);
+        assert!(gone.load(Ordering::SeqCst));
+    }
 
     #[test]
     fn a_client_is_made_once_and_a_failure_is_not_kept() {
