@@ -30,6 +30,8 @@ use crate::resource::Attrs;
 
 /// How long one admin request may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a metadata request made ahead of the first produce may take.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How much longer than the producer's `message.timeout.ms` a produce call waits for its
 /// last acknowledgement once its records are queued: librdkafka reports every record
 /// within that time, so past it, its reports stopped coming.
@@ -308,11 +310,7 @@ impl Kafka {
 
 impl Drop for Kafka {
     fn drop(&mut self) {
-        // The admin client's teardown waits up to 100 ms for its polling thread: it goes on
-        // while the command does the rest of its work.
-        if let Some(admin) = self.admin.take() {
-            kafka_clients::drop_later(admin);
-        }
+        self.release_admin();
     }
 }
 
@@ -326,13 +324,7 @@ impl Log for Kafka {
             .admin()?
             .describe_configs(&[ResourceSpecifier::Topic(name)], &Self::options())
             .await
-            .map_err(|e| failure(format!("DescribeConfigs {name}: {e}")));
-        // A plan reads one topic and needs the admin client no more: its teardown starts
-        // now, beside the plan's other reads (a change applied later makes a new one).
-        if let Some(admin) = self.admin.take() {
-            kafka_clients::drop_later(admin);
-        }
-        let described = described?;
+            .map_err(|e| failure(format!("DescribeConfigs {name}: {e}")))?;
         let mut config = Map::new();
         for resource in described {
             let resource = resource.map_err(|e| failure(format!("DescribeConfigs {name}: {e}")))?;
@@ -351,6 +343,14 @@ impl Log for Kafka {
             .into_iter()
             .collect(),
         ))
+    }
+
+    fn release_admin(&self) {
+        // The admin client's teardown waits up to 100 ms for its polling thread: it goes on
+        // while the command does the rest of its work.
+        if let Some(admin) = self.admin.take() {
+            kafka_clients::drop_later(admin);
+        }
     }
 
     async fn partition_count(&self, name: &str) -> Result<Option<u32>> {
@@ -418,7 +418,8 @@ impl Log for Kafka {
         // names is up, so the producer would retry only on its 500 ms timer; a second
         // request, answered over the broker's own connection, gets the id at once
         // (measured against tansu 0.6: 0.06 s instead of 0.5 s).
-        // A plain thread: no runtime needed, and none kept waiting for it at exit.
+        // A thread of its own, no runtime needed; it holds the producer, so the process
+        // waits for it before it exits, which the short timeout keeps short.
         let producer = match self.producer() {
             Ok(producer) => producer,
             Err(e) => {
@@ -427,10 +428,13 @@ impl Log for Kafka {
             }
         };
         let topic = topic.to_owned();
-        std::thread::spawn(move || {
+        kafka_clients::spawn_tracked("kafka-warm-up", move || {
             for _ in 0..2 {
-                if let Err(e) = producer.client().fetch_metadata(Some(&topic), TIMEOUT) {
-                    tracing::warn!(topic, error = %e, "the broker did not answer a metadata request");
+                if let Err(e) = producer
+                    .client()
+                    .fetch_metadata(Some(&topic), WARM_UP_TIMEOUT)
+                {
+                    tracing::warn!(topic, error = %e, "the broker did not answer a metadata request within 2 s");
                     return;
                 }
             }

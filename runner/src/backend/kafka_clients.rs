@@ -8,8 +8,8 @@
 //! consumer in steps of 1 ms, [`Producer`] serves delivery reports on a thread that polls in
 //! steps of [`REPORT_POLL`], and [`metadata_client`] asks for metadata with no polling
 //! thread at all. The admin client, whose 100 ms wait cannot be cut, is dropped off the
-//! command's path ([`drop_later`]), and the process waits for it only at its end
-//! ([`Teardown`]), while other work has gone on meanwhile.
+//! command's path ([`drop_later`]), and the process waits for it, and for the other
+//! threads that hold clients ([`spawn_tracked`]), only at its end ([`Teardown`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -120,40 +120,47 @@ pub fn metadata_client(
     )
 }
 
-/// The threads dropping clients given to [`drop_later`].
-static DROPPING: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
-/// Whether a [`Teardown`] is held, to wait for them.
+/// The threads the process waits for before it exits (see [`Teardown`]).
+static TRACKED: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+/// Whether a [`Teardown`] is held, to wait for them. Read and changed under [`TRACKED`]'s
+/// lock, so that no thread is added once the teardown has taken the list.
 static DEFERRING: AtomicBool = AtomicBool::new(false);
 
-/// Drops `client` on a thread of its own, so that its teardown overlaps the command's
-/// other work, while a [`Teardown`] is held to wait for it before the process exits;
-/// otherwise (a test, another program using the library) drops it at once.
-pub fn drop_later<T: Send + 'static>(client: T) {
-    if !DEFERRING.load(Ordering::Acquire) {
-        drop(client);
-        return;
-    }
-    let spawned = std::thread::Builder::new()
-        .name("kafka-teardown".to_owned())
-        .spawn(move || drop(client));
-    // A thread that could not start dropped the client here, at once.
-    if let Ok(handle) = spawned {
-        DROPPING
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(handle);
+/// Runs `work`, which may hold Kafka clients, on a thread named `name`. While a
+/// [`Teardown`] is held, the process waits for that thread before it exits; otherwise (a
+/// test, another program using the library) the thread is left to itself.
+pub fn spawn_tracked(name: &str, work: impl FnOnce() + Send + 'static) {
+    let mut tracked = TRACKED.lock().unwrap_or_else(PoisonError::into_inner);
+    match std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(work)
+    {
+        Ok(handle) if DEFERRING.load(Ordering::Acquire) => tracked.push(handle),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(thread = name, error = %e, "a thread could not start"),
     }
 }
 
-/// Waits, when dropped, for every client given to [`drop_later`]: librdkafka must have
-/// torn its clients down before the process exits (exit handlers, such as OpenSSL's,
-/// would otherwise run under its threads). `main` holds one for the whole run, so the
-/// wait also happens when a command panics.
+/// Drops `client` on a thread of its own while a [`Teardown`] is held, so that its
+/// teardown overlaps the command's other work; otherwise at once.
+pub fn drop_later<T: Send + 'static>(client: T) {
+    if DEFERRING.load(Ordering::Acquire) {
+        spawn_tracked("kafka-teardown", move || drop(client));
+    } else {
+        drop(client);
+    }
+}
+
+/// Waits, when dropped, for every thread of [`spawn_tracked`] and [`drop_later`]:
+/// librdkafka must have torn its clients down before the process exits (exit handlers,
+/// such as OpenSSL's, would otherwise run under its threads). `main` holds one for the
+/// whole run, so the wait also happens when a command panics.
 pub struct Teardown(());
 
 impl Teardown {
     /// Lets [`drop_later`] drop clients on threads of their own until this is dropped.
     pub fn start() -> Teardown {
+        let _tracked = TRACKED.lock().unwrap_or_else(PoisonError::into_inner);
         DEFERRING.store(true, Ordering::Release);
         Teardown(())
     }
@@ -161,8 +168,11 @@ impl Teardown {
 
 impl Drop for Teardown {
     fn drop(&mut self) {
-        DEFERRING.store(false, Ordering::Release);
-        let handles = std::mem::take(&mut *DROPPING.lock().unwrap_or_else(PoisonError::into_inner));
+        let handles = {
+            let mut tracked = TRACKED.lock().unwrap_or_else(PoisonError::into_inner);
+            DEFERRING.store(false, Ordering::Release);
+            std::mem::take(&mut *tracked)
+        };
         for handle in handles {
             let _ = handle.join();
         }
@@ -203,11 +213,13 @@ mod tests {
 
     #[test]
     fn a_client_dropped_later_is_gone_when_the_teardown_ends() {
-        /// When dropped, waits for its gate to open (5 s at most), then sets its flag.
+        /// When dropped, waits for its gate to open (5 s at most), then a while more, as
+        /// librdkafka's admin client does, then sets its flag.
         struct Gated(std::sync::mpsc::Receiver<()>, Arc<AtomicBool>);
         impl Drop for Gated {
             fn drop(&mut self) {
                 let _ = self.0.recv_timeout(Duration::from_secs(5));
+                std::thread::sleep(Duration::from_millis(100));
                 self.1.store(true, Ordering::SeqCst);
             }
         }

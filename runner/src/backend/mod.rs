@@ -210,6 +210,11 @@ pub trait Log: Send + Sync {
     /// records, rather than on the first produce, which reports any failure. Nothing to do
     /// for a local log.
     fn prepare(&self, _topic: &str) {}
+
+    /// The caller needs no admin operation for a while: a client kept for them may be let
+    /// go (its teardown then overlaps the caller's other work; a later operation makes a
+    /// new one). Nothing to do for a local log.
+    fn release_admin(&self) {}
     /// Appends `records` and returns once the log acknowledged every one, with the
     /// partition and offset each got. A record's partition is chosen from its key (the same
     /// key always lands in the same partition) or round-robin without a key.

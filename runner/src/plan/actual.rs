@@ -12,12 +12,19 @@ use crate::resource::{Address, Kind, Resource, is_managed_by};
 pub async fn read(backends: &Backends, pipeline: &str, desired: &[Resource]) -> Result<Actual> {
     let mut actual = Actual::default();
     let mut databases = BTreeSet::new();
-    // Kafka topics first: the admin client's teardown (about 100 ms) then goes on while the
-    // other resources are read.
+    // Kafka topics first: the admin client is then let go, and its teardown (about 100 ms)
+    // goes on while the other resources are read.
     let (topics, others): (Vec<&Resource>, Vec<&Resource>) = desired
         .iter()
         .partition(|r| r.address.kind == Kind::KafkaTopic);
-    for resource in topics.into_iter().chain(others) {
+    for resource in &topics {
+        let attrs = backends.log()?.topic(&resource.address.name).await?;
+        actual.resources.insert(resource.address.clone(), attrs);
+    }
+    if !topics.is_empty() {
+        backends.log()?.release_admin();
+    }
+    for resource in others {
         let address = &resource.address;
         let attrs = match address.kind {
             Kind::S3Bucket => backends.objects.bucket(&address.name).await?,
@@ -29,7 +36,7 @@ pub async fn read(backends: &Backends, pipeline: &str, desired: &[Resource]) -> 
                 Some((database, table)) => backends.catalog.table(database, table).await?,
                 None => None,
             },
-            Kind::KafkaTopic => backends.log()?.topic(&address.name).await?,
+            Kind::KafkaTopic => unreachable!("topics are read above"),
         };
         actual.resources.insert(address.clone(), attrs);
     }
