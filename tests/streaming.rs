@@ -75,16 +75,30 @@ fn local(name: &str, rows: &[Row], edits: &[(&str, &str)]) -> Local {
     Local { server, s, p }
 }
 
-fn run(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+/// runner with `args` on scratch `s`'s local target, with `env`.
+fn command(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_runner"));
+    command
         .args(args)
         .current_dir(crate::util::root())
         .env("RUNNER_STATE_DIR", s.state())
         .env("SOCRATA_APP_TOKEN", TOKEN)
         .env("NO_COLOR", "1")
-        .envs(env.iter().copied())
-        .output()
-        .expect("runner runs")
+        .envs(env.iter().copied());
+    command
+}
+
+fn run(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(s, args, env).output().expect("runner runs")
+}
+
+/// [`command`] started and left running, its output captured.
+fn spawn(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+    command(s, args, env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runner starts")
 }
 
 /// The key of every record in the local target's `seattle_911_crime` topic.
@@ -757,17 +771,8 @@ fn deliver_until(
 
 /// A `runner run deliver` worker running until SIGTERM, its output captured.
 fn worker(s: &Scratch, p: &str, env: &[(&str, &str)]) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(["run", "deliver", p, "--format", "json"])
-        .current_dir(crate::util::root())
-        .env("RUNNER_STATE_DIR", s.state())
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "runner=info")
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("deliver runs")
+    let env = [&[("RUST_LOG", "runner=info")], env].concat();
+    spawn(s, &["run", "deliver", p, "--format", "json"], &env)
 }
 
 #[test]
@@ -885,16 +890,7 @@ fn ingest_polls_until_a_signal_and_stops_with_its_watermark_saved() {
             std::thread::sleep(Duration::from_millis(200));
         }
     };
-    let ingest = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(["run", "ingest", &p, "--format", "json"])
-        .current_dir(crate::util::root())
-        .env("RUNNER_STATE_DIR", s.state())
-        .env("SOCRATA_APP_TOKEN", TOKEN)
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("ingest runs");
+    let ingest = spawn(&s, &["run", "ingest", &p, "--format", "json"], &[]);
     // The first poll produces what the feed holds; rows the feed publishes later come
     // with a later poll, the process still running.
     wait_for(first.len());

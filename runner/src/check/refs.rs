@@ -465,53 +465,7 @@ fn check_targets(ctx: &mut Ctx<'_>) {
             );
         }
         if let Some(kafka) = &target.kafka {
-            // librdkafka's names of one property, and the first of them given.
-            let mut given: HashMap<&str, &str> = HashMap::new();
-            for (key, value) in &kafka.properties {
-                let pointer = ptr(&["targets", name, "kafka", "properties", key]);
-                let property = crate::backend::kafka_settings::canonical(key);
-                if let Some(&first) = given.get(property) {
-                    ctx.error(
-                        &pointer,
-                        true,
-                        format!(
-                            "kafka property '{key}' is '{first}' again (librdkafka takes both \
-                             for '{property}'), and which one wins is left to chance"
-                        ),
-                    )
-                    .hint = Some(format!("keep one of `{first}` and `{key}`"));
-                    continue;
-                }
-                given.insert(property, key);
-                // The variables of a target other than `--target` names are not resolved
-                // here: such a value is empty, and only its name can be checked.
-                let value = value.expose();
-                let resolved = !value.trim().is_empty();
-                if let Some((message, on_name)) =
-                    crate::backend::kafka_settings::objection(key, value)
-                    && (on_name || resolved)
-                {
-                    let hint = match (on_name, property) {
-                        (true, _) => Some("librdkafka's CONFIGURATION.md lists its properties"),
-                        (false, "compression.type") => {
-                            Some("runner's librdkafka has none, lz4, snappy and gzip (no zstd)")
-                        }
-                        (false, _) => None,
-                    };
-                    ctx.error(&pointer, on_name, format!("librdkafka: {message}"))
-                        .hint = hint.map(str::to_owned);
-                    continue;
-                }
-                if let Some(reason) = crate::backend::kafka_settings::refusal(key, value) {
-                    // The value may be a secret: it is not repeated.
-                    ctx.error(
-                        &pointer,
-                        true,
-                        format!("kafka property '{key}' cannot be set this way: {reason}"),
-                    )
-                    .hint = Some(format!("remove `{key}` from the target's kafka properties"));
-                }
-            }
+            check_kafka_properties(ctx, name, kafka);
         }
         if let Some(kafka) = &target.kafka
             && !kafka.bootstrap.is_empty()
@@ -529,6 +483,58 @@ fn check_targets(ctx: &mut Ctx<'_>) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// The `kafka.properties` of target `name`: each a property librdkafka knows, with a value
+/// it takes, given under one of its names only, and not one the delivery guarantee rests
+/// on (see [`crate::backend::kafka_settings`]).
+fn check_kafka_properties(ctx: &mut Ctx<'_>, name: &str, kafka: &crate::spec::target::Kafka) {
+    // librdkafka's names of one property, and the first of them given.
+    let mut given: HashMap<&str, &str> = HashMap::new();
+    for (key, value) in &kafka.properties {
+        let pointer = ptr(&["targets", name, "kafka", "properties", key]);
+        let property = crate::backend::kafka_settings::canonical(key);
+        if let Some(&first) = given.get(property) {
+            ctx.error(
+                &pointer,
+                true,
+                format!(
+                    "kafka property '{key}' is '{first}' again (librdkafka takes both \
+                     for '{property}'), and which one wins is left to chance"
+                ),
+            )
+            .hint = Some(format!("keep one of `{first}` and `{key}`"));
+            continue;
+        }
+        given.insert(property, key);
+        // The variables of a target other than `--target` names are not resolved
+        // here: such a value is empty, and only its name can be checked.
+        let value = value.expose();
+        let resolved = !value.trim().is_empty();
+        if let Some((message, on_name)) = crate::backend::kafka_settings::objection(key, value)
+            && (on_name || resolved)
+        {
+            let hint = match (on_name, property) {
+                (true, _) => Some("librdkafka's CONFIGURATION.md lists its properties"),
+                (false, "compression.type") => {
+                    Some("runner's librdkafka has none, lz4, snappy and gzip (no zstd)")
+                }
+                (false, _) => None,
+            };
+            ctx.error(&pointer, on_name, format!("librdkafka: {message}"))
+                .hint = hint.map(str::to_owned);
+            continue;
+        }
+        if let Some(reason) = crate::backend::kafka_settings::refusal(key, value) {
+            // The value may be a secret: it is not repeated.
+            ctx.error(
+                &pointer,
+                true,
+                format!("kafka property '{key}' cannot be set this way: {reason}"),
+            )
+            .hint = Some(format!("remove `{key}` from the target's kafka properties"));
         }
     }
 }

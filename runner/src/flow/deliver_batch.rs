@@ -262,7 +262,7 @@ fn read(
     let mut poison = Vec::new();
     judge(schema, messages, &checked.others, &mut poison);
     let bad: Vec<usize> = poison.iter().map(|(i, _)| *i).collect();
-    let mut kept = all_but(messages.len(), &bad);
+    let mut kept = all_but(messages.len(), &poison);
     if kept.is_empty() {
         return Ok(Decoded {
             poison,
@@ -284,8 +284,7 @@ fn read(
         Err(_) => {
             judge(schema, messages, &kept, &mut poison);
             poison.sort_unstable_by_key(|(i, _)| *i);
-            let bad: Vec<usize> = poison.iter().map(|(i, _)| *i).collect();
-            kept = all_but(messages.len(), &bad);
+            kept = all_but(messages.len(), &poison);
             match kept.is_empty() {
                 true => None,
                 false => Some(decode_all(schema, kept.iter().map(|&i| &messages[i]))?),
@@ -304,11 +303,11 @@ fn read(
     })
 }
 
-/// The indices below `count` but those of `bad` (ascending).
-fn all_but(count: usize, bad: &[usize]) -> Vec<usize> {
-    let mut bad = bad.iter().peekable();
+/// The indices below `count` but those of the `poison` (ascending).
+fn all_but(count: usize, poison: &[(usize, String)]) -> Vec<usize> {
+    let mut bad = poison.iter().map(|(i, _)| *i).peekable();
     (0..count)
-        .filter(|i| bad.next_if_eq(&i).is_none())
+        .filter(|&i| bad.next_if_eq(&i).is_none())
         .collect()
 }
 
