@@ -9,6 +9,7 @@
 #   scripts/services.sh start && scripts/bench-streaming.sh
 #   ROWS=50000 scripts/bench-streaming.sh
 #   MAX_RECORDS=10000 scripts/bench-streaming.sh   # deliver batches (default 50000)
+#   LAG_MS=20 scripts/bench-streaming.sh   # and deliver again with S3 and Glue 20 ms away
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=target/bench

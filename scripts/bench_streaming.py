@@ -3,11 +3,15 @@ N rows shaped like the Socrata API's (real SPD rows repeated with unique offense
 served by a replay server; `runner run ingest --once` moves them into the broker and
 `runner run deliver --once` into S3 (moto, then again into s3s-fs when RUNNER_TEST_S3S is
 set); plain librdkafka (confluent-kafka) produces and
-consumes the same messages with the same settings as the baseline. Prints a Markdown table.
+consumes the same messages with the same settings as the baseline. With LAG_MS set (and
+s3s-fs), deliver runs once more with its S3 and Glue requests answered LAG_MS later, through
+a proxy: how it does against a store that is far away, as the cloud's is. Prints a Markdown
+table.
 
 usage: bench_streaming.py RUNNER_BINARY ROWS
 """
 
+import asyncio
 import csv
 import json
 import os
@@ -76,6 +80,44 @@ def serve(rows):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def lagging(target, delay):
+    """A TCP proxy to port `target` on 127.0.0.1 whose answers to each request come `delay`
+    seconds late (the first bytes back after bytes sent wait); returns its port."""
+
+    async def handle(client_reader, client_writer):
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target)
+        asked = False
+
+        async def up():
+            nonlocal asked
+            try:
+                while data := await client_reader.read(1 << 16):
+                    asked = True
+                    server_writer.write(data)
+                    await server_writer.drain()
+            finally:
+                server_writer.close()
+
+        async def down():
+            nonlocal asked
+            try:
+                while data := await server_reader.read(1 << 16):
+                    if asked:
+                        asked = False
+                        await asyncio.sleep(delay)
+                    client_writer.write(data)
+                    await client_writer.drain()
+            finally:
+                client_writer.close()
+
+        await asyncio.gather(up(), down(), return_exceptions=True)
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    return server.sockets[0].getsockname()[1]
 
 
 def timed(command, env):
@@ -194,6 +236,7 @@ def main():
     bootstrap = os.environ["RUNNER_TEST_KAFKA"]
     aws = os.environ["RUNNER_TEST_AWS"]
     s3s = os.environ.get("RUNNER_TEST_S3S")
+    lag_ms = float(os.environ.get("LAG_MS", "0"))
     rows = api_rows(n)
     server = serve(rows)
     work = Path(tempfile.mkdtemp(prefix="bench-streaming-", dir=ROOT / "target" / "bench"))
@@ -214,7 +257,7 @@ def main():
         # The same records delivered again by a second pipeline whose objects go to s3s-fs
         # (a Rust S3 server) rather than moto (Python): what deliver does when the store
         # keeps up. Its catalog stays on moto.
-        fast = None
+        fast = lagged = None
         if s3s:
             other = configure(work, f"{suffix}s", topic)
             # s3s-fs has no bucket tagging: apply makes the bucket on moto, and the
@@ -227,12 +270,27 @@ def main():
             fast_env = dict(env, AWS_ENDPOINT_URL_S3=s3s)
             fast = timed([runner, "run", "deliver", str(other), "--target", "aws", "--once",
                           "--format", "json"], fast_env)
+            if lag_ms:
+                far = configure(work, f"{suffix}l", topic)
+                subprocess.run([runner, "apply", str(far), "--target", "aws"], check=True,
+                               env=env, capture_output=True)
+                boto3.client("s3", endpoint_url=s3s, aws_access_key_id="test",
+                             aws_secret_access_key="test", region_name="us-east-1",
+                             ).create_bucket(Bucket=f"bench-{suffix}l")
+                far_glue = lagging(urlparse(aws).port, lag_ms / 1000)
+                far_s3 = lagging(urlparse(s3s).port, lag_ms / 1000)
+                far_env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{far_glue}",
+                               AWS_ENDPOINT_URL_S3=f"http://127.0.0.1:{far_s3}")
+                lagged = timed([runner, "run", "deliver", str(far), "--target", "aws",
+                                "--once", "--format", "json"], far_env)
     finally:
         server.shutdown()
         shutil.rmtree(work, ignore_errors=True)
-        clean_up(bootstrap, topic, [(aws, f"bench-{suffix}")]
-                 + ([(aws, f"bench-{suffix}s"), (s3s, f"bench-{suffix}s")] if s3s else []),
-                 aws, [f"bench_{suffix}"] + ([f"bench_{suffix}s"] if s3s else []))
+        others = [f"{suffix}s"] + ([f"{suffix}l"] if lag_ms else []) if s3s else []
+        clean_up(bootstrap, topic,
+                 [(aws, f"bench-{suffix}")]
+                 + [(store, f"bench-{other}") for other in others for store in (aws, s3s)],
+                 aws, [f"bench_{suffix}"] + [f"bench_{other}" for other in others])
 
     produced, written = ingest["produced"], deliver["written"]
     print(f"runner: ingest {produced:,} in {ingest_seconds:.1f} s, deliver {written:,} in "
@@ -256,6 +314,12 @@ def main():
         print(f"| deliver (consume, decode, write S3: s3s-fs) | {summary['written']:,} | "
               f"{seconds:.2f} | {summary['written'] / seconds:,.0f} | {consume_rate:,.0f} "
               f"(consume) | {(summary['written'] / seconds) / consume_rate:.0%} |")
+    if lagged:
+        seconds, summary = lagged
+        print(f"| deliver (consume, decode, write S3: s3s-fs, {lag_ms:g} ms a request) | "
+              f"{summary['written']:,} | {seconds:.2f} | {summary['written'] / seconds:,.0f} | "
+              f"{consume_rate:,.0f} (consume) | "
+              f"{(summary['written'] / seconds) / consume_rate:.0%} |")
 
 
 if __name__ == "__main__":

@@ -171,6 +171,27 @@ pub fn valid_ids(rows: &[Row]) -> HashSet<i64> {
         .collect()
 }
 
+/// The `report_date=` folders under `dir`.
+fn report_days(dir: &Path) -> HashSet<String> {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("report_date="))
+        .collect()
+}
+
+/// The `report_date=` folders of the partitions the local catalog's file `path` registers.
+fn registered_days(path: &Path) -> HashSet<String> {
+    let registered: Value =
+        serde_json::from_slice(&std::fs::read(path).expect("registered")).expect("JSON");
+    registered
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|p| format!("report_date={}", p["values"][0].as_str().expect("value")))
+        .collect()
+}
+
 fn assert_exactly_once(ids: &[i64], expected: &HashSet<i64>) {
     let unique: HashSet<i64> = ids.iter().copied().collect();
     assert_eq!(ids.len(), unique.len(), "no row delivered twice");
@@ -215,28 +236,16 @@ fn ingest_and_deliver_every_row_once_with_retries_and_late_rows() {
     assert_eq!(deliver["written"].as_u64(), Some(expected.len() as u64));
     let incremental = s.state().join("s3/seattle-911/incremental_data");
     assert_exactly_once(&delivered_ids(&incremental), &expected);
-    let days: HashSet<String> = std::fs::read_dir(&incremental)
-        .expect("dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("report_date="))
-        .collect();
+    let days = report_days(&incremental);
     assert!(days.len() > 5, "one folder per report day: {days:?}");
     // The incremental table does not use projection: its partitions are registered.
-    let registered: Value = serde_json::from_slice(
-        &std::fs::read(
-            s.state()
-                .join("glue/seattle_911/_partitions/offenses_incremental.json"),
-        )
-        .expect("registered"),
-    )
-    .expect("JSON");
-    let registered: HashSet<String> = registered
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|p| format!("report_date={}", p["values"][0].as_str().expect("value")))
-        .collect();
-    assert_eq!(registered, days);
+    assert_eq!(
+        registered_days(
+            &s.state()
+                .join("glue/seattle_911/_partitions/offenses_incremental.json")
+        ),
+        days
+    );
 
     // The feed publishes rows late; the next poll re-reads the overlap and finds them.
     server.publish(late.clone());
@@ -379,6 +388,46 @@ fn a_panic_while_preparing_a_batch_fails_the_run_and_the_next_run_delivers_it() 
     ));
     assert!(done["written"].as_u64() > Some(0), "{done}");
     assert_exactly_once(&delivered_ids(&incremental), &expected);
+}
+
+#[test]
+fn a_catalog_that_fails_fails_the_run_and_the_next_run_registers_every_partition() {
+    let (rows, _) = feed(600, 0);
+    let Local {
+        server: _server,
+        s,
+        p,
+    } = local("streaming-catalog", &rows, &[]);
+    let expected = valid_ids(&rows);
+    json(&run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    ));
+
+    // The catalog cannot take partitions (its file is a folder): registering runs beside
+    // the objects' writes, and its failure fails the run, naming the file.
+    let partitions = s
+        .state()
+        .join("glue/seattle_911/_partitions/offenses_incremental.json");
+    std::fs::create_dir_all(&partitions).expect("mkdir");
+    let failed = run(&s, &["run", "deliver", &p, "--once"], &[]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("offenses_incremental.json"), "{stderr}");
+
+    // Once the catalog takes them again, the batches left pending are delivered: every
+    // row once, and every folder registered.
+    std::fs::remove_dir(&partitions).expect("rmdir");
+    json(&run(
+        &s,
+        &["run", "deliver", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    let incremental = s.state().join("s3/seattle-911/incremental_data");
+    assert_exactly_once(&delivered_ids(&incremental), &expected);
+    let days = report_days(&incremental);
+    assert_eq!(registered_days(&partitions), days);
 }
 
 /// The batches each partition state of the local deliver flow lists in its dedupe window,

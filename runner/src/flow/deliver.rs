@@ -105,6 +105,18 @@ struct Buffer {
     since: Option<Instant>,
 }
 
+/// What [`Job::write`] wrote of a batch.
+struct Written {
+    /// The data objects.
+    objects: Vec<String>,
+    /// The records in them.
+    rows: u64,
+    /// The quarantine object, if the batch had undecodable records.
+    quarantine: Option<String>,
+    /// The records in it.
+    poison: u64,
+}
+
 /// Runs deliver flow `name` as one worker of the flow's group (see [`super::group`]): with
 /// `once`, until its partitions are caught up; otherwise until `stop` is set. Batches
 /// buffered when it stops are delivered first.
@@ -534,19 +546,30 @@ impl Job<'_> {
     /// `false` when one did (and nothing was written).
     async fn save(&self, partition: u32, slot: &mut Slot) -> Result<bool, String> {
         let body = serde_json::to_vec(&slot.state).map_err(|e| e.to_string())?;
+        self.store_state(partition, body, &mut slot.version).await
+    }
+
+    /// Writes state `body` of a partition if the stored state is still at `version`, and
+    /// moves `version` on; `false` when another worker wrote it meanwhile.
+    async fn store_state(
+        &self,
+        partition: u32,
+        body: Vec<u8>,
+        version: &mut Option<String>,
+    ) -> Result<bool, String> {
         let written = self
             .objects
             .put_if_version(
                 self.bucket,
                 &self.state_key(partition),
                 body,
-                slot.version.as_deref(),
+                version.as_deref(),
             )
             .await
             .map_err(|e| e.to_string())?;
         match written {
-            Some(version) => {
-                slot.version = Some(version);
+            Some(new) => {
+                *version = Some(new);
                 Ok(true)
             }
             None => {
@@ -558,6 +581,102 @@ impl Job<'_> {
                 Ok(false)
             }
         }
+    }
+
+    /// Writes a batch's `objects`, its `quarantine` object and its `hashes` object, and
+    /// registers the catalog partitions of the objects, side by side.
+    async fn write(
+        &self,
+        objects: Vec<(String, Vec<u8>, u64)>,
+        quarantine: Option<(String, Vec<u8>, u64)>,
+        hashes: Option<(String, Vec<u8>)>,
+    ) -> Result<Written, String> {
+        // Each partition folder is registered once per run, not with every batch. A folder
+        // another batch is registering meanwhile is left to it: should that fail, that
+        // batch stays pending and registers the folder when it is delivered again.
+        // One object of each folder not registered yet names it.
+        let unregistered: Vec<String> = {
+            let mut registered = self.registered.lock().map_err(|e| e.to_string())?;
+            objects
+                .iter()
+                .map(|(key, _, _)| key)
+                .filter(|key| {
+                    registered.insert(key[..key.rfind('/').map_or(0, |i| i + 1)].to_owned())
+                })
+                .cloned()
+                .collect()
+        };
+        // The objects, the quarantined records, the hashes and the catalog partitions are
+        // written side by side: each object is whole or absent, and until the partition's
+        // state moves past the batch, a crash delivers it again into the same objects. A
+        // catalog partition registered before its objects are there shows no rows meanwhile.
+        let (store, bucket) = (self.objects, self.bucket);
+        let mut puts = futures_util::stream::iter(objects.into_iter().map(
+            |(object, body, rows)| async move {
+                store
+                    .put(bucket, &object, body)
+                    .await
+                    .map(|()| (object, rows))
+            },
+        ))
+        .buffer_unordered(PUTS_AT_ONCE);
+        let writing = async {
+            let mut written = Vec::new();
+            let mut rows_written = 0;
+            while let Some(put) = puts.next().await {
+                let (object, rows) = put.map_err(|e| e.to_string())?;
+                if written.is_empty() {
+                    crate::crashpoint::hit("deliver-mid-write");
+                }
+                rows_written += rows;
+                written.push(object);
+            }
+            Ok::<_, String>((written, rows_written))
+        };
+        let quarantining = async {
+            match quarantine {
+                Some((key, body, poison)) => {
+                    store
+                        .put(bucket, &key, body)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(Some((key, poison)))
+                }
+                None => Ok(None),
+            }
+        };
+        let keeping_hashes = async {
+            match hashes {
+                Some((key, body)) => store
+                    .put(bucket, &key, body)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        };
+        let registering = async {
+            if unregistered.is_empty() {
+                return Ok(());
+            }
+            super::register::partitions(
+                self.pipeline,
+                self.layout_name,
+                self.bucket,
+                &unregistered,
+                self.catalog,
+            )
+            .await
+        };
+        let ((objects, rows), quarantined, (), ()) =
+            futures_util::future::try_join4(writing, quarantining, keeping_hashes, registering)
+                .await?;
+        let (quarantine, poison) = quarantined.unzip();
+        Ok(Written {
+            objects,
+            rows,
+            quarantine,
+            poison: poison.unwrap_or(0),
+        })
     }
 
     fn state_key(&self, partition: u32) -> String {
@@ -659,21 +778,17 @@ impl Job<'_> {
             return Ok(true);
         };
         // A batch already pending is delivered again under its own range (and so its own
-        // object names), whatever part of it the log still has.
-        let (start, end) = match slot.state.pending {
-            Some(range) => range,
+        // object names), whatever part of it the log still has. A new one is recorded as
+        // pending while its objects are made: nothing is written before that record is.
+        let (pending, (start, end)) = match slot.state.pending {
+            Some(range) => (None, range),
             None => {
                 let range = (first.offset, last.offset + 1);
                 slot.state.pending = Some(range);
-                if !self.save(partition, slot).await? {
-                    return Ok(false);
-                }
-                range
+                let body = serde_json::to_vec(&slot.state).map_err(|e| e.to_string())?;
+                (Some(body), range)
             }
         };
-        crate::crashpoint::hit("deliver-after-pending");
-        // What this batch did, added to `summary` once its state is stored.
-        let mut done = Summary::default();
         let mut expired = slot.window.expire(&mut slot.state.recent, self.horizon());
         let file = match slot.state.epoch {
             0 => format!("{}+{partition}+{start}", self.topic),
@@ -684,16 +799,27 @@ impl Job<'_> {
         // thread writes. The window comes back whatever happens to the batch's work.
         let window = std::mem::take(&mut slot.window);
         let (preparer, file_name) = (Arc::clone(&self.preparer), file.clone());
-        let (window, prepared) = tokio::task::spawn_blocking(move || {
+        let preparing = tokio::task::spawn_blocking(move || {
             let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 crate::crashpoint::panic_here("deliver-prepare");
                 preparer.prepare(&window, messages, partition, &file_name)
             }));
             (window, prepared)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        });
+        let version = &mut slot.version;
+        let recorded = async {
+            match pending {
+                Some(body) => self.store_state(partition, body, version).await,
+                None => Ok(true),
+            }
+        };
+        let (recorded, made) = futures_util::future::join(recorded, preparing).await;
+        let (window, prepared) = made.map_err(|e| e.to_string())?;
         slot.window = window;
+        if !recorded? {
+            return Ok(false);
+        }
+        crate::crashpoint::hit("deliver-after-pending");
         let Prepared {
             duplicates,
             hashes,
@@ -701,71 +827,24 @@ impl Job<'_> {
             objects,
         } = prepared
             .map_err(|_| format!("partition {partition}: preparing the batch failed"))??;
-        done.duplicates += duplicates;
-        if let Some((key, body, poison)) = quarantine {
-            done.poison += poison;
-            self.objects
-                .put(self.bucket, &key, body)
-                .await
-                .map_err(|e| e.to_string())?;
-            done.objects.push(key);
-        }
-        // The objects are written side by side; each one is whole or absent.
-        let (store, bucket) = (self.objects, self.bucket);
-        let mut puts = futures_util::stream::iter(objects.into_iter().map(
-            |(object, body, rows)| async move {
-                store
-                    .put(bucket, &object, body)
-                    .await
-                    .map(|()| (object, rows))
-            },
-        ))
-        .buffer_unordered(PUTS_AT_ONCE);
-        let mut written = Vec::new();
-        while let Some(put) = puts.next().await {
-            let (object, rows) = put.map_err(|e| e.to_string())?;
-            if written.is_empty() {
-                crate::crashpoint::hit("deliver-mid-write");
-            }
-            done.written += rows;
-            written.push(object);
-        }
-        crate::crashpoint::hit("deliver-after-write");
-        // Each partition folder is registered once per run, not with every batch. A folder
-        // another batch is registering meanwhile is left to it: should that fail, that
-        // batch stays pending and registers the folder when it is delivered again.
-        let new_objects: Vec<String> = {
-            let mut registered = self.registered.lock().map_err(|e| e.to_string())?;
-            written
-                .iter()
-                .filter(|key| {
-                    registered.insert(key[..key.rfind('/').map_or(0, |i| i + 1)].to_owned())
-                })
-                .cloned()
-                .collect()
+        // What this batch did, added to `summary` once its state is stored.
+        let mut done = Summary {
+            duplicates,
+            ..Summary::default()
         };
-        if !new_objects.is_empty() {
-            super::register::partitions(
-                self.pipeline,
-                self.layout_name,
-                self.bucket,
-                &new_objects,
-                self.catalog,
-            )
-            .await?;
-        }
-        // The batch's hashes are stored before the state that lists them.
-        if !hashes.is_empty() {
+        // The batch's hashes, stored before the state that lists them.
+        let hashes_object = (!hashes.is_empty()).then(|| {
             let (name, body, replaced) =
                 slot.window
                     .record(&mut slot.state.recent, &file, &hashes, now_seconds());
-            let key = delivered::key(&self.hashes_folder(), &name);
-            self.objects
-                .put(self.bucket, &key, body)
-                .await
-                .map_err(|e| e.to_string())?;
             expired.extend(replaced);
-        }
+            (delivered::key(&self.hashes_folder(), &name), body)
+        });
+        let written = self.write(objects, quarantine, hashes_object).await?;
+        crate::crashpoint::hit("deliver-after-write");
+        done.written = written.rows;
+        done.objects.extend(written.quarantine);
+        done.poison = written.poison;
         slot.state.next_offset = end;
         slot.state.pending = None;
         // Losing here is harmless: the worker that moved the state on delivered this same
@@ -773,24 +852,30 @@ impl Job<'_> {
         if !self.save(partition, slot).await? {
             return Ok(false);
         }
-        // Hashes no stored state lists any more; one left by a crash here is never read.
-        for listed in expired {
-            let key = delivered::key(&self.hashes_folder(), &listed.name);
-            if let Err(e) = self.objects.delete(self.bucket, &key).await {
-                tracing::warn!(flow = self.name, object = key, error = %e, "an expired hashes object was not deleted");
-            }
-        }
-        // The state is what deliver resumes from; the group offset is for lag tools, so a
+        // Hashes no stored state lists any more (one left by a crash here is never read) are
+        // deleted while the group offset is committed. That offset is for lag tools, so a
         // broker that cannot take it now gets it with the next batch.
-        if let Err(e) = self
-            .log
-            .commit(self.group, self.topic, partition, end)
-            .await
-        {
-            tracing::warn!(flow = self.name, partition, end, error = %e, "the group offset was not committed");
-        }
+        let hashes_folder = self.hashes_folder();
+        let deleting = futures_util::future::join_all(expired.iter().map(|listed| {
+            let key = delivered::key(&hashes_folder, &listed.name);
+            async move {
+                if let Err(e) = self.objects.delete(self.bucket, &key).await {
+                    tracing::warn!(flow = self.name, object = key, error = %e, "an expired hashes object was not deleted");
+                }
+            }
+        }));
+        let committing = async {
+            if let Err(e) = self
+                .log
+                .commit(self.group, self.topic, partition, end)
+                .await
+            {
+                tracing::warn!(flow = self.name, partition, end, error = %e, "the group offset was not committed");
+            }
+        };
+        futures_util::future::join(deleting, committing).await;
         done.batches = 1;
-        done.objects.extend(written);
+        done.objects.extend(written.objects);
         summary.add(done);
         tracing::info!(flow = self.name, partition, start, end, "batch delivered");
         Ok(true)
