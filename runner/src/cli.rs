@@ -213,7 +213,8 @@ pub struct QueryArgs {
     /// or `athena`.
     #[arg(long, value_enum, default_value_t = crate::query::EngineChoice::Auto)]
     pub engine: crate::query::EngineChoice,
-    /// Output format: `table`, `csv` or `json` (an array of row objects).
+    /// Output format: `table` (its first 1,000 rows aligned, then the row count), `csv`, or
+    /// `json` (an array of row objects, one a line). CSV and JSON stream every row.
     #[arg(long, value_enum, default_value_t = crate::query::Output::Table)]
     pub format: crate::query::Output,
 }

@@ -12,9 +12,10 @@ use aws_sdk_athena::types::{
 };
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use futures_util::StreamExt;
 
-use super::{Answer, BackendError, QueryEngine, Result, sdk_failure};
+use super::{AnswerStream, BackendError, QueryEngine, Result, sdk_failure};
 use crate::flow::stop::Stop;
 
 /// Athena in one workgroup and database.
@@ -102,7 +103,7 @@ impl QueryEngine for Athena {
         format!("\"{database}\".\"{table}\"")
     }
 
-    async fn query(&self, sql: &str) -> Result<Answer> {
+    async fn query_stream(&self, sql: &str) -> Result<AnswerStream> {
         let mut start = self
             .client
             .start_query_execution()
@@ -131,6 +132,7 @@ impl QueryEngine for Athena {
         tracing::info!(query = %id, workgroup = %self.workgroup, "started");
         self.wait(&id).await?;
 
+        // The first page names the columns; each page becomes a batch as it is read.
         let mut pages = self
             .client
             .get_query_results()
@@ -139,19 +141,46 @@ impl QueryEngine for Athena {
             .into_paginator()
             .send();
         let mut table = TextTable::default();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_failure("athena", "GetQueryResults", e))?;
-            if let Some(set) = page.result_set() {
-                table.add(set);
-            }
+        let first = pages
+            .next()
+            .await
+            .transpose()
+            .map_err(|e| sdk_failure("athena", "GetQueryResults", e))?;
+        if let Some(set) = first.as_ref().and_then(|page| page.result_set()) {
+            table.add(set);
         }
-        table
-            .finish()
-            .map_err(|e| failure(format!("query {id}: {e}")))
+        let schema = table.schema();
+        let first = table
+            .take(&schema)
+            .map_err(|e| failure(format!("query {id}: {e}")));
+        let rest = futures_util::stream::unfold(
+            (pages, table, Arc::clone(&schema), id),
+            |(mut pages, mut table, schema, id)| async move {
+                let page = pages.next().await?;
+                let batch = page
+                    .map_err(|e| sdk_failure("athena", "GetQueryResults", e))
+                    .and_then(|page| {
+                        if let Some(set) = page.result_set() {
+                            table.add(set);
+                        }
+                        table
+                            .take(&schema)
+                            .map_err(|e| failure(format!("query {id}: {e}")))
+                    });
+                Some((batch, (pages, table, schema, id)))
+            },
+        );
+        Ok(AnswerStream {
+            schema,
+            batches: futures_util::stream::once(async { first })
+                .chain(rest)
+                .boxed(),
+        })
     }
 }
 
-/// Athena's rows as text, with the column names and types of the first page.
+/// Athena's rows as text, with the column names and types of the first page, taken as
+/// typed batches page by page.
 #[derive(Default)]
 struct TextTable {
     columns: Vec<(String, String)>,
@@ -190,27 +219,33 @@ impl TextTable {
         }
     }
 
-    fn finish(self) -> std::result::Result<Answer, String> {
-        let mut fields = Vec::new();
-        let mut arrays: Vec<ArrayRef> = Vec::new();
+    /// The columns' names and Arrow types.
+    fn schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|(name, athena_type)| Field::new(name, arrow_type(athena_type), true))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The rows added since the last batch, as a batch of `schema`'s typed columns.
+    fn take(&mut self, schema: &SchemaRef) -> std::result::Result<RecordBatch, String> {
+        if self.columns.is_empty() {
+            return Ok(RecordBatch::new_empty(Arc::clone(schema)));
+        }
         let options = CastOptions {
             safe: false,
             ..Default::default()
         };
-        for ((name, athena_type), values) in self.columns.into_iter().zip(self.cells) {
-            let kind = arrow_type(&athena_type);
-            let text: ArrayRef = Arc::new(StringArray::from(values));
-            let typed = cast_with_options(&text, &kind, &options)
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        for ((name, athena_type), values) in self.columns.iter().zip(&mut self.cells) {
+            let text: ArrayRef = Arc::new(StringArray::from(std::mem::take(values)));
+            let typed = cast_with_options(&text, &arrow_type(athena_type), &options)
                 .map_err(|e| format!("column {name} ({athena_type}): {e}"))?;
-            fields.push(Field::new(name, kind, true));
             arrays.push(typed);
         }
-        let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())?;
-        Ok(Answer {
-            schema,
-            batches: vec![batch],
-        })
+        RecordBatch::try_new(Arc::clone(schema), arrays).map_err(|e| e.to_string())
     }
 }
 
@@ -264,32 +299,37 @@ mod tests {
     }
 
     #[test]
-    fn pages_become_typed_columns_without_the_header_row() {
+    fn pages_become_typed_batches_without_the_header_row() {
         let mut table = TextTable::default();
         table.add(&page(vec![
             row(&[Some("group"), Some("n"), Some("day")]),
             row(&[Some("THEFT"), Some("42"), Some("2024-03-10")]),
         ]));
+        let schema = table.schema();
+        assert_eq!(schema.field(1).data_type(), &DataType::Int64);
+        assert_eq!(schema.field(2).data_type(), &DataType::Date32);
+        let first = table.take(&schema).expect("typed");
         table.add(&page(vec![row(&[None, Some("7"), None])]));
-        let answer = table.finish().expect("typed");
-        let batch = &answer.batches[0];
-        assert_eq!(batch.num_rows(), 2);
-        assert_eq!(batch.schema().field(1).data_type(), &DataType::Int64);
-        assert_eq!(batch.schema().field(2).data_type(), &DataType::Date32);
-        let n = batch
-            .column(1)
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::Int64Array>()
-            .expect("ints");
-        assert_eq!(n.values(), &[42, 7]);
-        assert!(batch.column(0).is_null(1));
+        let second = table.take(&schema).expect("typed");
+        let ints = |batch: &RecordBatch| {
+            batch
+                .column(1)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .expect("ints")
+                .values()
+                .to_vec()
+        };
+        assert_eq!((ints(&first), ints(&second)), (vec![42], vec![7]));
+        assert!(second.column(0).is_null(0));
+        assert_eq!(table.take(&schema).expect("empty").num_rows(), 0);
     }
 
     #[test]
     fn a_value_that_does_not_fit_its_type_is_an_error_naming_the_column() {
         let mut table = TextTable::default();
         table.add(&page(vec![row(&[Some("X"), Some("many"), None])]));
-        let error = table.finish().expect_err("error");
+        let error = table.take(&table.schema()).expect_err("error");
         assert!(error.contains("column n (bigint)"), "{error}");
     }
 }

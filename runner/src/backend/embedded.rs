@@ -17,7 +17,9 @@ use datafusion::datasource::listing::{
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
-use super::{Answer, BackendError, Catalog, QueryEngine, Result};
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::{AnswerStream, BackendError, Catalog, QueryEngine, Result};
 
 /// How the engine reaches a bucket's objects.
 #[derive(Clone, Debug)]
@@ -223,11 +225,14 @@ impl QueryEngine for Embedded {
         format!("\"{}\"", table.replace('"', "\"\""))
     }
 
-    async fn query(&self, sql: &str) -> Result<Answer> {
+    async fn query_stream(&self, sql: &str) -> Result<AnswerStream> {
         let frame = self.context.sql(sql).await.map_err(failure)?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await.map_err(failure)?;
-        Ok(Answer { schema, batches })
+        let batches = frame.execute_stream().await.map_err(failure)?;
+        Ok(AnswerStream {
+            schema,
+            batches: batches.map_err(failure).boxed(),
+        })
     }
 }
 

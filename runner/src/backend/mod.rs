@@ -283,6 +283,15 @@ pub struct Answer {
     pub batches: Vec<arrow_array::RecordBatch>,
 }
 
+/// A query's answer as it is read: its columns, then its rows in Arrow batches, each read
+/// when the one before has been taken.
+pub struct AnswerStream {
+    /// The columns.
+    pub schema: arrow_schema::SchemaRef,
+    /// The rows; an error ends them.
+    pub batches: futures_util::stream::BoxStream<'static, Result<arrow_array::RecordBatch>>,
+}
+
 /// SQL over the catalog's tables (Athena, or the embedded engine on the same files).
 #[async_trait]
 pub trait QueryEngine: Send + Sync {
@@ -290,8 +299,15 @@ pub trait QueryEngine: Send + Sync {
     fn name(&self) -> &'static str;
     /// How a query names table `table` of `database` on this engine.
     fn table_ref(&self, database: &str, table: &str) -> String;
+    /// Runs one statement; its rows are read as the answer's batches are taken.
+    async fn query_stream(&self, sql: &str) -> Result<AnswerStream>;
     /// Runs one statement and returns its whole answer.
-    async fn query(&self, sql: &str) -> Result<Answer>;
+    async fn query(&self, sql: &str) -> Result<Answer> {
+        use futures_util::TryStreamExt;
+        let AnswerStream { schema, batches } = self.query_stream(sql).await?;
+        let batches = batches.try_collect().await?;
+        Ok(Answer { schema, batches })
+    }
 }
 
 /// Athena as a target offers it: a client and the target's settings.

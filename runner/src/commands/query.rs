@@ -56,15 +56,15 @@ pub async fn run(
         }
     };
     tracing::info!(engine = engine.name(), target = %args.target, %sql, "query");
-    let answer = match engine.query(&sql).await {
-        Ok(answer) => answer,
-        Err(e) => {
-            let name = args.query_name().unwrap_or("--sql");
-            writeln!(err, "error: {}: query '{name}': {e}", validated.file)?;
-            return Ok(Outcome::Findings);
-        }
+    let name = args.query_name().unwrap_or("--sql");
+    let answered = match engine.query_stream(&sql).await {
+        Ok(answer) => query::write(answer, args.format, out).await?,
+        Err(e) => Err(e),
     };
-    query::write(&answer, args.format, out)?;
+    if let Err(e) = answered {
+        writeln!(err, "error: {}: query '{name}': {e}", validated.file)?;
+        return Ok(Outcome::Findings);
+    }
     Ok(Outcome::Success)
 }
 
