@@ -258,25 +258,25 @@ def main():
         # (a Rust S3 server) rather than moto (Python): what deliver does when the store
         # keeps up. Its catalog stays on moto.
         fast = lagged = None
-        if s3s:
-            other = configure(work, f"{suffix}s", topic)
-            # s3s-fs has no bucket tagging: apply makes the bucket on moto, and the
-            # benchmark makes it again on s3s-fs.
+
+        def on_s3s(name):
+            """The pipeline under `name`, applied, its bucket made again on s3s-fs (which has
+            no bucket tagging: apply makes the bucket on moto)."""
+            other = configure(work, name, topic)
             subprocess.run([runner, "apply", str(other), "--target", "aws"], check=True,
                            env=env, capture_output=True)
             boto3.client("s3", endpoint_url=s3s, aws_access_key_id="test",
                          aws_secret_access_key="test", region_name="us-east-1",
-                         ).create_bucket(Bucket=f"bench-{suffix}s")
+                         ).create_bucket(Bucket=f"bench-{name}")
+            return other
+
+        if s3s:
+            other = on_s3s(f"{suffix}s")
             fast_env = dict(env, AWS_ENDPOINT_URL_S3=s3s)
             fast = timed([runner, "run", "deliver", str(other), "--target", "aws", "--once",
                           "--format", "json"], fast_env)
             if lag_ms:
-                far = configure(work, f"{suffix}l", topic)
-                subprocess.run([runner, "apply", str(far), "--target", "aws"], check=True,
-                               env=env, capture_output=True)
-                boto3.client("s3", endpoint_url=s3s, aws_access_key_id="test",
-                             aws_secret_access_key="test", region_name="us-east-1",
-                             ).create_bucket(Bucket=f"bench-{suffix}l")
+                far = on_s3s(f"{suffix}l")
                 far_glue = lagging(urlparse(aws).port, lag_ms / 1000)
                 far_s3 = lagging(urlparse(s3s).port, lag_ms / 1000)
                 far_env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{far_glue}",

@@ -343,20 +343,29 @@ fn kill_9_at_every_crash_point_loses_and_duplicates_nothing() {
     assert_exactly_once(&delivered_ids(&incremental), &expected);
 }
 
-#[test]
-fn a_panic_while_preparing_a_batch_fails_the_run_and_the_next_run_delivers_it() {
+/// A local-target start ([`local`]) whose feed of 600 rows was ingested once, and the ids of
+/// those the cleaning rules accept.
+fn ingested(name: &str) -> (Local, HashSet<i64>) {
     let (rows, _) = feed(600, 0);
-    let Local {
-        server: _server,
-        s,
-        p,
-    } = local("streaming-panic", &rows, &[]);
-    let expected = valid_ids(&rows);
+    let start = local(name, &rows, &[]);
     json(&run(
-        &s,
-        &["run", "ingest", &p, "--once", "--format", "json"],
+        &start.s,
+        &["run", "ingest", &start.p, "--once", "--format", "json"],
         &[],
     ));
+    (start, valid_ids(&rows))
+}
+
+#[test]
+fn a_panic_while_preparing_a_batch_fails_the_run_and_the_next_run_delivers_it() {
+    let (
+        Local {
+            server: _server,
+            s,
+            p,
+        },
+        expected,
+    ) = ingested("streaming-panic");
 
     // The second batch's preparation panics, as a bug there would: the run fails, naming
     // the partition, and nothing of that batch is written.
@@ -392,18 +401,14 @@ fn a_panic_while_preparing_a_batch_fails_the_run_and_the_next_run_delivers_it() 
 
 #[test]
 fn a_catalog_that_fails_fails_the_run_and_the_next_run_registers_every_partition() {
-    let (rows, _) = feed(600, 0);
-    let Local {
-        server: _server,
-        s,
-        p,
-    } = local("streaming-catalog", &rows, &[]);
-    let expected = valid_ids(&rows);
-    json(&run(
-        &s,
-        &["run", "ingest", &p, "--once", "--format", "json"],
-        &[],
-    ));
+    let (
+        Local {
+            server: _server,
+            s,
+            p,
+        },
+        expected,
+    ) = ingested("streaming-catalog");
 
     // The catalog cannot take partitions (its file is a folder): registering runs beside
     // the objects' writes, and its failure fails the run, naming the file.
