@@ -25,19 +25,21 @@ def measure(command, env):
     """Runs `command`; returns (seconds, peak RSS in MiB, bytes and lines it printed, its
     last line)."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    size = lines = 0
-    tail = b""
-    while chunk := process.stdout.read(1 << 20):
-        size += len(chunk)
-        lines += chunk.count(b"\n")
-        tail = (tail + chunk)[-4096:]
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, env=env)
+        size = lines = 0
+        tail = b""
+        while chunk := process.stdout.read(1 << 20):
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+            tail = (tail + chunk)[-4096:]
+        _, status, usage = os.wait4(process.pid, 0)
+        errors.seek(0)
+        stderr = errors.read()
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{' '.join(command[:3])} failed:\n{stderr.decode(errors='replace')[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, size, lines, tail.decode().rstrip("\n").rsplit("\n", 1)[-1]
+    return seconds, usage.ru_maxrss / 1024, size, lines, tail.decode(errors="replace").rstrip("\n").rsplit("\n", 1)[-1]
 
 
 def main():

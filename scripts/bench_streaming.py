@@ -82,12 +82,14 @@ def serve(rows):
     return server
 
 
-def lagging(target, delay):
-    """A TCP proxy to port `target` on 127.0.0.1 whose answers to each request come `delay`
-    seconds late (the first bytes back after bytes sent wait); returns its port."""
+def lagging(url, delay):
+    """A TCP proxy to the server of `url` whose answers to each request come `delay` seconds
+    late (the first bytes back after bytes sent wait); returns its URL."""
+    target = urlparse(url)
+    host, port = target.hostname, target.port or (443 if target.scheme == "https" else 80)
 
     async def handle(client_reader, client_writer):
-        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target)
+        server_reader, server_writer = await asyncio.open_connection(host, port)
         asked = False
 
         async def up():
@@ -117,7 +119,7 @@ def lagging(target, delay):
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
     threading.Thread(target=loop.run_forever, daemon=True).start()
-    return server.sockets[0].getsockname()[1]
+    return f"{target.scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
 def timed(command, env):
@@ -277,10 +279,8 @@ def main():
                           "--format", "json"], fast_env)
             if lag_ms:
                 far = on_s3s(f"{suffix}l")
-                far_glue = lagging(urlparse(aws).port, lag_ms / 1000)
-                far_s3 = lagging(urlparse(s3s).port, lag_ms / 1000)
-                far_env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{far_glue}",
-                               AWS_ENDPOINT_URL_S3=f"http://127.0.0.1:{far_s3}")
+                far_env = dict(env, AWS_ENDPOINT_URL=lagging(aws, lag_ms / 1000),
+                               AWS_ENDPOINT_URL_S3=lagging(s3s, lag_ms / 1000))
                 lagged = timed([runner, "run", "deliver", str(far), "--target", "aws",
                                 "--once", "--format", "json"], far_env)
     finally:

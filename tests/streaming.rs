@@ -435,6 +435,39 @@ fn a_catalog_that_fails_fails_the_run_and_the_next_run_registers_every_partition
     assert_eq!(registered_days(&partitions), days);
 }
 
+#[test]
+fn a_crashed_batch_is_delivered_again_over_its_recorded_range_whatever_the_rotation_says_now() {
+    let (
+        Local {
+            server: _server,
+            s,
+            p,
+        },
+        expected,
+    ) = ingested("streaming-pending");
+    // kill -9 once the first batches' objects are written, before their states move on.
+    let crashed = run(
+        &s,
+        &["run", "deliver", &p, "--once"],
+        &[("RUNNER_CRASH_AT", "deliver-after-write")],
+    );
+    assert!(killed(&crashed), "{:?}", crashed.status);
+    // Batches of 40 from now on: the interrupted batches must still be delivered over the
+    // ranges they recorded as pending (250 records). Cut at 40 instead, the objects of
+    // their other report days, already written, would hold records the later batches
+    // write again under other names.
+    let text = std::fs::read_to_string(&p).expect("pipeline");
+    assert!(text.contains("max_records: 250"));
+    std::fs::write(&p, text.replace("max_records: 250", "max_records: 40")).expect("write");
+    json(&run(
+        &s,
+        &["run", "deliver", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    let incremental = s.state().join("s3/seattle-911/incremental_data");
+    assert_exactly_once(&delivered_ids(&incremental), &expected);
+}
+
 /// The batches each partition state of the local deliver flow lists in its dedupe window,
 /// and the hashes objects kept beside the states (name -> number of hashes).
 fn dedupe_window(s: &Scratch) -> (Vec<String>, Vec<(String, usize)>) {

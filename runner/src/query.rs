@@ -15,7 +15,7 @@ use minijinja::{Environment, UndefinedBehavior};
 
 use crate::backend::athena::Athena;
 use crate::backend::embedded::Embedded;
-use crate::backend::{AnswerStream, BackendError, Backends, QueryEngine};
+use crate::backend::{AnswerStream, Backends, QueryEngine};
 use crate::flow::stop::Stop;
 use crate::spec::Pipeline;
 
@@ -112,71 +112,105 @@ pub enum Output {
 /// The rows `--format table` shows; the rest of the answer is counted, not held.
 pub const TABLE_ROWS: usize = 1000;
 
+/// Why an answer's output stopped before its end.
+#[derive(Debug)]
+pub enum Cut {
+    /// The output could not be written (a closed pipe, a full disk).
+    Output(std::io::Error),
+    /// The answer could not be read or printed whole: the engine failed part-way, a value
+    /// has no form in the output format, or a stop was requested.
+    Answer(String),
+}
+
+impl From<std::io::Error> for Cut {
+    fn from(e: std::io::Error) -> Cut {
+        Cut::Output(e)
+    }
+}
+
 /// Writes `answer` to `out` in `format` as its batches come, so CSV and JSON hold one batch
-/// at a time and a table its first [`TABLE_ROWS`] rows. The outer error is the output's;
-/// the inner one is the query's, which can end the answer part-way (what came before it is
-/// written).
+/// at a time and a table its first [`TABLE_ROWS`] rows, until the answer ends or `stop` is
+/// set. An answer cut short leaves what came before it written, and no closing bracket
+/// after JSON rows, so the output does not pass for a whole answer.
 pub async fn write(
     answer: AnswerStream,
     format: Output,
     out: &mut dyn Write,
-) -> std::io::Result<Result<(), BackendError>> {
+    stop: &Stop,
+) -> Result<(), Cut> {
     let AnswerStream {
         schema,
         mut batches,
     } = answer;
     let mut out = std::io::BufWriter::new(out);
+    let mut stop = stop.clone();
     let ended = match format {
-        Output::Table => write_table(&schema, &mut batches, &mut out).await?,
+        Output::Table => write_table(&schema, &mut batches, &mut stop, &mut out).await,
         Output::Csv => {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut out);
+            let mut write =
+                |batch: &RecordBatch| writer.write(batch).map_err(|e| unprintable("CSV", e));
             // An empty batch first writes the header, whatever follows.
-            writer
-                .write(&RecordBatch::new_empty(schema))
-                .map_err(invalid)?;
-            each_batch(&mut batches, |batch| writer.write(batch).map_err(invalid)).await?
+            match write(&RecordBatch::new_empty(schema)) {
+                Ok(()) => each_batch(&mut batches, &mut stop, write).await,
+                Err(e) => Err(e),
+            }
         }
         Output::Json => {
             let mut rows = JsonRows::default();
             out.write_all(b"[")?;
-            let ended = each_batch(&mut batches, |batch| rows.write(batch, &mut out)).await?;
-            out.write_all(if rows.written { b"\n]\n" } else { b"]\n" })?;
+            let ended =
+                each_batch(&mut batches, &mut stop, |batch| rows.write(batch, &mut out)).await;
+            if ended.is_ok() {
+                out.write_all(if rows.written { b"\n]\n" } else { b"]\n" })?;
+            }
             ended
         }
     };
     out.flush()?;
-    Ok(ended)
+    ended
 }
 
-/// Hands each batch of `batches` to `write`, until they end or one is an error.
+/// Hands each batch of `batches` to `write`, until they end, one is an error, or `stop` is
+/// set.
 async fn each_batch(
     batches: &mut BoxStream<'static, crate::backend::Result<RecordBatch>>,
-    mut write: impl FnMut(&RecordBatch) -> std::io::Result<()>,
-) -> std::io::Result<Result<(), BackendError>> {
-    while let Some(batch) = batches.next().await {
+    stop: &mut Stop,
+    mut write: impl FnMut(&RecordBatch) -> Result<(), Cut>,
+) -> Result<(), Cut> {
+    loop {
+        let batch = tokio::select! {
+            batch = batches.next() => batch,
+            () = stop.requested() => {
+                return Err(Cut::Answer("stopped on request (Ctrl-C or SIGTERM)".into()));
+            }
+        };
         match batch {
-            Ok(batch) => write(&batch)?,
-            Err(e) => return Ok(Err(e)),
+            Some(Ok(batch)) => write(&batch)?,
+            Some(Err(e)) => return Err(Cut::Answer(e.to_string())),
+            None => return Ok(()),
         }
     }
-    Ok(Ok(()))
 }
 
-fn invalid(e: ArrowError) -> std::io::Error {
-    std::io::Error::other(e.to_string())
+/// An answer that has no form in output `format`.
+fn unprintable(format: &str, e: ArrowError) -> Cut {
+    Cut::Answer(format!("the answer cannot be written as {format}: {e}"))
 }
 
-/// An aligned table of the answer's first [`TABLE_ROWS`] rows, then how many rows it has.
+/// An aligned table of the answer's first [`TABLE_ROWS`] rows, then how many rows it has
+/// (or had before it was cut short).
 async fn write_table(
     schema: &SchemaRef,
     batches: &mut BoxStream<'static, crate::backend::Result<RecordBatch>>,
+    stop: &mut Stop,
     out: &mut dyn Write,
-) -> std::io::Result<Result<(), BackendError>> {
+) -> Result<(), Cut> {
     let mut shown = Vec::new();
     let mut rows = 0;
-    let ended = each_batch(batches, |batch| {
+    let ended = each_batch(batches, stop, |batch| {
         let room = TABLE_ROWS.saturating_sub(rows);
         if room > 0 && batch.num_rows() > 0 {
             shown.push(batch.slice(0, room.min(batch.num_rows())));
@@ -184,17 +218,22 @@ async fn write_table(
         rows += batch.num_rows();
         Ok(())
     })
-    .await?;
+    .await;
     if shown.is_empty() {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         writeln!(out, "{}", names.join(" | "))?;
     } else {
-        let table =
-            datafusion::arrow::util::pretty::pretty_format_batches(&shown).map_err(invalid)?;
+        let table = datafusion::arrow::util::pretty::pretty_format_batches(&shown)
+            .map_err(|e| unprintable("a table", e))?;
         writeln!(out, "{table}")?;
     }
     let plural = if rows == 1 { "" } else { "s" };
-    if rows > TABLE_ROWS {
+    if ended.is_err() {
+        writeln!(
+            out,
+            "({rows} row{plural} read before the answer was cut short)"
+        )?;
+    } else if rows > TABLE_ROWS {
         writeln!(
             out,
             "({rows} rows; the first {TABLE_ROWS} shown: --format csv or --format json prints them all)"
@@ -202,7 +241,7 @@ async fn write_table(
     } else {
         writeln!(out, "({rows} row{plural})")?;
     }
-    Ok(ended)
+    ended
 }
 
 /// Writes an answer's rows as the elements of a JSON array, one object a line: numbers and
@@ -217,20 +256,23 @@ struct JsonRows {
 }
 
 impl JsonRows {
-    fn write(&mut self, batch: &RecordBatch, out: &mut dyn Write) -> std::io::Result<()> {
+    fn write(&mut self, batch: &RecordBatch, out: &mut dyn Write) -> Result<(), Cut> {
         let options = FormatOptions::default().with_null("");
         let formatters = batch
             .columns()
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(invalid)?;
+            .map_err(|e| unprintable("JSON", e))?;
+        // What is null, whatever the column's type (a column of type Null has no null mask).
+        let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
         let schema = batch.schema();
         let keys = schema
             .fields()
             .iter()
             .map(|f| serde_json::to_string(f.name()))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(std::io::Error::from)?;
         for row in 0..batch.num_rows() {
             out.write_all(if self.written { b",\n{" } else { b"\n{" })?;
             self.written = true;
@@ -240,7 +282,7 @@ impl JsonRows {
                 }
                 out.write_all(keys[i].as_bytes())?;
                 out.write_all(b":")?;
-                if batch.column(i).is_null(row) {
+                if nulls[i].as_ref().is_some_and(|n| n.is_null(row)) {
                     out.write_all(b"null")?;
                     continue;
                 }
@@ -256,7 +298,8 @@ impl JsonRows {
                 if literal {
                     out.write_all(self.text.as_bytes())?;
                 } else {
-                    serde_json::to_writer(&mut *out, self.text.as_str())?;
+                    serde_json::to_writer(&mut *out, self.text.as_str())
+                        .map_err(std::io::Error::from)?;
                 }
             }
             out.write_all(b"}")?;
@@ -269,10 +312,13 @@ impl JsonRows {
 mod tests {
     use std::sync::Arc;
 
-    use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+    use datafusion::arrow::array::{
+        ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, NullArray, StringArray,
+    };
     use datafusion::arrow::datatypes::{Field, Schema};
 
     use super::*;
+    use crate::backend::BackendError;
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
@@ -292,23 +338,29 @@ mod tests {
         RecordBatch::try_new(schema(), vec![n, x, ok, text]).expect("batch")
     }
 
-    /// What `write` prints of `batches` in `format`, and how the answer ended.
-    fn written(
+    /// What `write` prints of `batches` (of `schema`) in `format`, and how it ended.
+    fn written_as(
+        schema: SchemaRef,
         batches: Vec<crate::backend::Result<RecordBatch>>,
         format: Output,
-    ) -> (String, Result<(), BackendError>) {
+    ) -> (String, Result<(), Cut>) {
         let answer = AnswerStream {
-            schema: schema(),
+            schema,
             batches: futures_util::stream::iter(batches).boxed(),
         };
         let mut out = Vec::new();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
-        let ended = runtime
-            .block_on(write(answer, format, &mut out))
-            .expect("written");
+        let ended = runtime.block_on(write(answer, format, &mut out, &Stop::never()));
         (String::from_utf8(out).expect("UTF-8"), ended)
+    }
+
+    fn written(
+        batches: Vec<crate::backend::Result<RecordBatch>>,
+        format: Output,
+    ) -> (String, Result<(), Cut>) {
+        written_as(schema(), batches, format)
     }
 
     #[test]
@@ -316,10 +368,10 @@ mod tests {
         let odd = RecordBatch::try_new(
             schema(),
             vec![
-                Arc::new(Int64Array::from(vec![None, Some(-7)])),
-                Arc::new(Float64Array::from(vec![f64::NAN, 0.25])),
-                Arc::new(BooleanArray::from(vec![Some(false), None])),
-                Arc::new(StringArray::from(vec!["say \"hi\"\n", "é"])),
+                Arc::new(Int64Array::from(vec![None, Some(-7), Some(0)])),
+                Arc::new(Float64Array::from(vec![f64::NAN, 0.25, f64::INFINITY])),
+                Arc::new(BooleanArray::from(vec![Some(false), None, Some(true)])),
+                Arc::new(StringArray::from(vec!["say \"hi\"\n", "é", "\\"])),
             ],
         )
         .expect("batch");
@@ -332,9 +384,36 @@ mod tests {
                 { "n": 1, "x": 1.5, "ok": true, "text": "a" },
                 { "n": null, "x": "NaN", "ok": false, "text": "say \"hi\"\n" },
                 { "n": -7, "x": 0.25, "ok": null, "text": "é" },
+                { "n": 0, "x": "inf", "ok": true, "text": "\\" },
             ])
         );
-        assert_eq!(text.lines().count(), 5, "one row a line: {text}");
+        assert_eq!(text.lines().count(), 6, "one row a line: {text}");
+    }
+
+    #[test]
+    fn json_keys_are_escaped_decimals_exact_and_null_columns_null() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("say \"n\"", DataType::Decimal128(38, 2), true),
+            Field::new("z", DataType::Null, true),
+        ]));
+        let decimals =
+            Decimal128Array::from(vec![12_345_678_901_234_567_890_123_456_789_012_345_i128])
+                .with_precision_and_scale(38, 2)
+                .expect("decimal");
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(decimals), Arc::new(NullArray::new(1))],
+        )
+        .expect("batch");
+        let (text, ended) = written_as(schema, vec![Ok(batch)], Output::Json);
+        assert!(ended.is_ok());
+        assert!(
+            text.contains("123456789012345678901234567890123.45"),
+            "the decimal's exact text: {text}"
+        );
+        let rows: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(rows[0]["z"], serde_json::Value::Null, "{text}");
+        assert!(rows[0]["say \"n\""].is_number(), "{text}");
     }
 
     #[test]
@@ -371,18 +450,94 @@ mod tests {
     }
 
     #[test]
-    fn an_error_part_way_keeps_the_rows_before_it_and_is_returned() {
-        let failed = BackendError::Service {
-            service: "embedded",
-            message: "the file went away".into(),
+    fn an_answer_cut_short_keeps_what_came_before_and_does_not_pass_for_whole() {
+        let failed = || {
+            Err(BackendError::Service {
+                service: "embedded",
+                message: "the file went away".into(),
+            })
         };
-        let (csv, ended) = written(vec![Ok(batch(0, 2)), Err(failed)], Output::Csv);
+        let cut = |ended: Result<(), Cut>| match ended {
+            Err(Cut::Answer(e)) => e,
+            other => panic!("not cut short by the answer: {other:?}"),
+        };
+        let (csv, ended) = written(vec![Ok(batch(0, 2)), failed()], Output::Csv);
         assert_eq!(csv.lines().count(), 3, "{csv}");
+        assert!(cut(ended).contains("the file went away"));
+
+        // The rows before the error, but no closing bracket: not a JSON document.
+        let (json, ended) = written(vec![Ok(batch(0, 2)), failed()], Output::Json);
+        assert_eq!(json.lines().count(), 3, "{json}");
         assert!(
-            ended
-                .expect_err("the error")
-                .to_string()
-                .contains("the file went away")
+            serde_json::from_str::<serde_json::Value>(&json).is_err(),
+            "{json}"
         );
+        assert!(cut(ended).contains("the file went away"));
+
+        let (table, ended) = written(vec![Ok(batch(0, 2)), failed()], Output::Table);
+        assert!(
+            table
+                .trim_end()
+                .ends_with("(2 rows read before the answer was cut short)"),
+            "{table}"
+        );
+        assert!(cut(ended).contains("the file went away"));
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_answer_at_the_next_batch() {
+        let (set, stop) = tokio::sync::watch::channel(false);
+        let stop = Stop::from_channel(stop);
+        // An answer that never ends unless stopped.
+        let answer = AnswerStream {
+            schema: schema(),
+            batches: futures_util::stream::once(async { Ok(batch(0, 1)) })
+                .chain(futures_util::stream::pending())
+                .boxed(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let mut out = Vec::new();
+        let ended = runtime.block_on(async {
+            let writing = write(answer, Output::Csv, &mut out, &stop);
+            let stopping = async {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                set.send(true).expect("sent");
+                std::future::pending::<()>().await
+            };
+            tokio::select! {
+                ended = writing => ended,
+                () = stopping => unreachable!(),
+            }
+        });
+        match ended {
+            Err(Cut::Answer(e)) => assert!(e.contains("stopped on request"), "{e}"),
+            other => panic!("not stopped: {other:?}"),
+        }
+        assert_eq!(String::from_utf8(out).expect("UTF-8").lines().count(), 2);
+    }
+
+    #[test]
+    fn a_value_csv_cannot_hold_is_an_answer_error_not_an_output_one() {
+        use datafusion::arrow::array::{Array, StructArray};
+        let inner: ArrayRef = Arc::new(Int64Array::from(vec![1]));
+        let point = StructArray::from(vec![(
+            Arc::new(Field::new("lat", DataType::Int64, true)),
+            inner,
+        )]);
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "point",
+            point.data_type().clone(),
+            true,
+        )]));
+        let batch =
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(point)]).expect("batch");
+        let (_, ended) = written_as(schema, vec![Ok(batch)], Output::Csv);
+        match ended {
+            Err(Cut::Answer(e)) => assert!(e.contains("cannot be written as CSV"), "{e}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

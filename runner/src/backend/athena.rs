@@ -141,11 +141,12 @@ impl QueryEngine for Athena {
             .into_paginator()
             .send();
         let mut table = TextTable::default();
-        let first = pages
-            .next()
-            .await
-            .transpose()
-            .map_err(|e| sdk_failure("athena", "GetQueryResults", e))?;
+        let first = pages.next().await.transpose().map_err(|e| {
+            failure(format!(
+                "query {id}: {}",
+                sdk_failure("athena", "GetQueryResults", e)
+            ))
+        })?;
         if let Some(set) = first.as_ref().and_then(|page| page.result_set()) {
             table.add(set);
         }
@@ -158,7 +159,12 @@ impl QueryEngine for Athena {
             |(mut pages, mut table, schema, id)| async move {
                 let page = pages.next().await?;
                 let batch = page
-                    .map_err(|e| sdk_failure("athena", "GetQueryResults", e))
+                    .map_err(|e| {
+                        failure(format!(
+                            "query {id}: {}",
+                            sdk_failure("athena", "GetQueryResults", e)
+                        ))
+                    })
                     .and_then(|page| {
                         if let Some(set) = page.result_set() {
                             table.add(set);
@@ -185,12 +191,13 @@ impl QueryEngine for Athena {
 struct TextTable {
     columns: Vec<(String, String)>,
     cells: Vec<Vec<Option<String>>>,
+    /// Whether the first page was added: its header row and columns are behind.
     header_seen: bool,
 }
 
 impl TextTable {
     fn add(&mut self, set: &ResultSet) {
-        if self.columns.is_empty() {
+        if !self.header_seen {
             self.columns = set
                 .result_set_metadata()
                 .map(|m| m.column_info())
@@ -200,7 +207,7 @@ impl TextTable {
                 .collect();
             self.cells = vec![Vec::new(); self.columns.len()];
         }
-        for row in set.rows() {
+        for (at, row) in set.rows().iter().enumerate() {
             let values: Vec<Option<String>> = row
                 .data()
                 .iter()
@@ -208,15 +215,14 @@ impl TextTable {
                 .collect();
             // The first row of a SELECT's first page repeats the column names.
             let names = self.columns.iter().map(|(n, _)| Some(n.clone()));
-            if !self.header_seen && values.iter().cloned().eq(names) {
-                self.header_seen = true;
+            if !self.header_seen && at == 0 && values.iter().cloned().eq(names) {
                 continue;
             }
-            self.header_seen = true;
             for (i, column) in self.cells.iter_mut().enumerate() {
                 column.push(values.get(i).cloned().flatten());
             }
         }
+        self.header_seen = true;
     }
 
     /// The columns' names and Arrow types.
@@ -323,6 +329,39 @@ mod tests {
         assert_eq!((ints(&first), ints(&second)), (vec![42], vec![7]));
         assert!(second.column(0).is_null(0));
         assert_eq!(table.take(&schema).expect("empty").num_rows(), 0);
+    }
+
+    #[test]
+    fn only_the_first_row_of_the_first_page_is_taken_for_the_header() {
+        let texts = |rows: Vec<Row>| {
+            let column = |name: &str| {
+                ColumnInfo::builder()
+                    .name(name)
+                    .r#type("varchar")
+                    .build()
+                    .expect("column")
+            };
+            ResultSet::builder()
+                .result_set_metadata(
+                    ResultSetMetadata::builder()
+                        .column_info(column("a"))
+                        .column_info(column("b"))
+                        .build(),
+                )
+                .set_rows(Some(rows))
+                .build()
+        };
+        let header = || row(&[Some("a"), Some("b")]);
+        let mut table = TextTable::default();
+        // A first page without its header row: every row is data.
+        table.add(&texts(vec![row(&[Some("x"), None]), header()]));
+        // A later page: a row that reads like the header is data, and its columns are
+        // not read again.
+        table.add(&ResultSet::builder().set_rows(Some(vec![header()])).build());
+        let schema = table.schema();
+        assert_eq!(schema.fields().len(), 2);
+        let batch = table.take(&schema).expect("typed");
+        assert_eq!(batch.num_rows(), 3);
     }
 
     #[test]

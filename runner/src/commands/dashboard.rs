@@ -10,6 +10,7 @@ use crate::backend::Answer;
 use crate::check::Validated;
 use crate::cli::DashboardArgs;
 use crate::dashboard::{self, Provenance, Shown};
+use crate::flow::stop::Stop;
 use crate::query;
 
 /// Runs `runner dashboard`.
@@ -59,7 +60,8 @@ async fn write_page(
     let Some(board) = &pipeline.dashboard else {
         return Ok(Outcome::Success);
     };
-    let engine = match connect_engine(validated, &args.target, args.engine, err).await? {
+    let stop = Stop::on_signals();
+    let engine = match connect_engine(validated, &args.target, args.engine, &stop, err).await? {
         Ok(engine) => engine,
         Err(outcome) => return Ok(outcome),
     };

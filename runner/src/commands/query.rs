@@ -10,6 +10,7 @@ use crate::backend::QueryEngine;
 use crate::check::Validated;
 use crate::cli::QueryArgs;
 use crate::flow::stop::Stop;
+use crate::query::Cut;
 use crate::{query, target};
 
 /// Runs `runner query`.
@@ -44,7 +45,8 @@ pub async fn run(
         }
     };
     let pipeline = &validated.pipeline;
-    let engine = match connect_engine(validated, &args.target, args.engine, err).await? {
+    let stop = Stop::on_signals();
+    let engine = match connect_engine(validated, &args.target, args.engine, &stop, err).await? {
         Ok(engine) => engine,
         Err(outcome) => return Ok(outcome),
     };
@@ -56,24 +58,29 @@ pub async fn run(
         }
     };
     tracing::info!(engine = engine.name(), target = %args.target, %sql, "query");
-    let name = args.query_name().unwrap_or("--sql");
     let answered = match engine.query_stream(&sql).await {
-        Ok(answer) => query::write(answer, args.format, out).await?,
-        Err(e) => Err(e),
+        Ok(answer) => query::write(answer, args.format, out, &stop).await,
+        Err(e) => Err(Cut::Answer(e.to_string())),
     };
-    if let Err(e) = answered {
-        writeln!(err, "error: {}: query '{name}': {e}", validated.file)?;
-        return Ok(Outcome::Findings);
+    match answered {
+        Ok(()) => Ok(Outcome::Success),
+        Err(Cut::Output(e)) => Err(e),
+        Err(Cut::Answer(e)) => {
+            let name = args.query_name().unwrap_or("--sql");
+            writeln!(err, "error: {}: query '{name}': {e}", validated.file)?;
+            Ok(Outcome::Findings)
+        }
     }
-    Ok(Outcome::Success)
 }
 
-/// The query engine `choice` names on `target` for `validated`'s pipeline; a failure to
-/// connect is written to `err` and returned as the outcome to exit with.
+/// The query engine `choice` names on `target` for `validated`'s pipeline, its queries
+/// cancelled when `stop` is set; a failure to connect is written to `err` and returned as
+/// the outcome to exit with.
 pub(super) async fn connect_engine(
     validated: &Validated,
     target: &str,
     choice: query::EngineChoice,
+    stop: &Stop,
     err: &mut dyn Write,
 ) -> std::io::Result<Result<Box<dyn QueryEngine>, Outcome>> {
     let pipeline = &validated.pipeline;
@@ -84,7 +91,7 @@ pub(super) async fn connect_engine(
             return Ok(Err(Outcome::Findings));
         }
     };
-    match query::engine(pipeline, &backends, choice, Stop::on_signals()).await {
+    match query::engine(pipeline, &backends, choice, stop.clone()).await {
         Ok(engine) => Ok(Ok(engine)),
         Err(e) => {
             writeln!(err, "error: {}: {e}", validated.file)?;

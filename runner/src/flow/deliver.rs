@@ -856,14 +856,16 @@ impl Job<'_> {
         // deleted while the group offset is committed. That offset is for lag tools, so a
         // broker that cannot take it now gets it with the next batch.
         let hashes_folder = self.hashes_folder();
-        let deleting = futures_util::future::join_all(expired.iter().map(|listed| {
+        let deleting = futures_util::stream::iter(expired.iter().map(|listed| {
             let key = delivered::key(&hashes_folder, &listed.name);
             async move {
                 if let Err(e) = self.objects.delete(self.bucket, &key).await {
                     tracing::warn!(flow = self.name, object = key, error = %e, "an expired hashes object was not deleted");
                 }
             }
-        }));
+        }))
+        .buffer_unordered(PUTS_AT_ONCE)
+        .collect::<()>();
         let committing = async {
             if let Err(e) = self
                 .log

@@ -49,9 +49,22 @@ impl Stop {
         Stop(stop)
     }
 
+    /// A stop that is set when `channel` says `true` (tests of what a stop ends).
+    #[cfg(test)]
+    pub(crate) fn from_channel(channel: watch::Receiver<bool>) -> Stop {
+        Stop(channel)
+    }
+
     /// Whether a stop was requested.
     pub fn is_set(&self) -> bool {
         *self.0.borrow()
+    }
+
+    /// Waits until a stop is requested (for ever with [`Stop::never`]).
+    pub async fn requested(&mut self) {
+        if self.0.wait_for(|&set| set).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Sleeps for `duration` or until a stop is requested; `true` when stopped.
