@@ -468,6 +468,52 @@ fn a_crashed_batch_is_delivered_again_over_its_recorded_range_whatever_the_rotat
     assert_exactly_once(&delivered_ids(&incremental), &expected);
 }
 
+#[test]
+fn no_batch_moves_on_while_a_folder_it_shares_is_not_registered() {
+    // One folder for every record: each partition's batch has records in it, and the
+    // first batch to reach it registers it for all of them.
+    let (rows, _) = feed(600, 0);
+    let Local {
+        server: _server,
+        s,
+        p,
+    } = local(
+        "streaming-shared-folder",
+        &rows,
+        &[(
+            "\"report_date={{ report_datetime.date }}\"",
+            "\"report_date={{ report_datetime.year }}\"",
+        )],
+    );
+    json(&run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    let partitions = s
+        .state()
+        .join("glue/seattle_911/_partitions/offenses_incremental.json");
+    std::fs::create_dir_all(&partitions).expect("mkdir");
+    let failed = run(&s, &["run", "deliver", &p, "--once"], &[]);
+    assert_eq!(failed.status.code(), Some(1));
+    // The batches that waited for that registration failed with it: every partition
+    // still has its batch pending, none moved past it with the folder unregistered.
+    let states = s
+        .state()
+        .join("s3/seattle-911/_runner/checkpoints/seattle-911-crime/deliver");
+    for partition in 0..3 {
+        let state: Value = serde_json::from_slice(
+            &std::fs::read(states.join(format!("seattle_911_crime-{partition}.json")))
+                .expect("state"),
+        )
+        .expect("JSON");
+        assert!(
+            state["pending"].is_array() && state["next_offset"] == 0,
+            "partition {partition}: {state}"
+        );
+    }
+}
+
 /// The batches each partition state of the local deliver flow lists in its dedupe window,
 /// and the hashes objects kept beside the states (name -> number of hashes).
 fn dedupe_window(s: &Scratch) -> (Vec<String>, Vec<(String, usize)>) {

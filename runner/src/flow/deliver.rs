@@ -18,12 +18,13 @@
 //! object is written with compare-and-swap, so of two workers that both think they own a
 //! partition, only one moves it on; the other starts again from what the first stored.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use super::deliver_batch::{Prepared, Preparer};
 use super::delivered::{self, Window};
@@ -179,7 +180,7 @@ pub async fn run(
         max_bytes: rotate.max_bytes.map_or(64 << 20, |s| s.0),
         max_age: rotate.max_age.map_or(Duration::from_secs(60), |d| d.0),
         dedupe_window: flow.dedupe_window.map_or(DEDUPE_WINDOW, |d| d.0),
-        registered: Mutex::new(HashSet::new()),
+        registered: Mutex::new(HashMap::new()),
     };
     let mut summary = Summary {
         flow: name.to_owned(),
@@ -224,9 +225,10 @@ struct Job<'a> {
     max_bytes: u64,
     max_age: Duration,
     dedupe_window: Duration,
-    /// The partition folders registered with the catalog by this run (shared by the
-    /// batches delivered side by side).
-    registered: Mutex<HashSet<String>>,
+    /// The partition folders this run registers with the catalog, each with the outcome
+    /// of its registration once known (`Some(true)` registered), shared by the batches
+    /// delivered side by side.
+    registered: Mutex<HashMap<String, watch::Receiver<Option<bool>>>>,
 }
 
 fn now_seconds() -> u64 {
@@ -591,21 +593,27 @@ impl Job<'_> {
         quarantine: Option<(String, Vec<u8>, u64)>,
         hashes: Option<(String, Vec<u8>)>,
     ) -> Result<Written, String> {
-        // Each partition folder is registered once per run, not with every batch. A folder
-        // another batch is registering meanwhile is left to it: should that fail, that
-        // batch stays pending and registers the folder when it is delivered again.
-        // One object of each folder not registered yet names it.
-        let unregistered: Vec<String> = {
+        // Each partition folder is registered once per run, not with every batch: by the
+        // first batch with records in it. Another batch with records there waits for that
+        // registration and fails with it, so no batch moves on with a folder unregistered
+        // (it stays pending, and registers the folder when it is delivered again).
+        let (outcome, known) = watch::channel(None);
+        let mut unregistered = Vec::new();
+        let mut others = Vec::new();
+        {
             let mut registered = self.registered.lock().map_err(|e| e.to_string())?;
-            objects
-                .iter()
-                .map(|(key, _, _)| key)
-                .filter(|key| {
-                    registered.insert(key[..key.rfind('/').map_or(0, |i| i + 1)].to_owned())
-                })
-                .cloned()
-                .collect()
-        };
+            for (key, _, _) in &objects {
+                let folder = &key[..key.rfind('/').map_or(0, |i| i + 1)];
+                match registered.get(folder) {
+                    Some(theirs) => others.push(theirs.clone()),
+                    None => {
+                        registered.insert(folder.to_owned(), known.clone());
+                        // One object of each folder names it.
+                        unregistered.push(key.clone());
+                    }
+                }
+            }
+        }
         // The objects, the quarantined records, the hashes and the catalog partitions are
         // written side by side: each object is whole or absent, and until the partition's
         // state moves past the batch, a crash delivers it again into the same objects. A
@@ -655,17 +663,32 @@ impl Job<'_> {
             }
         };
         let registering = async {
-            if unregistered.is_empty() {
-                return Ok(());
+            if !unregistered.is_empty() {
+                let registered = super::register::partitions(
+                    self.pipeline,
+                    self.layout_name,
+                    self.bucket,
+                    &unregistered,
+                    self.catalog,
+                )
+                .await;
+                outcome.send_replace(Some(registered.is_ok()));
+                registered?;
             }
-            super::register::partitions(
-                self.pipeline,
-                self.layout_name,
-                self.bucket,
-                &unregistered,
-                self.catalog,
-            )
-            .await
+            // A registration dropped unfinished (its batch failed) counts as failed.
+            for mut theirs in others {
+                if !matches!(
+                    theirs.wait_for(Option::is_some).await.as_deref(),
+                    Ok(Some(true))
+                ) {
+                    return Err(
+                        "a partition folder of this batch was not registered with the \
+                                catalog (another batch's registration failed)"
+                            .to_owned(),
+                    );
+                }
+            }
+            Ok(())
         };
         let ((objects, rows), quarantined, (), ()) =
             futures_util::future::try_join4(writing, quarantining, keeping_hashes, registering)
