@@ -106,6 +106,9 @@ struct Buffer {
     since: Option<Instant>,
 }
 
+/// How a partition folder's registration with the catalog ended, once it has.
+type Registration = Option<Result<(), String>>;
+
 /// What [`Job::write`] wrote of a batch.
 struct Written {
     /// The data objects.
@@ -226,9 +229,8 @@ struct Job<'a> {
     max_age: Duration,
     dedupe_window: Duration,
     /// The partition folders this run registers with the catalog, each with the outcome
-    /// of its registration once known (`Some(true)` registered), shared by the batches
-    /// delivered side by side.
-    registered: Mutex<HashMap<String, watch::Receiver<Option<bool>>>>,
+    /// of its registration once known, shared by the batches delivered side by side.
+    registered: Mutex<HashMap<String, watch::Receiver<Registration>>>,
 }
 
 fn now_seconds() -> u64 {
@@ -672,20 +674,19 @@ impl Job<'_> {
                     self.catalog,
                 )
                 .await;
-                outcome.send_replace(Some(registered.is_ok()));
+                outcome.send_replace(Some(registered.clone()));
                 registered?;
             }
-            // A registration dropped unfinished (its batch failed) counts as failed.
+            // Another batch's failure is this one's too, with its reason.
             for mut theirs in others {
-                if !matches!(
-                    theirs.wait_for(Option::is_some).await.as_deref(),
-                    Ok(Some(true))
-                ) {
-                    return Err(
-                        "a partition folder of this batch was not registered with the \
-                                catalog (another batch's registration failed)"
-                            .to_owned(),
-                    );
+                match theirs.wait_for(Option::is_some).await.as_deref() {
+                    Ok(Some(Ok(()))) => {}
+                    Ok(Some(Err(e))) => return Err(e.clone()),
+                    Ok(None) | Err(_) => {
+                        return Err("a partition folder of this batch is not in the catalog: \
+                                    the batch registering it failed"
+                            .to_owned());
+                    }
                 }
             }
             Ok(())
