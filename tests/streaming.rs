@@ -343,11 +343,11 @@ fn kill_9_at_every_crash_point_loses_and_duplicates_nothing() {
     assert_exactly_once(&delivered_ids(&incremental), &expected);
 }
 
-/// A local-target start ([`local`]) whose feed of 600 rows was ingested once, and the ids of
-/// those the cleaning rules accept.
-fn ingested(name: &str) -> (Local, HashSet<i64>) {
+/// A local-target start ([`local`], with `edits`) whose feed of 600 rows was ingested
+/// once (the feed's server may go then), and the ids of those the cleaning rules accept.
+fn ingested(name: &str, edits: &[(&str, &str)]) -> (Local, HashSet<i64>) {
     let (rows, _) = feed(600, 0);
-    let start = local(name, &rows, &[]);
+    let start = local(name, &rows, edits);
     json(&run(
         &start.s,
         &["run", "ingest", &start.p, "--once", "--format", "json"],
@@ -358,14 +358,7 @@ fn ingested(name: &str) -> (Local, HashSet<i64>) {
 
 #[test]
 fn a_panic_while_preparing_a_batch_fails_the_run_and_the_next_run_delivers_it() {
-    let (
-        Local {
-            server: _server,
-            s,
-            p,
-        },
-        expected,
-    ) = ingested("streaming-panic");
+    let (Local { s, p, .. }, expected) = ingested("streaming-panic", &[]);
 
     // The second batch's preparation panics, as a bug there would: the run fails, naming
     // the partition, and nothing of that batch is written.
@@ -401,14 +394,7 @@ fn a_panic_while_preparing_a_batch_fails_the_run_and_the_next_run_delivers_it() 
 
 #[test]
 fn a_catalog_that_fails_fails_the_run_and_the_next_run_registers_every_partition() {
-    let (
-        Local {
-            server: _server,
-            s,
-            p,
-        },
-        expected,
-    ) = ingested("streaming-catalog");
+    let (Local { s, p, .. }, expected) = ingested("streaming-catalog", &[]);
 
     // The catalog cannot take partitions (its file is a folder): registering runs beside
     // the objects' writes, and its failure fails the run, naming the file.
@@ -437,14 +423,7 @@ fn a_catalog_that_fails_fails_the_run_and_the_next_run_registers_every_partition
 
 #[test]
 fn a_crashed_batch_is_delivered_again_over_its_recorded_range_whatever_the_rotation_says_now() {
-    let (
-        Local {
-            server: _server,
-            s,
-            p,
-        },
-        expected,
-    ) = ingested("streaming-pending");
+    let (Local { s, p, .. }, expected) = ingested("streaming-pending", &[]);
     // kill -9 once the first batches' objects are written, before their states move on.
     let crashed = run(
         &s,
@@ -472,24 +451,13 @@ fn a_crashed_batch_is_delivered_again_over_its_recorded_range_whatever_the_rotat
 fn no_batch_moves_on_while_a_folder_it_shares_is_not_registered() {
     // One folder for every record: each partition's batch has records in it, and the
     // first batch to reach it registers it for all of them.
-    let (rows, _) = feed(600, 0);
-    let Local {
-        server: _server,
-        s,
-        p,
-    } = local(
+    let (Local { s, p, .. }, _) = ingested(
         "streaming-shared-folder",
-        &rows,
         &[(
             "\"report_date={{ report_datetime.date }}\"",
             "\"report_date={{ report_datetime.year }}\"",
         )],
     );
-    json(&run(
-        &s,
-        &["run", "ingest", &p, "--once", "--format", "json"],
-        &[],
-    ));
     let partitions = s
         .state()
         .join("glue/seattle_911/_partitions/offenses_incremental.json");
