@@ -229,7 +229,9 @@ struct Job<'a> {
     max_age: Duration,
     dedupe_window: Duration,
     /// The partition folders this run registers with the catalog, each with the outcome
-    /// of its registration once known, shared by the batches delivered side by side.
+    /// of its registration once known, shared by the batches delivered side by side. A
+    /// failed registration stays failed for the run: any batch's error ends the run, and
+    /// the next one starts with none.
     registered: Mutex<HashMap<String, watch::Receiver<Registration>>>,
 }
 
@@ -682,18 +684,31 @@ impl Job<'_> {
                 match theirs.wait_for(Option::is_some).await.as_deref() {
                     Ok(Some(Ok(()))) => {}
                     Ok(Some(Err(e))) => return Err(e.clone()),
+                    // Only a batch whose writing was dropped from outside leaves no word.
                     Ok(None) | Err(_) => {
                         return Err("a partition folder of this batch is not in the catalog: \
-                                    the batch registering it failed"
+                                    the batch registering it stopped"
                             .to_owned());
                     }
                 }
             }
             Ok(())
         };
-        let ((objects, rows), quarantined, (), ()) =
+        let written =
             futures_util::future::try_join4(writing, quarantining, keeping_hashes, registering)
-                .await?;
+                .await;
+        // A batch that failed before it registered its folders hands its reason to the
+        // batches waiting for them.
+        if let Err(e) = &written {
+            outcome.send_if_modified(|known| {
+                let unknown = known.is_none();
+                if unknown {
+                    *known = Some(Err(e.clone()));
+                }
+                unknown
+            });
+        }
+        let ((objects, rows), quarantined, (), ()) = written?;
         let (quarantine, poison) = quarantined.unzip();
         Ok(Written {
             objects,
