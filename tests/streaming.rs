@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -392,20 +392,26 @@ fn a_panic_while_preparing_a_batch_fails_the_run_and_the_next_run_delivers_it() 
     assert_exactly_once(&delivered_ids(&incremental), &expected);
 }
 
-#[test]
-fn a_catalog_that_fails_fails_the_run_and_the_next_run_registers_every_partition() {
-    let (Local { s, p, .. }, expected) = ingested("streaming-catalog", &[]);
-
-    // The catalog cannot take partitions (its file is a folder): registering runs beside
-    // the objects' writes, and its failure fails the run, naming the file.
+/// Runs deliver once while the local catalog cannot take partitions (its partitions file is
+/// a folder), which must fail the run naming that file; the file's path, to repair.
+fn deliver_into_a_failing_catalog(s: &Scratch, p: &str) -> PathBuf {
     let partitions = s
         .state()
         .join("glue/seattle_911/_partitions/offenses_incremental.json");
     std::fs::create_dir_all(&partitions).expect("mkdir");
-    let failed = run(&s, &["run", "deliver", &p, "--once"], &[]);
+    let failed = run(s, &["run", "deliver", p, "--once"], &[]);
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert_eq!(failed.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("offenses_incremental.json"), "{stderr}");
+    partitions
+}
+
+#[test]
+fn a_catalog_that_fails_fails_the_run_and_the_next_run_registers_every_partition() {
+    let (Local { s, p, .. }, expected) = ingested("streaming-catalog", &[]);
+
+    // Registering runs beside the objects' writes, and its failure fails the run.
+    let partitions = deliver_into_a_failing_catalog(&s, &p);
 
     // Once the catalog takes them again, the batches left pending are delivered: every
     // row once, and every folder registered.
@@ -460,15 +466,8 @@ fn no_batch_moves_on_while_a_folder_it_shares_is_not_registered() {
             "\"report_date={{ report_datetime.year }}\"",
         )],
     );
-    let partitions = s
-        .state()
-        .join("glue/seattle_911/_partitions/offenses_incremental.json");
-    std::fs::create_dir_all(&partitions).expect("mkdir");
-    let failed = run(&s, &["run", "deliver", &p, "--once"], &[]);
-    let stderr = String::from_utf8_lossy(&failed.stderr);
-    assert_eq!(failed.status.code(), Some(1), "{stderr}");
     // Whichever batch's error comes first, it is the registration's.
-    assert!(stderr.contains("offenses_incremental.json"), "{stderr}");
+    deliver_into_a_failing_catalog(&s, &p);
     // The batches that waited for that registration failed with it: every partition
     // still has its batch pending, none moved past it with the folder unregistered.
     let states = s
