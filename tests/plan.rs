@@ -53,15 +53,20 @@ impl Scratch {
         self.pipeline(file, &all)
     }
 
-    /// Runs runner with this scratch state directory.
-    pub fn run(&self, args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+    /// runner with `args` on this scratch state directory, from the project's root.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_runner"));
+        command
             .args(args)
             .current_dir(root())
             .env("RUNNER_STATE_DIR", self.state())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("runner runs")
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// Runs runner with this scratch state directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("runner runs")
     }
 }
 

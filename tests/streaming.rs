@@ -77,13 +77,9 @@ fn local(name: &str, rows: &[Row], edits: &[(&str, &str)]) -> Local {
 
 /// runner with `args` on scratch `s`'s local target, with `env`.
 fn command(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_runner"));
+    let mut command = s.command(args);
     command
-        .args(args)
-        .current_dir(crate::util::root())
-        .env("RUNNER_STATE_DIR", s.state())
         .env("SOCRATA_APP_TOKEN", TOKEN)
-        .env("NO_COLOR", "1")
         .envs(env.iter().copied());
     command
 }

@@ -284,24 +284,34 @@ mod tests {
         Row::builder().set_data(Some(data)).build()
     }
 
-    fn page(rows: Vec<Row>) -> ResultSet {
-        let column = |name: &str, kind: &str| {
-            ColumnInfo::builder()
-                .name(name)
-                .r#type(kind)
-                .build()
-                .expect("column")
-        };
+    /// A page of `rows` whose columns are `columns` (name, Athena type).
+    fn page_of(columns: &[(&str, &str)], rows: Vec<Row>) -> ResultSet {
+        let info = columns
+            .iter()
+            .map(|(name, kind)| {
+                ColumnInfo::builder()
+                    .name(*name)
+                    .r#type(*kind)
+                    .build()
+                    .expect("column")
+            })
+            .collect();
         ResultSet::builder()
             .result_set_metadata(
                 ResultSetMetadata::builder()
-                    .column_info(column("group", "varchar"))
-                    .column_info(column("n", "bigint"))
-                    .column_info(column("day", "date"))
+                    .set_column_info(Some(info))
                     .build(),
             )
             .set_rows(Some(rows))
             .build()
+    }
+
+    /// A page of `rows` of a text, a bigint and a date column.
+    fn page(rows: Vec<Row>) -> ResultSet {
+        page_of(
+            &[("group", "varchar"), ("n", "bigint"), ("day", "date")],
+            rows,
+        )
     }
 
     #[test]
@@ -333,24 +343,7 @@ mod tests {
 
     #[test]
     fn only_the_first_row_of_the_first_page_is_taken_for_the_header() {
-        let texts = |rows: Vec<Row>| {
-            let column = |name: &str| {
-                ColumnInfo::builder()
-                    .name(name)
-                    .r#type("varchar")
-                    .build()
-                    .expect("column")
-            };
-            ResultSet::builder()
-                .result_set_metadata(
-                    ResultSetMetadata::builder()
-                        .column_info(column("a"))
-                        .column_info(column("b"))
-                        .build(),
-                )
-                .set_rows(Some(rows))
-                .build()
-        };
+        let texts = |rows| page_of(&[("a", "varchar"), ("b", "varchar")], rows);
         let header = || row(&[Some("a"), Some("b")]);
         let mut table = TextTable::default();
         // A first page without its header row: every row is data.

@@ -109,18 +109,6 @@ struct Buffer {
 /// How a partition folder's registration with the catalog ended, once it has.
 type Registration = Option<Result<(), String>>;
 
-/// What [`Job::write`] wrote of a batch.
-struct Written {
-    /// The data objects.
-    objects: Vec<String>,
-    /// The records in them.
-    rows: u64,
-    /// The quarantine object, if the batch had undecodable records.
-    quarantine: Option<String>,
-    /// The records in it.
-    poison: u64,
-}
-
 /// Runs deliver flow `name` as one worker of the flow's group (see [`super::group`]): with
 /// `once`, until its partitions are caught up; otherwise until `stop` is set. Batches
 /// buffered when it stops are delivered first.
@@ -589,27 +577,27 @@ impl Job<'_> {
         }
     }
 
-    /// Writes a batch's `objects`, its `quarantine` object and its `hashes` object, and
-    /// registers the catalog partitions of the objects, side by side.
+    /// Writes a batch's data `objects` (key, body, records) and its `others` (its
+    /// quarantine and hashes objects), and registers the catalog partitions of the data
+    /// objects, side by side. The data objects' keys and how many records they hold.
     async fn write(
         &self,
         objects: Vec<(String, Vec<u8>, u64)>,
-        quarantine: Option<(String, Vec<u8>, u64)>,
-        hashes: Option<(String, Vec<u8>)>,
-    ) -> Result<Written, String> {
+        others: Vec<(String, Vec<u8>)>,
+    ) -> Result<(Vec<String>, u64), String> {
         // Each partition folder is registered once per run, not with every batch: by the
         // first batch with records in it. Another batch with records there waits for that
         // registration and fails with it, so no batch moves on with a folder unregistered
         // (it stays pending, and registers the folder when it is delivered again).
         let (outcome, known) = watch::channel(None);
         let mut unregistered = Vec::new();
-        let mut others = Vec::new();
+        let mut awaited = Vec::new();
         {
             let mut registered = self.registered.lock().map_err(|e| e.to_string())?;
             for (key, _, _) in &objects {
                 let folder = &key[..key.rfind('/').map_or(0, |i| i + 1)];
                 match registered.get(folder) {
-                    Some(theirs) => others.push(theirs.clone()),
+                    Some(theirs) => awaited.push(theirs.clone()),
                     None => {
                         registered.insert(folder.to_owned(), known.clone());
                         // One object of each folder names it.
@@ -645,27 +633,13 @@ impl Job<'_> {
             }
             Ok::<_, String>((written, rows_written))
         };
-        let quarantining = async {
-            match quarantine {
-                Some((key, body, poison)) => {
-                    store
-                        .put(bucket, &key, body)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok(Some((key, poison)))
-                }
-                None => Ok(None),
-            }
-        };
-        let keeping_hashes = async {
-            match hashes {
-                Some((key, body)) => store
+        let writing_others =
+            futures_util::future::try_join_all(others.into_iter().map(|(key, body)| async move {
+                store
                     .put(bucket, &key, body)
                     .await
-                    .map_err(|e| e.to_string()),
-                None => Ok(()),
-            }
-        };
+                    .map_err(|e| e.to_string())
+            }));
         let registering = async {
             if !unregistered.is_empty() {
                 let registered = super::register::partitions(
@@ -680,7 +654,7 @@ impl Job<'_> {
                 registered?;
             }
             // Another batch's failure is this one's too, with its reason.
-            for mut theirs in others {
+            for mut theirs in awaited {
                 match theirs.wait_for(Option::is_some).await.as_deref() {
                     Ok(Some(Ok(()))) => {}
                     Ok(Some(Err(e))) => return Err(e.clone()),
@@ -694,9 +668,7 @@ impl Job<'_> {
             }
             Ok(())
         };
-        let written =
-            futures_util::future::try_join4(writing, quarantining, keeping_hashes, registering)
-                .await;
+        let written = futures_util::future::try_join3(writing, writing_others, registering).await;
         // A batch that failed before it registered its folders hands its reason to the
         // batches waiting for them.
         if let Err(e) = &written {
@@ -708,14 +680,8 @@ impl Job<'_> {
                 unknown
             });
         }
-        let ((objects, rows), quarantined, (), ()) = written?;
-        let (quarantine, poison) = quarantined.unzip();
-        Ok(Written {
-            objects,
-            rows,
-            quarantine,
-            poison: poison.unwrap_or(0),
-        })
+        let ((objects, rows), _, ()) = written?;
+        Ok((objects, rows))
     }
 
     fn state_key(&self, partition: u32) -> String {
@@ -871,19 +837,23 @@ impl Job<'_> {
             duplicates,
             ..Summary::default()
         };
+        let mut others = Vec::new();
+        if let Some((key, body, poison)) = quarantine {
+            done.poison = poison;
+            done.objects.push(key.clone());
+            others.push((key, body));
+        }
         // The batch's hashes, stored before the state that lists them.
-        let hashes_object = (!hashes.is_empty()).then(|| {
+        if !hashes.is_empty() {
             let (name, body, replaced) =
                 slot.window
                     .record(&mut slot.state.recent, &file, &hashes, now_seconds());
             expired.extend(replaced);
-            (delivered::key(&self.hashes_folder(), &name), body)
-        });
-        let written = self.write(objects, quarantine, hashes_object).await?;
+            others.push((delivered::key(&self.hashes_folder(), &name), body));
+        }
+        let (written, rows) = self.write(objects, others).await?;
         crate::crashpoint::hit("deliver-after-write");
-        done.written = written.rows;
-        done.objects.extend(written.quarantine);
-        done.poison = written.poison;
+        done.written = rows;
         slot.state.next_offset = end;
         slot.state.pending = None;
         // Losing here is harmless: the worker that moved the state on delivered this same
@@ -916,7 +886,7 @@ impl Job<'_> {
         };
         futures_util::future::join(deleting, committing).await;
         done.batches = 1;
-        done.objects.extend(written.objects);
+        done.objects.extend(written);
         summary.add(done);
         tracing::info!(flow = self.name, partition, start, end, "batch delivered");
         Ok(true)
