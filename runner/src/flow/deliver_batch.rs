@@ -235,10 +235,10 @@ struct Decoded {
     poison: Vec<(usize, String)>,
 }
 
-/// Reads `messages` for delivery to a layout of `format`. A Parquet batch is decoded
-/// whole; a JSON-lines batch is read by the `check`, which yields only the partition
-/// `columns`. The records the check does not take (for Parquet, when the batch does not
-/// decode whole) are [`judge`]d by arrow-json.
+/// Reads `messages` for delivery to a layout of `format`. A JSON-lines batch is read by
+/// the `check`, which yields only the partition `columns`; a Parquet batch, or one the
+/// check takes no record of, is decoded whole by arrow-json first. The records left (for
+/// Parquet, when the batch does not decode whole) are [`judge`]d by arrow-json.
 fn read(
     schema: &SchemaRef,
     check: &RecordCheck,
@@ -250,18 +250,29 @@ fn read(
         return Ok(Decoded::default());
     }
     let parquet = format == Format::Parquet;
-    if parquet && let Ok(batch) = decode_all(schema, messages.iter()) {
-        return Ok(Decoded {
-            columns: Some(batch.project(columns).map_err(|e| e.to_string())?),
-            batch: Some(batch),
-            kept: (0..messages.len()).collect(),
-            poison: Vec::new(),
-        });
+    let checked = (!parquet).then(|| check.check(messages));
+    let none_checked = checked
+        .as_ref()
+        .is_none_or(|checked| checked.others.len() == messages.len());
+    let mut whole_failed = None;
+    if none_checked {
+        match decode_all(schema, messages.iter()) {
+            Ok(batch) => {
+                let all = (0..messages.len()).collect();
+                return decoded(Some(batch), columns, parquet, all, Vec::new());
+            }
+            Err(reason) => whole_failed = Some(reason),
+        }
     }
-    let checked = check.check(messages);
+    let checked = checked.unwrap_or_else(|| check.check(messages));
     let mut poison = Vec::new();
-    judge(schema, messages, &checked.others, &mut poison);
-    let bad: Vec<usize> = poison.iter().map(|(i, _)| *i).collect();
+    match whole_failed {
+        // The whole batch is what the judge would try first: it failed already.
+        Some(reason) if checked.others.len() == messages.len() => {
+            judge_failed(schema, messages, &checked.others, reason, &mut poison);
+        }
+        _ => judge(schema, messages, &checked.others, &mut poison),
+    }
     let mut kept = all_but(messages.len(), &poison);
     if kept.is_empty() {
         return Ok(Decoded {
@@ -269,13 +280,16 @@ fn read(
             ..Decoded::default()
         });
     }
-    if !parquet && let Some(columns) = check.columns(checked, messages, &bad) {
-        return Ok(Decoded {
-            batch: None,
-            columns: Some(columns),
-            kept,
-            poison,
-        });
+    if !parquet {
+        let bad: Vec<usize> = poison.iter().map(|(i, _)| *i).collect();
+        if let Some(columns) = check.columns(checked, messages, &bad) {
+            return Ok(Decoded {
+                batch: None,
+                columns: Some(columns),
+                kept,
+                poison,
+            });
+        }
     }
     let batch = match decode_all(schema, kept.iter().map(|&i| &messages[i])) {
         Ok(batch) => Some(batch),
@@ -291,6 +305,18 @@ fn read(
             }
         }
     };
+    decoded(batch, columns, parquet, kept, poison)
+}
+
+/// The records `kept` decoded as `batch`: its partition `columns`, and for Parquet the
+/// batch itself.
+fn decoded(
+    batch: Option<RecordBatch>,
+    columns: &[usize],
+    parquet: bool,
+    kept: Vec<usize>,
+    poison: Vec<(usize, String)>,
+) -> Result<Decoded, String> {
     let columns = match &batch {
         Some(batch) => Some(batch.project(columns).map_err(|e| e.to_string())?),
         None => None,
@@ -324,15 +350,27 @@ fn judge(
     if indices.is_empty() {
         return;
     }
-    match decode_all(schema, indices.iter().map(|&i| &messages[i])) {
-        Ok(_) => {}
-        Err(reason) if indices.len() == 1 => poison.push((indices[0], reason)),
-        Err(_) => {
-            let (left, right) = indices.split_at(indices.len() / 2);
-            judge(schema, messages, left, poison);
-            judge(schema, messages, right, poison);
-        }
+    if let Err(reason) = decode_all(schema, indices.iter().map(|&i| &messages[i])) {
+        judge_failed(schema, messages, indices, reason, poison);
     }
+}
+
+/// [`judge`] for records known not to decode together (for `reason`): a single one is
+/// poison, more are judged in halves.
+fn judge_failed(
+    schema: &SchemaRef,
+    messages: &[Message],
+    indices: &[usize],
+    reason: String,
+    poison: &mut Vec<(usize, String)>,
+) {
+    if let [index] = indices {
+        poison.push((*index, reason));
+        return;
+    }
+    let (left, right) = indices.split_at(indices.len() / 2);
+    judge(schema, messages, left, poison);
+    judge(schema, messages, right, poison);
 }
 
 /// Decodes records that are each one JSON object of the dataset's fields: by one decoder,
@@ -648,6 +686,24 @@ mod tests {
             assert_eq!(read.columns.as_ref(), Some(&expected), "{format:?}");
             let batch = read.batch.as_ref();
             assert_eq!(batch, (format == Format::Parquet).then_some(&expected));
+        }
+        // A batch of records the check takes none of is decoded whole, as arrow-json
+        // decodes it.
+        let odd: Vec<Message> = (0..300)
+            .map(|i| Message {
+                offset: i as u64,
+                key: None,
+                value: format!(r#"{{"a":{i}.0}}"#).into(),
+            })
+            .collect();
+        let whole = decode_all(&schema, odd.iter()).expect("decodes");
+        for format in [Format::Jsonl, Format::Parquet] {
+            let read = read_as(format, &[0], &schema, &odd).expect("reads");
+            assert!(read.poison.is_empty(), "{format:?}");
+            assert_eq!(read.kept, (0..300).collect::<Vec<_>>(), "{format:?}");
+            assert_eq!(read.columns.as_ref(), Some(&whole), "{format:?}");
+            let batch = read.batch.as_ref();
+            assert_eq!(batch, (format == Format::Parquet).then_some(&whole));
         }
         // A batch of poison alone keeps nothing.
         let poison: Vec<Message> = bad.iter().map(|&i| messages[i].clone()).collect();
