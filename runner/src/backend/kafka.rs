@@ -42,6 +42,9 @@ pub struct Kafka {
     config: ClientConfig,
     /// The producer's settings (see [`kafka_settings::producer`]).
     producer_config: ClientConfig,
+    /// How long the producer tries to deliver a record (`None`: for ever), from its
+    /// settings.
+    message_timeout: Option<Duration>,
     /// The admin client, made on first use (a deliver or ingest run needs none).
     admin: Made<AdminClient<DefaultClientContext>>,
     /// The idempotent producer, made on first use; its context holds the produce calls
@@ -158,9 +161,12 @@ impl Kafka {
         // here rather than at the first request.
         metadata_client(config)
             .map_err(|e| failure(format!("cannot create the Kafka client: {e}")))?;
+        let producer_config = kafka_settings::producer(config);
+        let message_timeout = kafka_settings::message_timeout(&producer_config);
         Ok(Kafka {
             config: config.clone(),
-            producer_config: kafka_settings::producer(config),
+            producer_config,
+            message_timeout,
             admin: Made::default(),
             producer: Made::default(),
             readers: std::sync::Mutex::default(),
@@ -173,10 +179,9 @@ impl Kafka {
     /// A produce call's failure `e` (the first record failure reported).
     fn produce_failure(&self, topic: &str, e: String) -> BackendError {
         let e = if e == kafka_acks::TIMED_OUT {
-            let timeout = kafka_settings::message_timeout(&self.producer_config);
             format!(
                 "no acknowledgement within message.timeout.ms ({} ms); {}",
-                timeout.map_or(0, |t| t.as_millis()),
+                self.message_timeout.map_or(0, |t| t.as_millis()),
                 reachable(&self.config)
             )
         } else {
@@ -434,7 +439,7 @@ impl Log for Kafka {
                     .client()
                     .fetch_metadata(Some(&topic), WARM_UP_TIMEOUT)
                 {
-                    tracing::warn!(topic, error = %e, "the broker did not answer a metadata request within 2 s");
+                    tracing::warn!(topic, error = %e, "the broker did not answer a metadata request within {} s", WARM_UP_TIMEOUT.as_secs());
                     return;
                 }
             }
@@ -471,7 +476,7 @@ impl Log for Kafka {
                 }
             }
         }
-        let outcome = match kafka_settings::message_timeout(&self.producer_config) {
+        let outcome = match self.message_timeout {
             Some(timeout) => tokio::time::timeout(timeout + ACK_MARGIN, &mut registered.outcome)
                 .await
                 .map_err(|_| {

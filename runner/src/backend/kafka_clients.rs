@@ -131,24 +131,33 @@ static DEFERRING: AtomicBool = AtomicBool::new(false);
 /// test, another program using the library) the thread is left to itself.
 pub fn spawn_tracked(name: &str, work: impl FnOnce() + Send + 'static) {
     let mut tracked = TRACKED.lock().unwrap_or_else(PoisonError::into_inner);
-    match std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(work)
+    if let Some(handle) = start(name, work)
+        && DEFERRING.load(Ordering::Acquire)
     {
-        Ok(handle) if DEFERRING.load(Ordering::Acquire) => tracked.push(handle),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(thread = name, error = %e, "a thread could not start"),
+        tracked.push(handle);
     }
 }
 
 /// Drops `client` on a thread of its own while a [`Teardown`] is held, so that its
 /// teardown overlaps the command's other work; otherwise at once.
 pub fn drop_later<T: Send + 'static>(client: T) {
+    // Checked under the lock the teardown takes the threads with, as in `spawn_tracked`.
+    let mut tracked = TRACKED.lock().unwrap_or_else(PoisonError::into_inner);
     if DEFERRING.load(Ordering::Acquire) {
-        spawn_tracked("kafka-teardown", move || drop(client));
+        tracked.extend(start("kafka-teardown", move || drop(client)));
     } else {
+        drop(tracked);
         drop(client);
     }
+}
+
+/// `work` started on a thread named `name`; a thread that cannot start is reported.
+fn start(name: &str, work: impl FnOnce() + Send + 'static) -> Option<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(work)
+        .inspect_err(|e| tracing::warn!(thread = name, error = %e, "a thread could not start"))
+        .ok()
 }
 
 /// Waits, when dropped, for every thread of [`spawn_tracked`] and [`drop_later`]:
