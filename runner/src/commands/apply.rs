@@ -104,7 +104,7 @@ pub async fn run(
             || saved_plan
                 .as_ref()
                 .is_some_and(|p| p.changes.iter().any(|c| c.action == Action::Delete));
-        let (fresh, backends) = match make_plan(pipeline, &args.target, prune).await {
+        let (fresh, backends) = match make_plan(pipeline, &args.target, prune, true).await {
             Ok(made) => made,
             Err(e) => {
                 writeln!(err, "error: {}: {e}", pipeline.file)?;

@@ -22,15 +22,17 @@ pub struct PlanFile {
 }
 
 /// Plans `pipeline` against `target_name`: connects, reads the actual state, diffs.
+/// `to_apply` keeps the Kafka admin client for the changes that follow.
 pub async fn make_plan(
     pipeline: &Validated,
     target_name: &str,
     prune: bool,
+    to_apply: bool,
 ) -> Result<(Plan, crate::backend::Backends), String> {
     let p = &pipeline.pipeline;
     let backends = target::connect(p, target_name).await?;
     let wanted = desired(p, &backends.region);
-    let actual = plan::actual::read(&backends, &p.pipeline, &wanted)
+    let actual = plan::actual::read(&backends, &p.pipeline, &wanted, !to_apply)
         .await
         .map_err(|e| format!("reading target '{target_name}': {e}"))?;
     let made = plan::diff::diff(&p.pipeline, target_name, &wanted, &actual, prune);
@@ -49,7 +51,7 @@ pub async fn run(
     };
     let mut plans = Vec::new();
     for pipeline in &pipelines {
-        match make_plan(pipeline, &args.target, args.prune).await {
+        match make_plan(pipeline, &args.target, args.prune, false).await {
             Ok((made, _)) => plans.push(made),
             Err(e) => {
                 writeln!(err, "error: {}: {e}", pipeline.file)?;

@@ -8,23 +8,31 @@ use super::diff::Actual;
 use crate::backend::{Backends, Result};
 use crate::resource::{Address, Kind, Resource, is_managed_by};
 
-/// What the target holds for `desired`.
-pub async fn read(backends: &Backends, pipeline: &str, desired: &[Resource]) -> Result<Actual> {
+/// What the target holds for `desired`. With `release_admin` (a plan that will not be
+/// applied), the Kafka admin client is let go once the topics are read.
+pub async fn read(
+    backends: &Backends,
+    pipeline: &str,
+    desired: &[Resource],
+    release_admin: bool,
+) -> Result<Actual> {
     let mut actual = Actual::default();
     let mut databases = BTreeSet::new();
-    // Kafka topics first: the admin client is then let go, and its teardown (about 100 ms)
-    // goes on while the other resources are read.
-    let (topics, others): (Vec<&Resource>, Vec<&Resource>) = desired
+    // Kafka topics first: a released admin client's teardown (about 100 ms) then goes on
+    // while the other resources are read.
+    let mut topics = desired
         .iter()
-        .partition(|r| r.address.kind == Kind::KafkaTopic);
-    for resource in &topics {
+        .filter(|r| r.address.kind == Kind::KafkaTopic)
+        .peekable();
+    let any_topic = topics.peek().is_some();
+    for resource in topics {
         let attrs = backends.log()?.topic(&resource.address.name).await?;
         actual.resources.insert(resource.address.clone(), attrs);
     }
-    if !topics.is_empty() {
+    if any_topic && release_admin {
         backends.log()?.release_admin();
     }
-    for resource in others {
+    for resource in desired {
         let address = &resource.address;
         let attrs = match address.kind {
             Kind::S3Bucket => backends.objects.bucket(&address.name).await?,
@@ -36,7 +44,7 @@ pub async fn read(backends: &Backends, pipeline: &str, desired: &[Resource]) -> 
                 Some((database, table)) => backends.catalog.table(database, table).await?,
                 None => None,
             },
-            Kind::KafkaTopic => unreachable!("topics are read above"),
+            Kind::KafkaTopic => continue,
         };
         actual.resources.insert(address.clone(), attrs);
     }
