@@ -70,70 +70,88 @@ struct Reader {
 
 /// The records of one fetch, copied as they are polled into buffers of [`GATHER_BUFFER`]
 /// bytes (a larger record gets one of its own): a few allocations per fetch rather than
-/// two per record, and no buffer grows by copying what it holds.
+/// two per record, and no buffer grows by copying what it holds. Values and keys have
+/// buffers of their own, and each value is followed by a line break, so the values of
+/// records fetched one after the other are one JSON-lines slice of their buffer (see
+/// [`Message::buffer`]).
 #[derive(Default)]
 struct Gathered {
-    /// The buffers filled.
-    full: Vec<Vec<u8>>,
-    /// The buffer being filled.
-    current: Vec<u8>,
+    /// The values, each followed by a line break.
+    values: Buffers,
+    /// The keys.
+    keys: Buffers,
     /// Where each record is.
     records: Vec<Placed>,
 }
 
-/// Where a gathered record is: its buffer (an index into [`Gathered::full`], where the
-/// buffer being filled goes last) and its key and value as ranges of that buffer.
+/// Where a gathered record is: its key and value, each as a buffer (an index into
+/// [`Buffers::full`], where the buffer being filled goes last) and a range of it.
 struct Placed {
     offset: u64,
-    buffer: usize,
-    key: Option<Range<usize>>,
-    value: Range<usize>,
+    key: Option<(usize, Range<usize>)>,
+    value: (usize, Range<usize>),
+}
+
+/// Buffers filled one after the other.
+#[derive(Default)]
+struct Buffers {
+    /// The buffers filled.
+    full: Vec<Vec<u8>>,
+    /// The buffer being filled.
+    current: Vec<u8>,
 }
 
 /// The size of [`Gathered`]'s buffers.
 const GATHER_BUFFER: usize = 1 << 20;
 
-impl Gathered {
-    fn push(&mut self, offset: u64, key: Option<&[u8]>, value: &[u8]) {
-        let size = key.map_or(0, <[u8]>::len) + value.len();
+impl Buffers {
+    /// Appends `part` and then `end` in the buffer being filled, or in a new one when they
+    /// do not fit: the buffer and the range `part` has there.
+    fn append(&mut self, part: &[u8], end: &[u8]) -> (usize, Range<usize>) {
+        let size = part.len() + end.len();
         if self.current.len() + size > self.current.capacity() {
             let next = Vec::with_capacity(size.max(GATHER_BUFFER));
             let filled = std::mem::replace(&mut self.current, next);
-            // Only a record of no bytes can point into an empty buffer, and an empty range
+            // Only a part of no bytes can point into an empty buffer, and an empty range
             // of the next one is the same.
             if !filled.is_empty() {
                 self.full.push(filled);
             }
         }
-        let key = key.map(|key| self.append(key));
-        let value = self.append(value);
-        let buffer = self.full.len();
-        self.records.push(Placed {
-            offset,
-            buffer,
-            key,
-            value,
-        });
-    }
-
-    fn append(&mut self, part: &[u8]) -> Range<usize> {
         let start = self.current.len();
         self.current.extend_from_slice(part);
-        start..self.current.len()
+        let range = start..self.current.len();
+        self.current.extend_from_slice(end);
+        (self.full.len(), range)
+    }
+
+    /// The buffers, frozen.
+    fn into_bytes(mut self) -> Vec<Bytes> {
+        self.full.push(self.current);
+        self.full.into_iter().map(Bytes::from).collect()
+    }
+}
+
+impl Gathered {
+    fn push(&mut self, offset: u64, key: Option<&[u8]>, value: &[u8]) {
+        let key = key.map(|key| self.keys.append(key, b""));
+        let value = self.values.append(value, b"\n");
+        self.records.push(Placed { offset, key, value });
     }
 
     /// The records as messages whose bytes are slices of the buffers.
-    fn into_messages(mut self) -> Vec<Message> {
-        self.full.push(self.current);
-        let buffers: Vec<Bytes> = self.full.into_iter().map(Bytes::from).collect();
+    fn into_messages(self) -> Vec<Message> {
+        let (values, keys) = (self.values.into_bytes(), self.keys.into_bytes());
         self.records
             .into_iter()
             .map(|placed| {
-                let bytes = &buffers[placed.buffer];
+                let (buffer, range) = placed.value;
+                let buffer = &values[buffer];
                 Message {
                     offset: placed.offset,
-                    key: placed.key.map(|key| bytes.slice(key)),
-                    value: bytes.slice(placed.value),
+                    key: placed.key.map(|(buffer, range)| keys[buffer].slice(range)),
+                    value: buffer.slice(range),
+                    buffer: Some(buffer.clone()),
                 }
             })
             .collect()
@@ -850,9 +868,11 @@ mod tests {
             offset,
             key: key.map(Bytes::from_static),
             value: Bytes::from_static(value),
+            buffer: None,
         };
+        let messages = gathered.into_messages();
         assert_eq!(
-            gathered.into_messages(),
+            messages,
             vec![
                 message(5, Some(b"k1"), b"{\"a\":1}"),
                 message(6, None, b""),
@@ -861,5 +881,25 @@ mod tests {
                 message(11, Some(b"k2"), b"{}"),
             ]
         );
+        // Each value lies in its buffer followed by a line break; those of one buffer
+        // one after the other.
+        let place = |m: &Message| {
+            let buffer = m.buffer.as_ref().expect("a buffer");
+            let start = m.value.as_ptr() as usize - buffer.as_ptr() as usize;
+            assert_eq!(&buffer[start..start + m.value.len()], &m.value[..]);
+            assert_eq!(buffer[start + m.value.len()], b'\n');
+            (buffer.as_ptr(), start..start + m.value.len() + 1)
+        };
+        let places: Vec<_> = messages.iter().map(place).collect();
+        assert_eq!(places[0].1, 0..8);
+        for pair in [&places[0..2], &places[1..3]] {
+            assert_eq!(pair[0].0, pair[1].0, "one buffer");
+            assert_eq!(pair[0].1.end, pair[1].1.start, "one after the other");
+        }
+        assert_ne!(
+            places[2].0, places[3].0,
+            "the large value has a buffer of its own"
+        );
+        assert_ne!(places[3].0, places[4].0, "and the next one another");
     }
 }

@@ -9,10 +9,12 @@
 //! .runner/kafka/<topic>/_topic.json    partitions, replication factor, configs
 //! ```
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::local_log::{TopicFiles, partition_for};
@@ -77,11 +79,21 @@ fn is_temp(name: &str) -> bool {
 
 /// Writes `bytes` to `path` so readers see the old file or the whole new one.
 pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_parts_atomic(path, &[bytes])
+}
+
+/// [`write_atomic`] of a file made of `parts`, one after the other.
+fn write_parts_atomic(path: &Path, parts: &[impl AsRef<[u8]>]) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     let temp = temp_beside(path);
-    std::fs::write(&temp, bytes).map_err(io(&temp))?;
+    let written = std::fs::File::create(&temp).and_then(|mut file| {
+        parts
+            .iter()
+            .try_for_each(|part| file.write_all(part.as_ref()))
+    });
+    written.map_err(io(&temp))?;
     std::fs::rename(&temp, path).map_err(io(path))
 }
 
@@ -239,6 +251,11 @@ impl ObjectStore for Local {
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<()> {
         self.require_bucket(bucket)?;
         write_atomic(&self.object(bucket, key)?, &body)
+    }
+
+    async fn put_parts(&self, bucket: &str, key: &str, parts: Vec<Bytes>) -> Result<()> {
+        self.require_bucket(bucket)?;
+        write_parts_atomic(&self.object(bucket, key)?, &parts)
     }
 
     async fn put_if_absent(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<bool> {

@@ -187,6 +187,7 @@ impl TopicFiles {
                 offset: current,
                 key: key.map(Bytes::from),
                 value: Bytes::from(value),
+                buffer: None,
             });
         }
         Ok(out)

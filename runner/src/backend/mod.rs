@@ -96,6 +96,9 @@ pub trait ObjectStore: Send + Sync {
     async fn delete_bucket(&self, bucket: &str) -> Result<()>;
     /// Writes an object whole.
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<()>;
+    /// Writes an object whole, its body the `parts` one after the other (slices of other
+    /// buffers, say), without copying them into one buffer first.
+    async fn put_parts(&self, bucket: &str, key: &str, parts: Vec<Bytes>) -> Result<()>;
     /// Writes an object only if no object has that key; `false` when one exists.
     async fn put_if_absent(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<bool>;
     /// Reads an object, or `None` when it does not exist.
@@ -264,7 +267,7 @@ pub struct Record<'a> {
 
 /// A record read back from a partition. Its bytes may be slices of one buffer that a whole
 /// fetch was read into, so reading allocates nothing per record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Message {
     /// Its offset in the partition.
     pub offset: u64,
@@ -272,7 +275,21 @@ pub struct Message {
     pub key: Option<Bytes>,
     /// Its payload.
     pub value: Bytes,
+    /// The buffer `value` is a slice of, when that buffer holds a line break right after
+    /// it and the values fetched next right after that (Kafka fetches): a JSON-lines
+    /// object of records fetched one after the other is then a slice of the buffer, not
+    /// a copy ([`crate::flow`]'s deliver). Not part of the record: equal messages may
+    /// differ here.
+    pub buffer: Option<Bytes>,
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        (self.offset, &self.key, &self.value) == (other.offset, &other.key, &other.value)
+    }
+}
+
+impl Eq for Message {}
 
 /// A query's answer: its columns and rows as Arrow batches.
 #[derive(Clone, Debug)]

@@ -4,8 +4,10 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, SdkBody};
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Tag, Tagging};
+use base64::Engine;
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::{BackendError, ObjectInfo, ObjectStore, Result};
@@ -35,6 +37,46 @@ impl S3 {
     /// Wraps a configured client.
     pub fn new(client: Client) -> Self {
         S3 { client }
+    }
+}
+
+/// An HTTP body sent as the parts it is made of, one frame each.
+struct Parts {
+    parts: std::collections::VecDeque<Bytes>,
+    left: u64,
+}
+
+impl Parts {
+    fn new(parts: Vec<Bytes>) -> Parts {
+        let left = parts.iter().map(|part| part.len() as u64).sum();
+        Parts {
+            parts: parts.into(),
+            left,
+        }
+    }
+}
+
+impl http_body::Body for Parts {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let part = self.parts.pop_front();
+        if let Some(part) = &part {
+            self.left -= part.len() as u64;
+        }
+        std::task::Poll::Ready(part.map(|part| Ok(http_body::Frame::data(part))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.left)
     }
 }
 
@@ -150,6 +192,33 @@ impl ObjectStore for S3 {
             .bucket(bucket)
             .key(key)
             .body(ByteStream::from(body))
+            .customize()
+            .disable_payload_signing()
+            .send()
+            .await
+            .map_err(|e| failure(&format!("PutObject s3://{bucket}/{key}"), e))?;
+        Ok(())
+    }
+
+    async fn put_parts(&self, bucket: &str, key: &str, parts: Vec<Bytes>) -> Result<()> {
+        // The CRC32 checksum is given, as `put`'s is computed by the SDK from a body in one
+        // piece: a body in parts would otherwise go as aws-chunked with the checksum in a
+        // trailer.
+        let mut crc = crc32fast::Hasher::new();
+        for part in &parts {
+            crc.update(part);
+        }
+        let crc = base64::engine::general_purpose::STANDARD.encode(crc.finalize().to_be_bytes());
+        let length = parts.iter().map(Bytes::len).sum::<usize>();
+        // Retryable: each attempt sends the parts again (cloning them copies no bytes).
+        let body = SdkBody::retryable(move || SdkBody::from_body_1_x(Parts::new(parts.clone())));
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_length(length as i64)
+            .checksum_crc32(crc)
+            .body(ByteStream::new(body))
             .customize()
             .disable_payload_signing()
             .send()

@@ -582,7 +582,7 @@ impl Job<'_> {
     /// objects, side by side. The data objects' keys and how many records they hold.
     async fn write(
         &self,
-        objects: Vec<(String, Vec<u8>, u64)>,
+        objects: Vec<(String, Vec<bytes::Bytes>, u64)>,
         others: Vec<(String, Vec<u8>)>,
     ) -> Result<(Vec<String>, u64), String> {
         // Each partition folder is registered once per run, not with every batch: by the
@@ -614,7 +614,7 @@ impl Job<'_> {
         let mut puts = futures_util::stream::iter(objects.into_iter().map(
             |(object, body, rows)| async move {
                 store
-                    .put(bucket, &object, body)
+                    .put_parts(bucket, &object, body)
                     .await
                     .map(|()| (object, rows))
             },

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use bytes::Bytes;
 use parquet::file::properties::WriterProperties;
 
 use super::delivered::Window;
@@ -60,8 +61,9 @@ pub(super) struct Prepared {
     pub(super) hashes: Vec<u64>,
     /// The quarantine object of the undecodable records: key, body and records.
     pub(super) quarantine: Option<(String, Vec<u8>, u64)>,
-    /// The objects of the records kept: key, body and records.
-    pub(super) objects: Vec<(String, Vec<u8>, u64)>,
+    /// The objects of the records kept: key, body (in parts, see [`LineParts`]) and
+    /// records.
+    pub(super) objects: Vec<(String, Vec<Bytes>, u64)>,
 }
 
 impl Preparer {
@@ -131,17 +133,14 @@ impl Preparer {
                 let (ext, body) = match self.format {
                     Format::Parquet => {
                         let batch = batch.as_ref().ok_or("a Parquet batch was not decoded")?;
-                        ("parquet", self.parquet(batch, &rows)?)
+                        ("parquet", vec![self.parquet(batch, &rows)?.into()])
                     }
                     _ => {
-                        let value = |row: u32| &fresh[kept[row as usize]].value;
-                        let size = rows.iter().map(|&r| value(r).len() + 1);
-                        let mut body = Vec::with_capacity(size.sum());
+                        let mut body = LineParts::default();
                         for &row in &rows {
-                            push_one_line(&mut body, value(row));
-                            body.push(b'\n');
+                            body.push(&fresh[kept[row as usize]]);
                         }
-                        ("jsonl", body)
+                        ("jsonl", body.finish())
                     }
                 };
                 let key = format!("{}{path}{file}.{ext}", self.prefix);
@@ -169,6 +168,87 @@ impl Preparer {
         .map_err(|e| e.to_string())?;
         writer.write(&part).map_err(|e| e.to_string())?;
         writer.into_inner().map_err(|e| e.to_string())
+    }
+}
+
+/// A JSON-lines body made as parts: runs of records that lie one after the other, each
+/// followed by its line break, in the buffer they were fetched into are slices of it
+/// ([`Message::buffer`]); the other records, and runs too short to be worth a part of their
+/// own, are copied into parts of their own. For records fetched in the order their objects
+/// take them (a feed read in time order, partitioned by day), a batch's bodies are a few
+/// slices each, and no record is copied again.
+#[derive(Default)]
+struct LineParts {
+    /// The parts made so far.
+    parts: Vec<Bytes>,
+    /// Records copied since the last part.
+    copied: Vec<u8>,
+    /// The run of records being extended: a fetch buffer and the range of it.
+    run: Option<(Bytes, std::ops::Range<usize>)>,
+}
+
+/// Runs shorter than this are copied, so a body in records of scattered order is not
+/// thousands of tiny parts.
+const MIN_RUN: usize = 16 << 10;
+
+impl LineParts {
+    /// Adds `message`'s value as the body's next line.
+    fn push(&mut self, message: &Message) {
+        let value = &message.value;
+        let single_line = memchr::memchr2(b'\n', b'\r', value).is_none();
+        let line = message
+            .buffer
+            .as_ref()
+            .filter(|_| single_line)
+            .and_then(|buffer| {
+                // Where the value lies in its buffer; its line break follows it there.
+                let start = (value.as_ptr() as usize).checked_sub(buffer.as_ptr() as usize)?;
+                let end = start + value.len() + 1;
+                (buffer.get(end - 1) == Some(&b'\n')).then_some((buffer, start..end))
+            });
+        match (line, &mut self.run) {
+            (Some((buffer, line)), Some((run_buffer, run)))
+                if run_buffer.as_ptr() == buffer.as_ptr() && run.end == line.start =>
+            {
+                run.end = line.end;
+            }
+            (Some((buffer, line)), _) => {
+                self.end_run();
+                self.run = Some((buffer.clone(), line));
+            }
+            (None, _) => {
+                self.end_run();
+                push_one_line(&mut self.copied, value);
+                self.copied.push(b'\n');
+            }
+        }
+    }
+
+    /// Ends the run being extended: a part of its own, or copied when short.
+    fn end_run(&mut self) {
+        let Some((buffer, run)) = self.run.take() else {
+            return;
+        };
+        if run.len() < MIN_RUN {
+            self.copied.extend_from_slice(&buffer[run]);
+            return;
+        }
+        self.end_copied();
+        self.parts.push(buffer.slice(run));
+    }
+
+    /// Makes the records copied since the last part a part.
+    fn end_copied(&mut self) {
+        if !self.copied.is_empty() {
+            self.parts.push(std::mem::take(&mut self.copied).into());
+        }
+    }
+
+    /// The body's parts.
+    fn finish(mut self) -> Vec<Bytes> {
+        self.end_run();
+        self.end_copied();
+        self.parts
     }
 }
 
@@ -426,6 +506,7 @@ mod tests {
                 offset: 7,
                 key: key.clone().map(Bytes::from),
                 value: Bytes::from(value.clone()),
+                buffer: None,
             };
             assert_eq!(
                 record_hash(&message),
@@ -443,6 +524,7 @@ mod tests {
                 offset: i as u64,
                 key: None,
                 value: Bytes::copy_from_slice(value.as_bytes()),
+                buffer: None,
             })
             .collect()
     }
@@ -470,7 +552,85 @@ mod tests {
         assert!(prepared.quarantine.is_none());
         let mut objects = prepared.objects;
         assert_eq!(objects.len(), 1, "one object expected");
-        objects.remove(0)
+        let (key, parts, rows) = objects.remove(0);
+        (key, parts.concat(), rows)
+    }
+
+    #[test]
+    fn a_json_lines_body_is_slices_of_the_fetch_buffer_where_records_lie_in_order() {
+        // A fetch buffer as Kafka fetches fill it: each value followed by a line break.
+        let pad = "x".repeat(60);
+        let values: Vec<String> = (0..2000)
+            .map(|i| format!(r#"{{"a":{i},"s":"{pad}"}}"#))
+            .collect();
+        let mut text = String::new();
+        let mut ranges = Vec::new();
+        for value in &values {
+            ranges.push(text.len()..text.len() + value.len());
+            text.push_str(value);
+            text.push('\n');
+        }
+        let buffer = Bytes::from(text);
+        let fetched = |i: usize| Message {
+            offset: i as u64,
+            key: None,
+            value: buffer.slice(ranges[i].clone()),
+            buffer: Some(buffer.clone()),
+        };
+        let body = |messages: &[Message]| {
+            let mut body = LineParts::default();
+            messages.iter().for_each(|m| body.push(m));
+            body.finish()
+        };
+        // The body expected, as text; row 1500 may stand for a record with a line break
+        // between its tokens.
+        let lines = |rows: &[usize], broken: bool| -> String {
+            rows.iter()
+                .map(|&i| match i {
+                    1500 if broken => "{\"a\": 1500}\n".to_owned(),
+                    _ => format!("{}\n", values[i]),
+                })
+                .collect()
+        };
+        let text = |parts: &[Bytes]| String::from_utf8(parts.concat()).expect("UTF-8");
+        let in_buffer = |part: &Bytes| {
+            let start = part.as_ptr() as usize;
+            let buffer_start = buffer.as_ptr() as usize;
+            (buffer_start..buffer_start + buffer.len()).contains(&start)
+        };
+        // Records in order: one slice of the buffer, no copy.
+        let all: Vec<usize> = (0..2000).collect();
+        let parts = body(&all.iter().map(|&i| fetched(i)).collect::<Vec<_>>());
+        assert_eq!(parts.len(), 1);
+        assert!(in_buffer(&parts[0]));
+        assert!(text(&parts) == lines(&all, false), "the records in order");
+        // A record left out (a duplicate dropped), one with a line break of its own, one
+        // of another buffer, a short run and records out of order: the lines still come
+        // in the order given, the long runs as slices and the rest copied.
+        let mut broken = fetched(1500);
+        broken.value = Bytes::from_static(b"{\"a\":\n1500}");
+        let mut rows: Vec<usize> = (0..1000).chain(1001..1500).collect();
+        rows.extend([1600, 1601, 1500, 5, 4]);
+        rows.extend(1700..2000);
+        let messages: Vec<Message> = rows
+            .iter()
+            .map(|&i| match i {
+                1500 => broken.clone(),
+                1601 => Message {
+                    buffer: None,
+                    ..fetched(i)
+                },
+                _ => fetched(i),
+            })
+            .collect();
+        let parts = body(&messages);
+        assert!(
+            text(&parts) == lines(&rows, true),
+            "the lines in the order given"
+        );
+        let slices: Vec<bool> = parts.iter().map(in_buffer).collect();
+        // Rows 0..1000 and 1001..1500 (slices), the five odd ones copied, 1700..2000.
+        assert_eq!(slices, [true, true, false, true]);
     }
 
     #[test]
@@ -561,6 +721,7 @@ mod tests {
             offset,
             key: None,
             value: Bytes::copy_from_slice(value.as_bytes()),
+            buffer: None,
         };
         for bad in [
             r#"{"a":1"#,
@@ -610,6 +771,7 @@ mod tests {
                 offset: i as u64,
                 key: None,
                 value: format!(r#"{{"a":{i}}}"#).into(),
+                buffer: None,
             })
             .collect();
         let values = |batch: &RecordBatch| -> Vec<i64> {
@@ -668,6 +830,7 @@ mod tests {
                 } else {
                     value(i).into()
                 },
+                buffer: None,
             })
             .collect();
         let kept: Vec<usize> = (0..count).filter(|i| !bad.contains(i)).collect();
@@ -694,6 +857,7 @@ mod tests {
                 offset: i as u64,
                 key: None,
                 value: format!(r#"{{"a":{i}.0}}"#).into(),
+                buffer: None,
             })
             .collect();
         let whole = decode_all(&schema, odd.iter()).expect("decodes");

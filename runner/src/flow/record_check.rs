@@ -514,6 +514,7 @@ mod tests {
                 offset: i as u64,
                 key: None,
                 value: value.clone().into(),
+                buffer: None,
             })
             .collect()
     }
