@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod athena;
+mod athena_pages;
 mod backfill;
 mod broker_restart;
 mod cli;
