@@ -38,15 +38,7 @@ impl Server {
             failing_page,
             pages_served: 0,
         }));
-        let serving = Arc::clone(&answer);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let answer = Arc::clone(&serving);
-                std::thread::spawn(move || {
-                    let _ = handle(stream, &answer);
-                });
-            }
-        });
+        crate::util::serve(listener, &answer, handle);
         Server {
             url: format!("http://127.0.0.1:{port}"),
             answer,

@@ -93,15 +93,7 @@ impl Server {
             token: token.map(str::to_owned),
             ..Shared::default()
         }));
-        let serving = Arc::clone(&shared);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let shared = Arc::clone(&serving);
-                std::thread::spawn(move || {
-                    let _ = handle(stream, &shared);
-                });
-            }
-        });
+        crate::util::serve(listener, &shared, handle);
         Server {
             url: format!("http://127.0.0.1:{port}/resource/tazs-3rd5.json"),
             shared,

@@ -52,3 +52,21 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
     found.sort();
     found
 }
+
+/// Answers each connection to `listener` on a thread of its own, with `handle` and the
+/// server's `shared` state, for as long as the test runs (the test servers).
+pub fn serve<S: Send + Sync + 'static>(
+    listener: std::net::TcpListener,
+    shared: &std::sync::Arc<S>,
+    handle: fn(std::net::TcpStream, &S) -> std::io::Result<()>,
+) {
+    let shared = std::sync::Arc::clone(shared);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let shared = std::sync::Arc::clone(&shared);
+            std::thread::spawn(move || {
+                let _ = handle(stream, &shared);
+            });
+        }
+    });
+}
