@@ -68,9 +68,10 @@ struct Reader {
     next: u64,
 }
 
-/// The records of one fetch, copied as they are polled into buffers of [`GATHER_BUFFER`]
-/// bytes (a larger record gets one of its own): a few allocations per fetch rather than
-/// two per record, and no buffer grows by copying what it holds. Values and keys have
+/// The records of one fetch, copied as they are polled into buffers of 64 KiB, then twice
+/// that each up to [`GATHER_BUFFER`] bytes (a larger record gets one of its own): a few
+/// allocations per fetch rather than two per record, no buffer grows by copying what it
+/// holds, and a fetch of a few records holds little memory. Values and keys have
 /// buffers of their own, and each value is followed by a line break, so the values of
 /// records fetched one after the other are one JSON-lines slice of their buffer (see
 /// [`Message::buffer`]).
@@ -101,8 +102,11 @@ struct Buffers {
     current: Vec<u8>,
 }
 
-/// The size of [`Gathered`]'s buffers.
+/// The size of [`Gathered`]'s largest buffers.
 const GATHER_BUFFER: usize = 1 << 20;
+
+/// The size of [`Gathered`]'s first buffer.
+const FIRST_BUFFER: usize = 64 << 10;
 
 impl Buffers {
     /// Appends `part` and then `end` in the buffer being filled, or in a new one when they
@@ -110,7 +114,8 @@ impl Buffers {
     fn append(&mut self, part: &[u8], end: &[u8]) -> (usize, Range<usize>) {
         let size = part.len() + end.len();
         if self.current.len() + size > self.current.capacity() {
-            let next = Vec::with_capacity(size.max(GATHER_BUFFER));
+            let doubled = FIRST_BUFFER << self.full.len().min(4);
+            let next = Vec::with_capacity(size.max(doubled.min(GATHER_BUFFER)));
             let filled = std::mem::replace(&mut self.current, next);
             // Only a part of no bytes can point into an empty buffer, and an empty range
             // of the next one is the same.

@@ -267,7 +267,7 @@ pub struct Record<'a> {
 
 /// A record read back from a partition. Its bytes may be slices of one buffer that a whole
 /// fetch was read into, so reading allocates nothing per record.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Message {
     /// Its offset in the partition.
     pub offset: u64,
@@ -290,6 +290,20 @@ impl PartialEq for Message {
 }
 
 impl Eq for Message {}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("offset", &self.offset)
+            .field("key", &self.key)
+            .field("value", &self.value)
+            .field(
+                "buffer",
+                &self.buffer.as_ref().map(|b| format!("{} bytes", b.len())),
+            )
+            .finish()
+    }
+}
 
 /// A query's answer: its columns and rows as Arrow batches.
 #[derive(Clone, Debug)]

@@ -42,7 +42,9 @@ impl S3 {
 
 /// An HTTP body sent as the parts it is made of, one frame each.
 struct Parts {
+    /// The parts not sent yet.
     parts: std::collections::VecDeque<Bytes>,
+    /// Their bytes.
     left: u64,
 }
 

@@ -206,9 +206,11 @@ impl LineParts {
                 let end = start + value.len() + 1;
                 (buffer.get(end - 1) == Some(&b'\n')).then_some((buffer, start..end))
             });
+        // The same buffer: the same bytes, not merely the same start.
+        let same = |a: &Bytes, b: &Bytes| a.as_ptr() == b.as_ptr() && a.len() == b.len();
         match (line, &mut self.run) {
             (Some((buffer, line)), Some((run_buffer, run)))
-                if run_buffer.as_ptr() == buffer.as_ptr() && run.end == line.start =>
+                if same(run_buffer, buffer) && run.end == line.start =>
             {
                 run.end = line.end;
             }
@@ -605,7 +607,7 @@ mod tests {
         assert!(in_buffer(&parts[0]));
         assert!(text(&parts) == lines(&all, false), "the records in order");
         // A record left out (a duplicate dropped), one with a line break of its own, one
-        // of another buffer, a short run and records out of order: the lines still come
+        // without a buffer, a short run and records out of order: the lines still come
         // in the order given, the long runs as slices and the rest copied.
         let mut broken = fetched(1500);
         broken.value = Bytes::from_static(b"{\"a\":\n1500}");
@@ -631,6 +633,58 @@ mod tests {
         let slices: Vec<bool> = parts.iter().map(in_buffer).collect();
         // Rows 0..1000 and 1001..1500 (slices), the five odd ones copied, 1700..2000.
         assert_eq!(slices, [true, true, false, true]);
+    }
+
+    proptest::proptest! {
+        /// Whatever the records and their order, a body in parts is what copying each
+        /// record's line gives: values with line breaks of their own, empty ones, ones not
+        /// followed by a line break in their buffer, and two buffers of the same layout.
+        #[test]
+        fn a_body_in_parts_is_the_records_lines_in_the_order_given(
+            records in proptest::collection::vec(
+                (proptest::sample::select(vec!["", "{}", "{\"a\":1}", "{\n}", "{\"s\":\"x\ry\"}"]),
+                 0usize..1000, proptest::bool::weighted(0.95)),
+                1..60),
+            picks in proptest::collection::vec((0usize..60, 1usize..40, proptest::bool::ANY), 0..12),
+        ) {
+            // Two buffers laid out alike but for their padding bytes: a record's value,
+            // padded, then its line break (or, for some, another byte, which the fetch
+            // never writes).
+            let layout = |pad: u8| {
+                let mut text = Vec::new();
+                let mut ranges = Vec::new();
+                for (value, size, line_break) in &records {
+                    let start = text.len();
+                    text.extend_from_slice(value.as_bytes());
+                    text.extend(std::iter::repeat_n(pad, *size));
+                    ranges.push(start..text.len());
+                    text.push(if *line_break { b'\n' } else { b'x' });
+                }
+                (Bytes::from(text), ranges)
+            };
+            let buffers = [layout(b' '), layout(b'\t')];
+            // Runs of records in buffer order (wrapping round), from either buffer.
+            let messages: Vec<Message> = picks
+                .iter()
+                .flat_map(|&(start, count, second)| {
+                    let (buffer, ranges) = &buffers[usize::from(second)];
+                    (start..start + count).map(move |at| Message {
+                        offset: at as u64,
+                        key: None,
+                        value: buffer.slice(ranges[at % ranges.len()].clone()),
+                        buffer: Some(buffer.clone()),
+                    })
+                })
+                .collect();
+            let mut expected = Vec::new();
+            let mut parts = LineParts::default();
+            for message in &messages {
+                push_one_line(&mut expected, &message.value);
+                expected.push(b'\n');
+                parts.push(message);
+            }
+            proptest::prop_assert_eq!(parts.finish().concat(), expected);
+        }
     }
 
     #[test]
