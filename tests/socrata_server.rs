@@ -3,7 +3,7 @@
 //! and implements `$where` (`field >= 'literal'`, `field > 'literal'`, joined by `AND`),
 //! `$order` (fields with `ASC`/`DESC`, `:id` as the hidden row id), `$limit` and `$offset`
 //! as the real API does. Faults can be queued: 429 with `Retry-After`, 500, a slow answer,
-//! a malformed page.
+//! a malformed page, an answer held back after it was read.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -24,6 +24,9 @@ pub enum Fault {
     Slow(Duration),
     /// A page cut off in the middle of a row.
     Malformed,
+    /// The answer read at once but sent after a delay: rows published meanwhile are not
+    /// in it.
+    Stall(Duration),
 }
 
 #[derive(Default)]
@@ -177,7 +180,7 @@ fn handle(stream: TcpStream, shared: &Mutex<Shared>) -> std::io::Result<()> {
             );
         }
         Some(Fault::Slow(delay)) => std::thread::sleep(delay),
-        Some(Fault::Malformed) | None => {}
+        Some(Fault::Malformed | Fault::Stall(_)) | None => {}
     }
     let body = match page(shared, query) {
         Ok(body) => body,
@@ -187,6 +190,9 @@ fn handle(stream: TcpStream, shared: &Mutex<Shared>) -> std::io::Result<()> {
             return respond(&mut stream, 400, &[], error.to_string().as_bytes());
         }
     };
+    if let Some(Fault::Stall(delay)) = fault {
+        std::thread::sleep(delay);
+    }
     if matches!(fault, Some(Fault::Malformed)) {
         let cut = &body[..body.len() / 2];
         return respond(&mut stream, 200, &[], cut);

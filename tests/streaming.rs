@@ -583,6 +583,66 @@ fn delivered_batches_leave_the_dedupe_window_when_their_time_is_up() {
 }
 
 #[test]
+fn two_ingest_runs_at_once_never_move_the_watermark_back() {
+    // Run A reads a page, which the server holds back; meanwhile newer rows come and run B
+    // reads them all and stores its watermark. A, done later with less, merges its state
+    // with B's rather than storing its own older watermark over it.
+    let (rows, _) = feed(600, 0);
+    let (old, new) = rows.split_at(400);
+    // One page each: `pipeline_with` sets pages of 300, this edit 1,000 again.
+    let edits = [("page_size: 300", "page_size: 1000")];
+    let Local { server, s, p } = local("streaming-two-ingests", old, &edits);
+    let watermark = |rows: &[Row]| {
+        rows.iter()
+            .filter_map(|r| r["report_datetime"].as_str())
+            .max()
+            .map(str::to_owned)
+    };
+    server.fault(&[Fault::Stall(Duration::from_secs(4))]);
+    let a = spawn(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[("RUST_LOG", "warn")],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.requests().is_empty() {
+        assert!(Instant::now() < deadline, "run A asked for no page");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.publish(new.to_vec());
+    let b = run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    );
+    assert_eq!(json(&b)["produced"], 600, "run B reads every row");
+    let a = a.wait_with_output().expect("run A ends");
+    assert_eq!(
+        a.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    assert_eq!(json(&a)["produced"], 400, "run A read the older rows only");
+    assert!(
+        String::from_utf8_lossy(&a.stderr).contains("merging the two"),
+        "{}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    let state = s
+        .state()
+        .join("s3/seattle-911/_runner/checkpoints/seattle-911-crime/ingest.json");
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("JSON");
+    let newest = watermark(&rows).expect("rows");
+    assert!(watermark(old) < Some(newest.clone()));
+    assert_eq!(
+        state["watermark"].as_str().map(|w| &w[..19]),
+        Some(&newest[..19])
+    );
+}
+
+#[test]
 fn a_bad_page_after_a_good_one_keeps_the_good_one() {
     // Pages are read ahead: the second page's failure must not undo the first page, whose
     // records were produced and whose watermark was saved.

@@ -65,6 +65,79 @@ struct State {
     watermark: Option<String>,
     /// Key hash -> (row hash, watermark in µs) of the rows produced within the overlap.
     produced: HashMap<u64, (u64, i64)>,
+    /// The version of the stored state this one follows (`None`: there was none), for a
+    /// compare-and-swap write.
+    #[serde(skip)]
+    version: Option<String>,
+}
+
+/// How many times a state write meets another run's write before ingest gives up.
+const SAVE_TRIES: usize = 10;
+
+impl State {
+    /// The stored state and its version, or an empty one when none is stored.
+    async fn load(objects: &dyn ObjectStore, bucket: &str, key: &str) -> Result<State, String> {
+        let stored = objects
+            .get_versioned(bucket, key)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some((bytes, version)) = stored else {
+            return Ok(State::default());
+        };
+        let state: State = serde_json::from_slice(&bytes).map_err(|e| {
+            format!("ingest state s3://{bucket}/{key} is unreadable ({e}); delete it to start over")
+        })?;
+        Ok(State {
+            version: Some(version),
+            ..state
+        })
+    }
+
+    /// Takes in the state another run of the flow stored since this one was read: the
+    /// larger watermark, and the rows either produced (a row both produced keeps its
+    /// later version).
+    fn merge(&mut self, theirs: State) {
+        if theirs.watermark > self.watermark {
+            self.watermark = theirs.watermark;
+        }
+        for (key, (row, at)) in theirs.produced {
+            let ours = self.produced.entry(key).or_insert((row, at));
+            if at > ours.1 {
+                *ours = (row, at);
+            }
+        }
+        self.version = theirs.version;
+    }
+
+    /// Stores the state where it was read from, unless another run of the flow stored its
+    /// own meanwhile: then the two are merged ([`State::merge`]) and stored, so a run that
+    /// read less never moves the watermark back.
+    async fn save(
+        &mut self,
+        objects: &dyn ObjectStore,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(), String> {
+        for _ in 0..SAVE_TRIES {
+            let body = serde_json::to_vec(self).map_err(|e| e.to_string())?;
+            let stored = objects
+                .put_if_version(bucket, key, body, self.version.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(version) = stored {
+                self.version = Some(version);
+                return Ok(());
+            }
+            tracing::warn!(
+                state = key,
+                "another run of this ingest flow stored its state meanwhile; merging the two"
+            );
+            self.merge(State::load(objects, bucket, key).await?);
+        }
+        Err(format!(
+            "ingest state s3://{bucket}/{key}: other runs of the flow stored theirs {SAVE_TRIES} times in a row while this one tried"
+        ))
+    }
 }
 
 /// Runs ingest flow `name`: one poll cycle with `once`, otherwise a cycle every
@@ -117,9 +190,7 @@ pub async fn run(
         state_key: checkpoint::key(&pipeline.pipeline, name),
         rejects_prefix: format!("{rejects_prefix}_rejects/{name}/"),
     };
-    let mut state: State = checkpoint::load_json(objects, job.bucket, &job.state_key)
-        .await?
-        .unwrap_or_default();
+    let mut state = State::load(objects, job.bucket, &job.state_key).await?;
     let mut summary = Summary {
         flow: name.to_owned(),
         ..Summary::default()
@@ -281,7 +352,9 @@ impl Job<'_> {
                 state.produced.retain(|_, &mut (_, at)| at >= horizon);
             }
             // Saved before a failure of the next page is reported: this page is done.
-            checkpoint::save_json(self.objects, self.bucket, &self.state_key, state).await?;
+            state
+                .save(self.objects, self.bucket, &self.state_key)
+                .await?;
             tracing::info!(flow = self.name, offset, rows, produced = summary.produced, watermark = ?state.watermark, "page ingested");
             offset += rows;
             match upcoming? {
