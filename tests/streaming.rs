@@ -399,6 +399,10 @@ fn deliver_into_a_failing_catalog(s: &Scratch, p: &str) -> PathBuf {
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert_eq!(failed.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("offenses_incremental.json"), "{stderr}");
+    // No folder is in the catalog, so no data object was written into one.
+    let incremental = s.state().join("s3/seattle-911/incremental_data");
+    let written = crate::util::files_with_extension(&incremental, "jsonl");
+    assert!(written.is_empty(), "{written:?}");
     partitions
 }
 
@@ -406,7 +410,7 @@ fn deliver_into_a_failing_catalog(s: &Scratch, p: &str) -> PathBuf {
 fn a_catalog_that_fails_fails_the_run_and_the_next_run_registers_every_partition() {
     let (Local { s, p, .. }, expected) = ingested("streaming-catalog", &[]);
 
-    // Registering runs beside the objects' writes, and its failure fails the run.
+    // Registering comes before the objects' writes, and its failure fails the run.
     let partitions = deliver_into_a_failing_catalog(&s, &p);
 
     // Once the catalog takes them again, the batches left pending are delivered: every

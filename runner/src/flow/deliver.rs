@@ -606,40 +606,13 @@ impl Job<'_> {
                 }
             }
         }
-        // The objects, the quarantined records, the hashes and the catalog partitions are
-        // written side by side: each object is whole or absent, and until the partition's
-        // state moves past the batch, a crash delivers it again into the same objects. A
-        // catalog partition registered before its objects are there shows no rows meanwhile.
-        let (store, bucket) = (self.objects, self.bucket);
-        let mut puts = futures_util::stream::iter(objects.into_iter().map(
-            |(object, body, rows)| async move {
-                store
-                    .put_parts(bucket, &object, body)
-                    .await
-                    .map(|()| (object, rows))
-            },
-        ))
-        .buffer_unordered(PUTS_AT_ONCE);
-        let writing = async {
-            let mut written = Vec::new();
-            let mut rows_written = 0;
-            while let Some(put) = puts.next().await {
-                let (object, rows) = put.map_err(|e| e.to_string())?;
-                if written.is_empty() {
-                    crate::crashpoint::hit("deliver-mid-write");
-                }
-                rows_written += rows;
-                written.push(object);
-            }
-            Ok::<_, String>((written, rows_written))
-        };
-        let writing_others =
-            futures_util::future::try_join_all(others.into_iter().map(|(key, body)| async move {
-                store
-                    .put(bucket, &key, body)
-                    .await
-                    .map_err(|e| e.to_string())
-            }));
+        // The catalog partitions are registered while the quarantined records and the
+        // hashes are written, and the data objects go in once every folder they lie in is
+        // registered: an object that exists has its folder in the catalog, whatever then
+        // becomes of the batch or of its records in the log. Each object is whole or absent,
+        // and until the partition's state moves past the batch, a crash delivers it again
+        // into the same objects. A catalog partition registered before its objects are
+        // there shows no rows meanwhile.
         let registering = async {
             if !unregistered.is_empty() {
                 let registered = super::register::partitions(
@@ -668,7 +641,38 @@ impl Job<'_> {
             }
             Ok(())
         };
-        let written = futures_util::future::try_join3(writing, writing_others, registering).await;
+        let (store, bucket) = (self.objects, self.bucket);
+        let writing = async {
+            registering.await?;
+            let mut puts = futures_util::stream::iter(objects.into_iter().map(
+                |(object, body, rows)| async move {
+                    store
+                        .put_parts(bucket, &object, body)
+                        .await
+                        .map(|()| (object, rows))
+                },
+            ))
+            .buffer_unordered(PUTS_AT_ONCE);
+            let mut written = Vec::new();
+            let mut rows_written = 0;
+            while let Some(put) = puts.next().await {
+                let (object, rows) = put.map_err(|e| e.to_string())?;
+                if written.is_empty() {
+                    crate::crashpoint::hit("deliver-mid-write");
+                }
+                rows_written += rows;
+                written.push(object);
+            }
+            Ok::<_, String>((written, rows_written))
+        };
+        let writing_others =
+            futures_util::future::try_join_all(others.into_iter().map(|(key, body)| async move {
+                store
+                    .put(bucket, &key, body)
+                    .await
+                    .map_err(|e| e.to_string())
+            }));
+        let written = futures_util::future::try_join(writing, writing_others).await;
         // A batch that failed before it registered its folders hands its reason to the
         // batches waiting for them.
         if let Err(e) = &written {
@@ -680,7 +684,7 @@ impl Job<'_> {
                 unknown
             });
         }
-        let ((objects, rows), _, ()) = written?;
+        let ((objects, rows), _) = written?;
         Ok((objects, rows))
     }
 
