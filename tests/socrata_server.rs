@@ -34,6 +34,8 @@ struct Shared {
     rows: Vec<Map<String, Value>>,
     faults: VecDeque<Fault>,
     requests: Vec<String>,
+    /// Answers read and being held back ([`Fault::Stall`]).
+    stalled: usize,
     token: Option<String>,
 }
 
@@ -117,6 +119,11 @@ impl Server {
         self.shared.lock().expect("lock").rows.extend(rows);
     }
 
+    /// How many answers were read and held back by [`Fault::Stall`].
+    pub fn stalled(&self) -> usize {
+        self.shared.lock().expect("lock").stalled
+    }
+
     /// The request targets served so far (path and query).
     pub fn requests(&self) -> Vec<String> {
         self.shared.lock().expect("lock").requests.clone()
@@ -191,6 +198,7 @@ fn handle(stream: TcpStream, shared: &Mutex<Shared>) -> std::io::Result<()> {
         }
     };
     if let Some(Fault::Stall(delay)) = fault {
+        shared.lock().expect("lock").stalled += 1;
         std::thread::sleep(delay);
     }
     if matches!(fault, Some(Fault::Malformed)) {

@@ -67,7 +67,7 @@ pub async fn load(
 }
 
 /// A JSON state object of a flow, if one was written.
-pub async fn load_json<T: serde::de::DeserializeOwned>(
+async fn load_json<T: serde::de::DeserializeOwned>(
     objects: &dyn ObjectStore,
     bucket: &str,
     key: &str,
@@ -91,7 +91,7 @@ pub async fn save(
 }
 
 /// Writes a JSON state object of a flow (whole: readers see the old or the new one).
-pub async fn save_json<T: Serialize>(
+async fn save_json<T: Serialize>(
     objects: &dyn ObjectStore,
     bucket: &str,
     key: &str,

@@ -5,9 +5,10 @@
 //! remembers, per key, a hash of the row it last produced within that window and produces a
 //! row only when it is new or changed. After each page the log has acknowledged, the
 //! watermark (the largest watermark value seen) and those hashes are saved in the target's
-//! object store. A crash between the acknowledgement and the save makes the next run
-//! produce that page again: the same bytes under the same key, which `deliver` drops as a
-//! duplicate (see docs/streaming.md for the whole guarantee).
+//! object store, by compare-and-swap: a run that finds another run's state saved since it
+//! read its own merges the two ([`State::merge`]). A crash between the acknowledgement and
+//! the save makes the next run produce that page again: the same bytes under the same key,
+//! which `deliver` drops as a duplicate (see docs/streaming.md for the whole guarantee).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock};
@@ -45,7 +46,8 @@ pub struct Summary {
     pub unchanged: u64,
     /// Rows quarantined, by field.
     pub rejected: BTreeMap<String, u64>,
-    /// The watermark after the run (the largest watermark value seen, API text).
+    /// The watermark after the run (the largest watermark value seen, by this run or by one
+    /// that saved its state meanwhile; API text).
     pub watermark: Option<String>,
     /// Quarantine objects written.
     pub objects: Vec<String>,
@@ -94,16 +96,24 @@ impl State {
     }
 
     /// Takes in the state another run of the flow stored since this one was read: the
-    /// larger watermark, and the rows either produced (a row both produced keeps its
-    /// later version).
+    /// larger watermark, and the rows either produced. A key the two produced different
+    /// rows for is forgotten, since which of them the topic holds last is not known here:
+    /// the next poll that reads the key produces its current row again, either a copy of
+    /// the last one (which deliver drops) or the newer one, which then comes last. Kept,
+    /// an older row could stay last for good.
     fn merge(&mut self, theirs: State) {
         if theirs.watermark > self.watermark {
             self.watermark = theirs.watermark;
         }
         for (key, (row, at)) in theirs.produced {
-            let ours = self.produced.entry(key).or_insert((row, at));
-            if at > ours.1 {
-                *ours = (row, at);
+            match self.produced.get(&key) {
+                None => {
+                    self.produced.insert(key, (row, at));
+                }
+                Some(&(ours, _)) if ours != row => {
+                    self.produced.remove(&key);
+                }
+                Some(_) => {}
             }
         }
         self.version = theirs.version;
@@ -510,6 +520,39 @@ mod tests {
     use super::*;
     use arrow_array::{Int64Array, StringArray};
     use arrow_schema::{DataType, Field, Schema};
+
+    #[test]
+    fn a_merged_state_has_the_later_watermark_and_forgets_keys_produced_differently() {
+        let state = |watermark: Option<&str>, produced: &[(u64, u64, i64)], version: &str| State {
+            watermark: watermark.map(str::to_owned),
+            produced: produced.iter().map(|&(k, r, at)| (k, (r, at))).collect(),
+            version: Some(version.to_owned()),
+        };
+        // Theirs is later: its watermark and version win; keys of either are kept, the
+        // same row of key 2 once, key 3 (two different rows) forgotten.
+        let mut ours = state(
+            Some("2024-03-12T10:55:56.000"),
+            &[(1, 10, 5), (2, 20, 6), (3, 30, 7)],
+            "v1",
+        );
+        let theirs = state(
+            Some("2024-03-13T19:51:00.000"),
+            &[(2, 20, 6), (3, 31, 9), (4, 40, 8)],
+            "v2",
+        );
+        ours.merge(theirs);
+        assert_eq!(ours.watermark.as_deref(), Some("2024-03-13T19:51:00.000"));
+        assert_eq!(ours.version.as_deref(), Some("v2"));
+        let mut kept: Vec<_> = ours.produced.into_iter().collect();
+        kept.sort_unstable();
+        assert_eq!(kept, [(1, (10, 5)), (2, (20, 6)), (4, (40, 8))]);
+        // Theirs is older, or has none: ours stays.
+        for older in [Some("2024-03-01T00:00:00.000"), None] {
+            let mut ours = state(Some("2024-03-12T10:55:56.000"), &[], "v1");
+            ours.merge(state(older, &[], "v3"));
+            assert_eq!(ours.watermark.as_deref(), Some("2024-03-12T10:55:56.000"));
+        }
+    }
 
     #[test]
     fn each_row_is_one_record_and_one_key_whatever_its_text_holds() {
