@@ -574,6 +574,15 @@ async fn log_tansu_broker() {
 }
 
 #[tokio::test]
+async fn log_tansu_broker_with_zstd_records() {
+    // Topics that other producers fill with zstd batches are read as any other.
+    let Some(kafka) = tansu(&[("batch.num.messages", "1"), ("compression.type", "zstd")]) else {
+        return;
+    };
+    log_suite(&kafka, false).await;
+}
+
+#[tokio::test]
 async fn a_fetch_tells_where_a_tansu_partition_ends_though_list_offsets_does_not() {
     let Some(kafka) = tansu(&[]) else {
         return;

@@ -234,7 +234,7 @@ mod tests {
             ("partitioner", "SECRET-PART"),
             ("linger.ms", "987654321"),
             ("debug", "sekrit"),
-            ("compression.type", "zstd"),
+            ("compression.type", "brotli"),
         ] {
             let (message, on_name) =
                 objection(key, value).unwrap_or_else(|| panic!("{key}: taken"));
@@ -243,6 +243,7 @@ mod tests {
         for (key, value) in [
             ("linger.ms", "50"),
             ("compression.type", "gzip"),
+            ("compression.type", "zstd"),
             ("security.protocol", "SASL_SSL"),
             ("sasl.mechanism", "SCRAM-SHA-512"),
             ("sasl.password", "hunter2"),
