@@ -188,6 +188,29 @@ fn registered_days(path: &Path) -> HashSet<String> {
         .collect()
 }
 
+/// Checks that every folder of scratch `s`'s local target with a data object in it is
+/// registered in the catalog (after `what`); how many folders have objects.
+fn assert_folders_registered(s: &Scratch, what: &str) -> usize {
+    let incremental = s.state().join("s3/seattle-911/incremental_data");
+    let partitions = s
+        .state()
+        .join("glue/seattle_911/_partitions/offenses_incremental.json");
+    let written = match incremental.exists() {
+        true => report_days(&incremental),
+        false => HashSet::new(),
+    };
+    let registered = match partitions.exists() {
+        true => registered_days(&partitions),
+        false => HashSet::new(),
+    };
+    assert!(
+        written.is_subset(&registered),
+        "{what}: {:?} not registered",
+        written.difference(&registered)
+    );
+    written.len()
+}
+
 fn assert_exactly_once(ids: &[i64], expected: &HashSet<i64>) {
     let unique: HashSet<i64> = ids.iter().copied().collect();
     assert_eq!(ids.len(), unique.len(), "no row delivered twice");
@@ -322,6 +345,7 @@ fn kill_9_at_every_crash_point_loses_and_duplicates_nothing() {
             crashed.status,
             String::from_utf8_lossy(&crashed.stderr)
         );
+        assert_folders_registered(&s, point);
     }
     json(&run(
         &s,
@@ -425,6 +449,20 @@ fn a_catalog_that_fails_fails_the_run_and_the_next_run_registers_every_partition
     assert_exactly_once(&delivered_ids(&incremental), &expected);
     let days = report_days(&incremental);
     assert_eq!(registered_days(&partitions), days);
+}
+
+#[test]
+fn a_deliver_killed_while_writing_objects_left_none_in_an_unregistered_folder() {
+    // Whatever then becomes of the batch (the broker may lose its records before the next
+    // run), the objects already written are in folders the catalog has.
+    let (Local { s, p, .. }, _) = ingested("streaming-mid-write", &[]);
+    let crashed = run(
+        &s,
+        &["run", "deliver", &p, "--once"],
+        &[("RUNNER_CRASH_AT", "deliver-mid-write")],
+    );
+    assert!(killed(&crashed), "{:?}", crashed.status);
+    assert!(assert_folders_registered(&s, "killed mid-write") > 0);
 }
 
 #[test]

@@ -577,9 +577,9 @@ impl Job<'_> {
         }
     }
 
-    /// Writes a batch's data `objects` (key, body, records) and its `others` (its
-    /// quarantine and hashes objects), and registers the catalog partitions of the data
-    /// objects, side by side. The data objects' keys and how many records they hold.
+    /// Registers the catalog partitions of a batch's data `objects` (key, body, records)
+    /// while its `others` (its quarantine and hashes objects) are written, then writes the
+    /// data objects. The data objects' keys and how many records they hold.
     async fn write(
         &self,
         objects: Vec<(String, Vec<bytes::Bytes>, u64)>,
