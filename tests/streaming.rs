@@ -451,30 +451,30 @@ fn a_catalog_that_fails_fails_the_run_and_the_next_run_registers_every_partition
     assert_eq!(registered_days(&partitions), days);
 }
 
+/// [`ingested`] into scratch `name`, then a deliver run killed (kill -9) at crash `point`.
+fn killed_at(name: &str, point: &str) -> (Local, HashSet<i64>) {
+    let (local, expected) = ingested(name, &[]);
+    let crashed = run(
+        &local.s,
+        &["run", "deliver", &local.p, "--once"],
+        &[("RUNNER_CRASH_AT", point)],
+    );
+    assert!(killed(&crashed), "{point}: {:?}", crashed.status);
+    (local, expected)
+}
+
 #[test]
 fn a_deliver_killed_while_writing_objects_left_none_in_an_unregistered_folder() {
     // Whatever then becomes of the batch (the broker may lose its records before the next
     // run), the objects already written are in folders the catalog has.
-    let (Local { s, p, .. }, _) = ingested("streaming-mid-write", &[]);
-    let crashed = run(
-        &s,
-        &["run", "deliver", &p, "--once"],
-        &[("RUNNER_CRASH_AT", "deliver-mid-write")],
-    );
-    assert!(killed(&crashed), "{:?}", crashed.status);
+    let (Local { s, .. }, _) = killed_at("streaming-mid-write", "deliver-mid-write");
     assert!(assert_folders_registered(&s, "killed mid-write") > 0);
 }
 
 #[test]
 fn a_crashed_batch_is_delivered_again_over_its_recorded_range_whatever_the_rotation_says_now() {
-    let (Local { s, p, .. }, expected) = ingested("streaming-pending", &[]);
     // kill -9 once the first batches' objects are written, before their states move on.
-    let crashed = run(
-        &s,
-        &["run", "deliver", &p, "--once"],
-        &[("RUNNER_CRASH_AT", "deliver-after-write")],
-    );
-    assert!(killed(&crashed), "{:?}", crashed.status);
+    let (Local { s, p, .. }, expected) = killed_at("streaming-pending", "deliver-after-write");
     // Batches of 40 from now on: the interrupted batches must still be delivered over the
     // ranges they recorded as pending (250 records). Cut at 40 instead, the objects of
     // their other report days, already written, would hold records the later batches
