@@ -200,15 +200,14 @@ impl Kafka {
     }
 
     /// A produce call's failure `e` (the first record failure reported).
-    fn produce_failure(&self, topic: &str, e: String) -> BackendError {
-        let e = if e == kafka_acks::TIMED_OUT {
-            format!(
+    fn produce_failure(&self, topic: &str, e: kafka_acks::Failure) -> BackendError {
+        let e = match e {
+            kafka_acks::Failure::TimedOut => format!(
                 "no acknowledgement within message.timeout.ms ({} ms); {}",
                 self.message_timeout.map_or(0, |t| t.as_millis()),
                 reachable(&self.config)
-            )
-        } else {
-            e
+            ),
+            kafka_acks::Failure::Other(e) => e,
         };
         failure(format!("Produce to {topic}: {e}"))
     }

@@ -18,10 +18,16 @@ use tokio::sync::oneshot;
 
 /// What a batch comes to: each record's partition and offset, or the first failure
 /// reported.
-pub type Outcome = Result<Vec<(u32, u64)>, String>;
+pub type Outcome = Result<Vec<(u32, u64)>, Failure>;
 
-/// The failure of a record librdkafka gave up on when `message.timeout.ms` ran out.
-pub const TIMED_OUT: &str = "the record timed out";
+/// Why a record was not delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// librdkafka gave up on it when `message.timeout.ms` ran out.
+    TimedOut,
+    /// Any other failure, in librdkafka's words.
+    Other(String),
+}
 
 /// The producer's context: the batches waiting for their reports.
 #[derive(Default)]
@@ -42,7 +48,7 @@ struct Waiting {
 struct Batch {
     acks: Vec<(u32, u64)>,
     left: usize,
-    error: Option<String>,
+    error: Option<Failure>,
     done: oneshot::Sender<Outcome>,
 }
 
@@ -62,7 +68,7 @@ impl Registered {
     }
 
     /// The first failure reported for the batch so far, if any.
-    pub fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<Failure> {
         self.acks
             .lock()
             .batches
@@ -112,7 +118,7 @@ impl Acks {
     }
 
     /// Records the report of the record with `ticket`.
-    fn report(&self, ticket: usize, ack: Result<(u32, u64), String>) {
+    fn report(&self, ticket: usize, ack: Result<(u32, u64), Failure>) {
         let (number, index) = ((ticket >> 32) as u32, ticket & 0xFFFF_FFFF);
         let mut waiting = self.lock();
         // Never a panic here: it would end the producer's polling thread, and with it
@@ -156,12 +162,14 @@ impl ProducerContext for Acks {
                 u64::try_from(message.offset()),
             ) {
                 (Ok(partition), Ok(offset)) => Ok((partition, offset)),
-                _ => Err("the broker acknowledged without a partition or offset".to_owned()),
+                _ => Err(Failure::Other(
+                    "the broker acknowledged without a partition or offset".to_owned(),
+                )),
             },
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _)) => {
-                Err(TIMED_OUT.to_owned())
+                Err(Failure::TimedOut)
             }
-            Err((e, _)) => Err(e.to_string()),
+            Err((e, _)) => Err(Failure::Other(e.to_string())),
         };
         self.report(ticket, ack);
     }
@@ -178,18 +186,18 @@ mod tests {
         let mut second = acks.register(2);
         // Reports come in any order, batches interleaved.
         acks.report(first.ticket(2), Ok((1, 7)));
-        acks.report(second.ticket(0), Err("timed out".to_owned()));
+        acks.report(second.ticket(0), Err(Failure::TimedOut));
         acks.report(first.ticket(0), Ok((0, 4)));
         assert!(first.outcome.try_recv().is_err(), "one record is still due");
         acks.report(first.ticket(1), Ok((2, 9)));
-        acks.report(second.ticket(1), Err("later".to_owned()));
+        acks.report(second.ticket(1), Err(Failure::Other("later".to_owned())));
         assert_eq!(
             first.outcome.try_recv().expect("done"),
             Ok(vec![(0, 4), (2, 9), (1, 7)])
         );
         assert_eq!(
             second.outcome.try_recv().expect("done"),
-            Err("timed out".to_owned())
+            Err(Failure::TimedOut)
         );
         // A batch dropped early is forgotten: its late reports change nothing.
         let dropped = acks.register(1);
@@ -200,8 +208,9 @@ mod tests {
         // A report out of a batch's range is ignored; a failure is seen before the end.
         let mut third = acks.register(2);
         acks.report(third.ticket(5), Ok((0, 1)));
-        acks.report(third.ticket(0), Err("broker down".to_owned()));
-        assert_eq!(third.failure().as_deref(), Some("broker down"));
+        let down = Failure::Other("broker down".to_owned());
+        acks.report(third.ticket(0), Err(down.clone()));
+        assert_eq!(third.failure(), Some(down));
         assert!(third.outcome.try_recv().is_err(), "one record is still due");
         // A batch of no records is done at once.
         let mut empty = acks.register(0);

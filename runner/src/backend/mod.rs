@@ -291,6 +291,23 @@ impl PartialEq for Message {
 
 impl Eq for Message {}
 
+impl Message {
+    /// Messages of `values` (offsets from 0, no keys, no buffers), for tests.
+    #[cfg(test)]
+    pub fn numbered<V: AsRef<[u8]>>(values: &[V]) -> Vec<Message> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, value)| Message {
+                offset: i as u64,
+                key: None,
+                value: Bytes::copy_from_slice(value.as_ref()),
+                buffer: None,
+            })
+            .collect()
+    }
+}
+
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Message")

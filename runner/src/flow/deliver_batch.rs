@@ -517,20 +517,6 @@ mod tests {
         }
     }
 
-    /// Messages of `values`, offsets from 0, no keys.
-    fn messages_of(values: &[&str]) -> Vec<Message> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, value)| Message {
-                offset: i as u64,
-                key: None,
-                value: Bytes::copy_from_slice(value.as_bytes()),
-                buffer: None,
-            })
-            .collect()
-    }
-
     /// The one object a batch of `values` (offsets from 0, no keys, none poison) makes in a
     /// `format` layout without partitions: its key, body and rows.
     fn one_object(
@@ -547,7 +533,7 @@ mod tests {
             rotate: None,
         };
         let preparer = Preparer::new(schema, &layout, "t", "deliver").expect("compiles");
-        let messages = messages_of(values);
+        let messages = Message::numbered(values);
         let prepared = preparer
             .prepare(&Window::default(), messages, 0, "t+0+0")
             .expect("prepares");
@@ -943,7 +929,7 @@ mod tests {
             true,
         )]);
         let check = RecordCheck::new(&text, &[]);
-        let messages = messages_of(&[r#"{"a":1}"#, r#"{"a":"x"}"#, r#"{"a":3}"#]);
+        let messages = Message::numbered(&[r#"{"a":1}"#, r#"{"a":"x"}"#, r#"{"a":3}"#]);
         let read = read(&schema, &check, Format::Parquet, &[0], &messages).expect("reads");
         assert_eq!(read.kept, [0, 2]);
         assert_eq!(read.poison.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);

@@ -506,28 +506,15 @@ mod tests {
         .into_bytes()
     }
 
-    fn messages(records: &[Vec<u8>]) -> Vec<Message> {
-        records
-            .iter()
-            .enumerate()
-            .map(|(i, value)| Message {
-                offset: i as u64,
-                key: None,
-                value: value.clone().into(),
-                buffer: None,
-            })
-            .collect()
-    }
-
     /// What deliver's decoding, the judge of poison, makes of one record: one row, or why
     /// it is poison.
     fn arrow(schema: &SchemaRef, record: &[u8]) -> Result<RecordBatch, String> {
-        crate::flow::deliver_batch::decode_all(schema, messages(&[record.to_vec()]).iter())
+        crate::flow::deliver_batch::decode_all(schema, Message::numbered(&[record]).iter())
     }
 
     /// The partition columns of `records` when the check takes every one.
     fn all_columns(check: &RecordCheck, records: &[Vec<u8>]) -> Option<RecordBatch> {
-        let records = messages(records);
+        let records = Message::numbered(records);
         let checked = check.check(&records);
         if !checked.others.is_empty() {
             return None;
@@ -571,7 +558,11 @@ mod tests {
             r#"{"\u0073":"N"}"#,
         ] {
             let records = [br#"{"s":"N"}"#.to_vec(), bad.as_bytes().to_vec()];
-            assert_eq!(check.check(&messages(&records)).others, [1], "{bad}");
+            assert_eq!(
+                check.check(&Message::numbered(&records)).others,
+                [1],
+                "{bad}"
+            );
         }
         let none = RecordCheck::new(&schema, &[]);
         let batch = all_columns(&none, &vec![b"{}".to_vec(); 3]).expect("passes");
@@ -610,7 +601,7 @@ mod tests {
             let check = RecordCheck::new(&schema, &COLUMNS);
             let records: Vec<Vec<u8>> =
                 records.iter().map(|(pairs, wrap)| record(pairs, *wrap)).collect();
-            let checked = check.check(&messages(&records));
+            let checked = check.check(&Message::numbered(&records));
             let (mut rows, mut poison) = (Vec::new(), Vec::new());
             for (n, r) in records.iter().enumerate() {
                 let decoded = arrow(&schema, r);
@@ -621,7 +612,7 @@ mod tests {
                     Err(_) => poison.push(n),
                 }
             }
-            let columns = check.columns(checked, &messages(&records), &poison);
+            let columns = check.columns(checked, &Message::numbered(&records), &poison);
             let columns = columns.expect("the partition values decode");
             let expected = arrow_select::concat::concat_batches(&columns.schema(), &rows).unwrap();
             prop_assert_eq!(columns, expected);
