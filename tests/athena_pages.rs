@@ -2,7 +2,7 @@
 //! (moto answers in one page): the JSON protocol's StartQueryExecution, GetQueryExecution
 //! and GetQueryResults, with `NextToken`, and a page that fails on request.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
@@ -56,24 +56,12 @@ fn handle(stream: TcpStream, answer: &Mutex<Answer>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut stream = stream;
     loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line)? == 0 {
+        let Some((_, headers)) = crate::util::read_head(&mut reader)? else {
             return Ok(());
-        }
-        let (mut target, mut length) = (String::new(), 0);
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 || line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                match name.to_ascii_lowercase().as_str() {
-                    "x-amz-target" => target = value.trim().to_owned(),
-                    "content-length" => length = value.trim().parse().unwrap_or(0),
-                    _ => {}
-                }
-            }
-        }
+        };
+        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        let target = header("x-amz-target").cloned().unwrap_or_default();
+        let length = header("content-length").map_or(0, |v| v.parse().unwrap_or(0));
         let mut body = vec![0; length];
         reader.read_exact(&mut body)?;
         let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);

@@ -6,7 +6,7 @@
 //! a malformed page, an answer held back after it was read.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -132,20 +132,10 @@ impl Server {
 
 fn handle(stream: TcpStream, shared: &Mutex<Shared>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut token = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("x-app-token")
-        {
-            token = Some(value.trim().to_owned());
-        }
-    }
+    let (request_line, headers) = crate::util::read_head(&mut reader)?.unwrap_or_default();
+    let token = headers
+        .into_iter()
+        .find_map(|(name, value)| (name == "x-app-token").then_some(value));
     let target = request_line
         .split_whitespace()
         .nth(1)

@@ -211,6 +211,20 @@ fn assert_folders_registered(s: &Scratch, what: &str) -> usize {
     written.len()
 }
 
+/// Runs deliver `--once` on scratch `s`'s local target with pipeline `p`, and checks that
+/// the files then hold each of the `expected` rows exactly once: its summary, and the
+/// folder of the files.
+fn deliver_exactly_once(s: &Scratch, p: &str, expected: &HashSet<i64>) -> (Value, PathBuf) {
+    let summary = json(&run(
+        s,
+        &["run", "deliver", p, "--once", "--format", "json"],
+        &[],
+    ));
+    let incremental = s.state().join("s3/seattle-911/incremental_data");
+    assert_exactly_once(&delivered_ids(&incremental), expected);
+    (summary, incremental)
+}
+
 fn assert_exactly_once(ids: &[i64], expected: &HashSet<i64>) {
     let unique: HashSet<i64> = ids.iter().copied().collect();
     assert_eq!(ids.len(), unique.len(), "no row delivered twice");
@@ -247,14 +261,8 @@ fn ingest_and_deliver_every_row_once_with_retries_and_late_rows() {
         "two retried failures, then every page (the first one slow)"
     );
 
-    let deliver = json(&run(
-        &s,
-        &["run", "deliver", &p, "--once", "--format", "json"],
-        &[],
-    ));
+    let (deliver, incremental) = deliver_exactly_once(&s, &p, &expected);
     assert_eq!(deliver["written"].as_u64(), Some(expected.len() as u64));
-    let incremental = s.state().join("s3/seattle-911/incremental_data");
-    assert_exactly_once(&delivered_ids(&incremental), &expected);
     let days = report_days(&incremental);
     assert!(days.len() > 5, "one folder per report day: {days:?}");
     // The incremental table does not use projection: its partitions are registered.
@@ -347,11 +355,7 @@ fn kill_9_at_every_crash_point_loses_and_duplicates_nothing() {
         );
         assert_folders_registered(&s, point);
     }
-    json(&run(
-        &s,
-        &["run", "deliver", &p, "--once", "--format", "json"],
-        &[],
-    ));
+    deliver_exactly_once(&s, &p, &expected);
     // The ingest crash really produced a page twice: the log holds more records than rows.
     let records = logged_keys(&s).len();
     assert!(
@@ -359,8 +363,6 @@ fn kill_9_at_every_crash_point_loses_and_duplicates_nothing() {
         "{records} records, {} rows",
         expected.len()
     );
-    let incremental = s.state().join("s3/seattle-911/incremental_data");
-    assert_exactly_once(&delivered_ids(&incremental), &expected);
 }
 
 /// A local-target start ([`local`], with `edits`) whose feed of 600 rows was ingested
@@ -403,13 +405,8 @@ fn a_panic_while_preparing_a_batch_fails_the_run_and_the_next_run_delivers_it() 
     );
 
     // The batch stayed pending: the next run delivers it, and every row is there once.
-    let done = json(&run(
-        &s,
-        &["run", "deliver", &p, "--once", "--format", "json"],
-        &[],
-    ));
+    let (done, _) = deliver_exactly_once(&s, &p, &expected);
     assert!(done["written"].as_u64() > Some(0), "{done}");
-    assert_exactly_once(&delivered_ids(&incremental), &expected);
 }
 
 /// Runs deliver once while the local catalog cannot take partitions (its partitions file is
@@ -440,13 +437,7 @@ fn a_catalog_that_fails_fails_the_run_and_the_next_run_registers_every_partition
     // Once the catalog takes them again, the batches left pending are delivered: every
     // row once, and every folder registered.
     std::fs::remove_dir(&partitions).expect("rmdir");
-    json(&run(
-        &s,
-        &["run", "deliver", &p, "--once", "--format", "json"],
-        &[],
-    ));
-    let incremental = s.state().join("s3/seattle-911/incremental_data");
-    assert_exactly_once(&delivered_ids(&incremental), &expected);
+    let (_, incremental) = deliver_exactly_once(&s, &p, &expected);
     let days = report_days(&incremental);
     assert_eq!(registered_days(&partitions), days);
 }
@@ -482,13 +473,7 @@ fn a_crashed_batch_is_delivered_again_over_its_recorded_range_whatever_the_rotat
     let text = std::fs::read_to_string(&p).expect("pipeline");
     assert!(text.contains("max_records: 250"));
     std::fs::write(&p, text.replace("max_records: 250", "max_records: 40")).expect("write");
-    json(&run(
-        &s,
-        &["run", "deliver", &p, "--once", "--format", "json"],
-        &[],
-    ));
-    let incremental = s.state().join("s3/seattle-911/incremental_data");
-    assert_exactly_once(&delivered_ids(&incremental), &expected);
+    deliver_exactly_once(&s, &p, &expected);
 }
 
 #[test]

@@ -70,3 +70,27 @@ pub fn serve<S: Send + Sync + 'static>(
         }
     });
 }
+
+/// An HTTP request's head: its request line and its headers (names in lower case, values
+/// trimmed).
+pub type Head = (String, Vec<(String, String)>);
+
+/// The head of the next HTTP request read from `reader`; `None` when the connection ended
+/// first (the test servers).
+pub fn read_head(reader: &mut impl std::io::BufRead) -> std::io::Result<Option<Head>> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line)? == 0 {
+        return Ok(None);
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    Ok(Some((request_line, headers)))
+}

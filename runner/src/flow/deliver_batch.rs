@@ -195,11 +195,11 @@ impl LineParts {
     /// Adds `message`'s value as the body's next line.
     fn push(&mut self, message: &Message) {
         let value = &message.value;
-        let single_line = memchr::memchr2(b'\n', b'\r', value).is_none();
+        // A record without a buffer is scanned for line breaks once, when copied.
         let line = message
             .buffer
             .as_ref()
-            .filter(|_| single_line)
+            .filter(|_| memchr::memchr2(b'\n', b'\r', value).is_none())
             .and_then(|buffer| {
                 // Where the value lies in its buffer; its line break follows it there.
                 let start = (value.as_ptr() as usize).checked_sub(buffer.as_ptr() as usize)?;
@@ -806,14 +806,8 @@ mod tests {
     fn a_batch_larger_than_a_decoding_chunk_keeps_its_rows_in_order() {
         let schema = int_schema();
         let count = DECODE_CHUNK + DECODE_CHUNK / 2;
-        let mut messages: Vec<Message> = (0..count)
-            .map(|i| Message {
-                offset: i as u64,
-                key: None,
-                value: format!(r#"{{"a":{i}}}"#).into(),
-                buffer: None,
-            })
-            .collect();
+        let values: Vec<String> = (0..count).map(|i| format!(r#"{{"a":{i}}}"#)).collect();
+        let mut messages = Message::numbered(&values);
         let values = |batch: &RecordBatch| -> Vec<i64> {
             let column = batch.column(0);
             let ints = arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int64Type>(
@@ -861,18 +855,13 @@ mod tests {
         };
         let count = DECODE_CHUNK + 500;
         let bad = [3, 1000, DECODE_CHUNK + 1];
-        let messages: Vec<Message> = (0..count)
-            .map(|i| Message {
-                offset: i as u64,
-                key: None,
-                value: if bad.contains(&i) {
-                    Bytes::from_static(b"{\"a\":")
-                } else {
-                    value(i).into()
-                },
-                buffer: None,
+        let values: Vec<String> = (0..count)
+            .map(|i| match bad.contains(&i) {
+                true => r#"{"a":"#.to_owned(),
+                false => value(i),
             })
             .collect();
+        let messages = Message::numbered(&values);
         let kept: Vec<usize> = (0..count).filter(|i| !bad.contains(i)).collect();
         // What arrow-json makes of the records kept, decoded one by one.
         let rows: Vec<RecordBatch> = kept
@@ -892,14 +881,8 @@ mod tests {
         }
         // A batch of records the check takes none of is decoded whole, as arrow-json
         // decodes it.
-        let odd: Vec<Message> = (0..300)
-            .map(|i| Message {
-                offset: i as u64,
-                key: None,
-                value: format!(r#"{{"a":{i}.0}}"#).into(),
-                buffer: None,
-            })
-            .collect();
+        let odd_values: Vec<String> = (0..300).map(|i| format!(r#"{{"a":{i}.0}}"#)).collect();
+        let odd = Message::numbered(&odd_values);
         let whole = decode_all(&schema, odd.iter()).expect("decodes");
         for format in [Format::Jsonl, Format::Parquet] {
             let read = read_as(format, &[0], &schema, &odd).expect("reads");
