@@ -242,6 +242,11 @@ fn deliver_rides_out_a_broker_restart_and_delivers_every_held_row_once() {
         Some(0),
         "deliver survives the broker restart and stops cleanly on SIGTERM: {log}"
     );
+    // The broker's absence reached deliver as librdkafka's errors, not only as silence.
+    assert!(
+        log.contains("the broker is unreachable; waiting"),
+        "deliver says the broker went away: {log}"
+    );
 
     let ids = delivered(&r, &runtime);
     let unique_ids: HashSet<i64> = ids.iter().copied().collect();

@@ -23,6 +23,7 @@ use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
 
+use super::kafka_batches::{Batches, Taken};
 use super::kafka_clients::{Closing, Made, Producer, metadata_client};
 use super::{BackendError, Log, Message, Record, Result};
 use super::{kafka_acks, kafka_clients, kafka_settings};
@@ -62,13 +63,69 @@ pub struct Kafka {
     groups: std::sync::Mutex<std::collections::HashMap<String, Arc<Closing>>>,
 }
 
-/// A consumer assigned to one partition, and the offset its next message has.
+/// A consumer assigned to one partition, the queue its records are taken from, and the
+/// offset its next record has.
 struct Reader {
     consumer: Arc<Closing>,
+    batches: Batches,
     next: u64,
 }
 
-/// The records of one fetch, copied as they are polled into buffers of 64 KiB, then twice
+/// What one fetch of a partition took so far, and whether it goes on.
+struct Fetching<'a> {
+    topic: &'a str,
+    partition: u32,
+    /// Whether the broker was last found unreachable (shared by the client's fetches).
+    unreachable: &'a AtomicBool,
+    deadline: std::time::Instant,
+    out: Gathered,
+    /// `false` once the broker was found unreachable past the deadline.
+    timely: bool,
+    /// The error that ends the fetch.
+    failed: Option<KafkaError>,
+}
+
+impl Fetching<'_> {
+    /// Takes in a record, or an error the partition's queue reported.
+    fn accept(&mut self, taken: Taken<'_>) {
+        match taken {
+            Taken::Record { offset, key, value } => self.out.push(offset as u64, key, value),
+            Taken::Error(code) => self.failure(KafkaError::MessageConsumption(code)),
+        }
+    }
+
+    /// Serves the consumer's own queue, while there is room for `max` records: the
+    /// errors it reports (a broker that went away), and the records fetched before the
+    /// partition's were split from it, which come before any of the partition's queue.
+    fn serve(&mut self, consumer: &BaseConsumer, max: usize) {
+        while self.out.records.len() < max {
+            match consumer.poll(Duration::ZERO) {
+                Some(Ok(m)) => {
+                    self.out
+                        .push(m.offset() as u64, m.key(), m.payload().unwrap_or_default())
+                }
+                Some(Err(e)) => self.failure(e),
+                None => break,
+            }
+        }
+    }
+
+    /// Takes in an error. librdkafka reconnects by itself: a broker that went away (a
+    /// restart) is waited for until the deadline, not reported as a failure.
+    fn failure(&mut self, e: KafkaError) {
+        if !passing(&e) {
+            self.failed.get_or_insert(e);
+            return;
+        }
+        if !self.unreachable.swap(true, Ordering::Relaxed) {
+            let (topic, partition) = (self.topic, self.partition);
+            tracing::warn!(topic, partition, error = %e, "the broker is unreachable; waiting");
+        }
+        self.timely = std::time::Instant::now() < self.deadline;
+    }
+}
+
+/// The records of one fetch, copied as they are taken into buffers of 64 KiB, then twice
 /// that each up to [`GATHER_BUFFER`] bytes (a larger record gets one of its own): a few
 /// allocations per fetch rather than two per record, no buffer grows by copying what it
 /// holds, and a fetch of a few records holds little memory. Values and keys have
@@ -539,71 +596,88 @@ impl Log for Kafka {
             .map_err(|_| failure("the reader table is poisoned"))?
             .remove(&key)
             .filter(|r| r.next == offset);
-        let (consumer, assign) = match cached {
-            Some(reader) => (reader.consumer, false),
-            None => (self.reader_consumer()?, true),
+        let (consumer, batches) = match cached {
+            Some(reader) => (reader.consumer, Some(reader.batches)),
+            None => (self.reader_consumer()?, None),
         };
+        let assign = batches.is_none();
         let topic = topic.to_owned();
         let reading = Arc::clone(&consumer);
         let unreachable = Arc::clone(&self.unreachable);
         let out = tokio::task::spawn_blocking(move || {
-            if assign {
-                let mut assignment = TopicPartitionList::new();
-                assignment
-                    .add_partition_offset(&topic, partition as i32, Offset::Offset(offset as i64))
-                    .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
-                reading
-                    .assign(&assignment)
-                    .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
+            let mut batches = match batches {
+                Some(batches) => batches,
+                None => {
+                    let mut assignment = TopicPartitionList::new();
+                    assignment
+                        .add_partition_offset(
+                            &topic,
+                            partition as i32,
+                            Offset::Offset(offset as i64),
+                        )
+                        .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
+                    reading
+                        .assign(&assignment)
+                        .map_err(|e| failure(format!("Fetch {topic}/{partition}: {e}")))?;
+                    Batches::split(&reading, &topic, partition as i32).ok_or_else(|| {
+                        failure(format!(
+                            "Fetch {topic}/{partition}: no queue for the partition"
+                        ))
+                    })?
+                }
+            };
+            let mut fetching = Fetching {
+                topic: &topic,
+                partition,
+                unreachable: &unreachable,
+                deadline: std::time::Instant::now() + wait,
+                out: Gathered::default(),
+                timely: true,
+                failed: None,
+            };
+            loop {
+                fetching.serve(&reading, max);
+                let room = max.saturating_sub(fetching.out.records.len());
+                if room == 0 || !fetching.timely || fetching.failed.is_some() {
+                    break;
+                }
+                // Records already buffered are taken without looking at the clock.
+                if batches.take(room, Duration::ZERO, |taken| fetching.accept(taken)) > 0 {
+                    continue;
+                }
+                // With records in hand, stop where the broker's latest answer said the
+                // partition ends rather than wait for more.
+                let next = fetching.out.records.last().map(|placed| placed.offset + 1);
+                let end = cached_high_watermark(&reading, &topic, partition as i32);
+                if next.zip(end).is_some_and(|(next, end)| next >= end) {
+                    break;
+                }
+                let left = fetching
+                    .deadline
+                    .saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                if batches.take(1, left, |taken| fetching.accept(taken)) == 0 {
+                    // What the consumer reported while this fetch waited.
+                    fetching.serve(&reading, max);
+                    break;
+                }
             }
-            let deadline = std::time::Instant::now() + wait;
-            let mut out = Gathered::default();
-            // Records already buffered are taken without looking at the clock (a clock read
-            // per record is a measurable share of a fetch); the deadline is checked when
-            // none is buffered, and after an error that means waiting for the broker.
-            let mut timely = true;
-            while out.records.len() < max && timely {
-                let mut polled = reading.poll(Duration::ZERO);
-                if polled.is_none() {
-                    // With records in hand, stop where the broker's latest answer said the
-                    // partition ends rather than wait for more.
-                    let next = out.records.last().map(|placed| placed.offset + 1);
-                    let end = cached_high_watermark(&reading, &topic, partition as i32);
-                    if next.zip(end).is_some_and(|(next, end)| next >= end) {
-                        break;
-                    }
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    polled = reading.poll(left);
-                }
-                match polled {
-                    Some(Ok(m)) => {
-                        out.push(m.offset() as u64, m.key(), m.payload().unwrap_or_default())
-                    }
-                    // librdkafka reconnects by itself: a broker that went away (a restart)
-                    // is waited for until the deadline, not reported as a failure.
-                    Some(Err(e)) if passing(&e) => {
-                        if !unreachable.swap(true, Ordering::Relaxed) {
-                            tracing::warn!(topic, partition, error = %e, "the broker is unreachable; waiting");
-                        }
-                        timely = std::time::Instant::now() < deadline;
-                    }
-                    Some(Err(e)) => return Err(failure(format!("Fetch {topic}/{partition}: {e}"))),
-                    None => break,
-                }
+            let Fetching { out, failed, .. } = fetching;
+            if let Some(e) = failed {
+                return Err(failure(format!("Fetch {topic}/{partition}: {e}")));
             }
             // The high watermark of the last fetch response (none before one came).
             let end = cached_high_watermark(&reading, &topic, partition as i32);
             if end.is_some() && unreachable.swap(false, Ordering::Relaxed) {
                 tracing::info!(topic, partition, "the broker answers again");
             }
-            Ok((out.into_messages(), end))
+            Ok((out.into_messages(), end, batches))
         })
         .await
         .map_err(|e| failure(e.to_string()))??;
-        let (out, end) = out;
+        let (out, end, batches) = out;
         if let Some(end) = end {
             self.ends
                 .lock()
@@ -619,7 +693,14 @@ impl Log for Kafka {
             self.readers
                 .lock()
                 .map_err(|_| failure("the reader table is poisoned"))?
-                .insert(key, Reader { consumer, next });
+                .insert(
+                    key,
+                    Reader {
+                        consumer,
+                        batches,
+                        next,
+                    },
+                );
         }
         Ok(out)
     }

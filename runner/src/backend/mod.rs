@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod glue;
 pub mod kafka;
 pub mod kafka_acks;
+pub mod kafka_batches;
 pub mod kafka_clients;
 pub mod kafka_settings;
 pub mod local;

@@ -5,7 +5,6 @@
 //! judged by arrow-json alone (see [`judge`]), so a poison record costs about its own
 //! decode, not the whole batch's again.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -291,7 +290,8 @@ fn push_one_line(body: &mut Vec<u8>, record: &[u8]) {
 /// The `messages` not delivered before (by `window`) nor repeated earlier in the batch,
 /// with their hashes.
 fn drop_delivered(window: &Window, messages: Vec<Message>) -> (Vec<Message>, Vec<u64>) {
-    let mut in_batch = HashSet::with_capacity(messages.len());
+    let mut in_batch =
+        foldhash::HashSet::with_capacity_and_hasher(messages.len(), Default::default());
     let mut fresh = Vec::with_capacity(messages.len());
     let mut hashes = Vec::with_capacity(messages.len());
     for message in messages {

@@ -12,8 +12,6 @@
 //! however many batches the window spans. An object is deleted once a state that no longer
 //! lists it is stored.
 
-use std::collections::HashMap;
-
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +36,7 @@ pub struct Listed {
 #[derive(Debug, Default)]
 pub struct Window {
     /// Hash -> when its record was delivered (Unix seconds).
-    hashes: HashMap<u64, u64>,
+    hashes: foldhash::HashMap<u64, u64>,
 }
 
 impl Window {

@@ -1,0 +1,131 @@
+//! Records taken from a consumer many at a time, through librdkafka's
+//! `rd_kafka_consume_batch_queue`, which rust-rdkafka does not wrap. rust-rdkafka's `poll`
+//! hands over one record per call, and each call reads the clock, allocates, and locks the
+//! consumer's queue: a measurable share of a fetch of thousands of records.
+//!
+//! The records of the partition read go to a queue of their own (as rust-rdkafka's
+//! `split_partition_queue` does), which holds only them and the partition's own errors:
+//! taken in batches, a queue serves its other events itself, and would print librdkafka's
+//! log lines and swallow its errors (a broker that went away). Those stay on the consumer's
+//! queue, which `poll` serves.
+
+use std::ffi::CString;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::bindings as rd;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::RDKafkaErrorCode;
+
+use super::kafka_clients::Closing;
+
+/// One thing taken from the queue.
+pub enum Taken<'a> {
+    /// A record, whose bytes live until the next one is taken.
+    Record {
+        /// Its offset.
+        offset: i64,
+        /// Its key, when it has one.
+        key: Option<&'a [u8]>,
+        /// Its value (empty when it has none).
+        value: &'a [u8],
+    },
+    /// An error the consumer reported.
+    Error(RDKafkaErrorCode),
+}
+
+/// The queue of one partition's records, split from its consumer's, from which records are
+/// taken in batches.
+pub struct Batches {
+    queue: *mut rd::rd_kafka_queue_t,
+    /// Room for the records of one call, reused.
+    taken: Vec<*mut rd::rd_kafka_message_t>,
+    /// The consumer, which lives as long as its queue is used.
+    _consumer: Arc<Closing>,
+}
+
+// SAFETY: librdkafka's queues may be used from any thread (each call takes the queue's
+// lock); the handle is used by one thread at a time (`take` borrows it mutably).
+unsafe impl Send for Batches {}
+
+impl Batches {
+    /// Splits the records of `consumer`'s `partition` of `topic` from its queue. It must be
+    /// called right after the partition is assigned (an assignment undoes it); records
+    /// fetched before it stay on the consumer's queue. `None` when librdkafka has no such
+    /// partition.
+    pub fn split(consumer: &Arc<Closing>, topic: &str, partition: i32) -> Option<Batches> {
+        let topic = CString::new(topic).ok()?;
+        // SAFETY: the client pointer is valid while the consumer lives, which `Batches`
+        // keeps; the queue returned holds a reference of its own, released in `drop`.
+        let queue = unsafe {
+            rd::rd_kafka_queue_get_partition(
+                consumer.client().native_ptr(),
+                topic.as_ptr(),
+                partition,
+            )
+        };
+        if queue.is_null() {
+            return None;
+        }
+        // SAFETY: `queue` is the valid handle just taken; forwarding to none keeps the
+        // partition's records on it.
+        unsafe { rd::rd_kafka_queue_forward(queue, std::ptr::null_mut()) };
+        Some(Batches {
+            queue,
+            taken: Vec::new(),
+            _consumer: Arc::clone(consumer),
+        })
+    }
+
+    /// Takes up to `max` records and errors, as many as are there, waiting up to `wait`
+    /// only when there are none yet and then returning with the first; `each` is called
+    /// with each in order. How many were taken.
+    pub fn take(&mut self, max: usize, wait: Duration, mut each: impl FnMut(Taken<'_>)) -> usize {
+        // librdkafka waits to fill the whole batch: a wait is for one record only.
+        let size = if wait.is_zero() { max } else { max.min(1) };
+        self.taken.clear();
+        self.taken.resize(size, std::ptr::null_mut());
+        let timeout = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: `taken` has room for `size` pointers, and the queue lives until `drop`.
+        let count = unsafe {
+            rd::rd_kafka_consume_batch_queue(self.queue, timeout, self.taken.as_mut_ptr(), size)
+        };
+        let count = usize::try_from(count).unwrap_or(0).min(size);
+        for &message in &self.taken[..count] {
+            // SAFETY: librdkafka filled the first `count` places with messages, each valid
+            // until it is destroyed right after, and their keys and payloads with them.
+            unsafe {
+                each(read(&*message));
+                rd::rd_kafka_message_destroy(message);
+            }
+        }
+        count
+    }
+}
+
+impl Drop for Batches {
+    fn drop(&mut self) {
+        // SAFETY: the queue reference was taken in `split` and is released once, while the
+        // consumer still lives.
+        unsafe { rd::rd_kafka_queue_destroy(self.queue) }
+    }
+}
+
+/// A message as a record or an error.
+///
+/// # Safety
+/// The message's payload and key pointers are null or valid for their lengths.
+unsafe fn read(message: &rd::rd_kafka_message_t) -> Taken<'_> {
+    if message.err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        return Taken::Error(message.err.into());
+    }
+    // SAFETY: as the caller promises.
+    let bytes = |ptr: *mut std::ffi::c_void, len: usize| unsafe {
+        (!ptr.is_null()).then(|| std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+    };
+    Taken::Record {
+        offset: message.offset,
+        key: bytes(message.key, message.key_len),
+        value: bytes(message.payload, message.len).unwrap_or_default(),
+    }
+}
