@@ -44,6 +44,8 @@ const FETCH_WAIT: Duration = Duration::from_millis(200);
 /// How long the records of an interrupted batch are waited for from a log that does not
 /// answer.
 const REFETCH_PATIENCE: Duration = Duration::from_secs(60);
+/// How many records a partition's buffer makes room for when its batch starts, at most.
+const BATCH_RESERVE: usize = 100_000;
 /// How many objects of a batch are written at once.
 const PUTS_AT_ONCE: usize = 16;
 /// How many times a partition is taken up again when other workers keep moving it on.
@@ -332,6 +334,13 @@ impl Job<'_> {
                     summary.read += fetched.len() as u64;
                     buffer.since.get_or_insert_with(Instant::now);
                     buffer.bytes += fetched.iter().map(|m| m.value.len() as u64).sum::<u64>();
+                    // Room for the whole batch at once: growing a batch of tens of thousands
+                    // of records by doubling copies it several times into new memory.
+                    if buffer.messages.is_empty() {
+                        buffer
+                            .messages
+                            .reserve(self.max_records.min(BATCH_RESERVE));
+                    }
                     buffer.messages.extend(fetched);
                 }
                 let full =

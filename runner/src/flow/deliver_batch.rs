@@ -289,19 +289,19 @@ fn push_one_line(body: &mut Vec<u8>, record: &[u8]) {
 
 /// The `messages` not delivered before (by `window`) nor repeated earlier in the batch,
 /// with their hashes.
-fn drop_delivered(window: &Window, messages: Vec<Message>) -> (Vec<Message>, Vec<u64>) {
+fn drop_delivered(window: &Window, mut messages: Vec<Message>) -> (Vec<Message>, Vec<u64>) {
     let mut in_batch =
         foldhash::HashSet::with_capacity_and_hasher(messages.len(), Default::default());
-    let mut fresh = Vec::with_capacity(messages.len());
     let mut hashes = Vec::with_capacity(messages.len());
-    for message in messages {
-        let hash = record_hash(&message);
-        if !window.contains(hash) && in_batch.insert(hash) {
-            fresh.push(message);
+    messages.retain(|message| {
+        let hash = record_hash(message);
+        let fresh = !window.contains(hash) && in_batch.insert(hash);
+        if fresh {
             hashes.push(hash);
         }
-    }
-    (fresh, hashes)
+        fresh
+    });
+    (messages, hashes)
 }
 
 /// A batch's records as deliver writes them.
