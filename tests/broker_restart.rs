@@ -61,10 +61,11 @@ impl Broker {
         }
     }
 
-    /// SIGKILL, then a new broker on the same port and storage.
-    fn restart(mut self) -> Broker {
+    /// SIGKILL, then, after `down`, a new broker on the same port and storage.
+    fn restart(mut self, down: Duration) -> Broker {
         self.child.kill().expect("kill -9 tansu");
         self.child.wait().expect("reaped");
+        std::thread::sleep(down);
         Broker::start(&self.aws, &self.bucket, self.port)
     }
 }
@@ -220,7 +221,8 @@ fn deliver_rides_out_a_broker_restart_and_delivers_every_held_row_once() {
         "deliver delivered nothing before the restart"
     );
 
-    let _broker = broker.restart();
+    // Away long enough for deliver's fetches to find it gone, not only slow.
+    let _broker = broker.restart(Duration::from_secs(2));
     server.publish(after.clone());
     ingest(&r, Duration::from_secs(180));
 

@@ -94,18 +94,22 @@ impl Fetching<'_> {
         }
     }
 
-    /// Serves the consumer's own queue, while there is room for `max` records: the
-    /// errors it reports (a broker that went away), and the records fetched before the
-    /// partition's were split from it, which come before any of the partition's queue.
-    fn serve(&mut self, consumer: &BaseConsumer, max: usize) {
-        while self.out.records.len() < max {
+    /// Serves the events waiting on the consumer's own queue (see
+    /// [`Batches::events_waiting`]), while there is room for `max` records: the errors it
+    /// reports (a broker that went away), and the records fetched before the partition's
+    /// were split from it, which come before any of the partition's queue.
+    fn serve(&mut self, consumer: &BaseConsumer, batches: &Batches, max: usize) {
+        for _ in 0..batches.events_waiting() {
+            if self.out.records.len() >= max {
+                break;
+            }
             match consumer.poll(Duration::ZERO) {
                 Some(Ok(m)) => {
                     self.out
                         .push(m.offset() as u64, m.key(), m.payload().unwrap_or_default())
                 }
                 Some(Err(e)) => self.failure(e),
-                None => break,
+                None => {}
             }
         }
     }
@@ -636,7 +640,7 @@ impl Log for Kafka {
                 failed: None,
             };
             loop {
-                fetching.serve(&reading, max);
+                fetching.serve(&reading, &batches, max);
                 let room = max.saturating_sub(fetching.out.records.len());
                 if room == 0 || !fetching.timely || fetching.failed.is_some() {
                     break;
@@ -660,7 +664,7 @@ impl Log for Kafka {
                 }
                 if batches.take(1, left, |taken| fetching.accept(taken)) == 0 {
                     // What the consumer reported while this fetch waited.
-                    fetching.serve(&reading, max);
+                    fetching.serve(&reading, &batches, max);
                     break;
                 }
             }

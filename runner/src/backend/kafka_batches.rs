@@ -38,6 +38,8 @@ pub enum Taken<'a> {
 /// taken in batches.
 pub struct Batches {
     queue: *mut rd::rd_kafka_queue_t,
+    /// The consumer's own queue, whose events `poll` serves.
+    events: *mut rd::rd_kafka_queue_t,
     /// Room for the records of one call, reused.
     taken: Vec<*mut rd::rd_kafka_message_t>,
     /// The consumer, which lives as long as its queue is used.
@@ -57,14 +59,16 @@ impl Batches {
         let topic = CString::new(topic).ok()?;
         // SAFETY: the client pointer is valid while the consumer lives, which `Batches`
         // keeps; the queue returned holds a reference of its own, released in `drop`.
-        let queue = unsafe {
-            rd::rd_kafka_queue_get_partition(
-                consumer.client().native_ptr(),
-                topic.as_ptr(),
-                partition,
-            )
-        };
+        let client = consumer.client().native_ptr();
+        let queue = unsafe { rd::rd_kafka_queue_get_partition(client, topic.as_ptr(), partition) };
         if queue.is_null() {
+            return None;
+        }
+        // SAFETY: as above; a consumer made with a `group.id` has this queue.
+        let events = unsafe { rd::rd_kafka_queue_get_consumer(client) };
+        if events.is_null() {
+            // SAFETY: the handle just taken is released once.
+            unsafe { rd::rd_kafka_queue_destroy(queue) };
             return None;
         }
         // SAFETY: `queue` is the valid handle just taken; forwarding to none keeps the
@@ -72,6 +76,7 @@ impl Batches {
         unsafe { rd::rd_kafka_queue_forward(queue, std::ptr::null_mut()) };
         Some(Batches {
             queue,
+            events,
             taken: Vec::new(),
             _consumer: Arc::clone(consumer),
         })
@@ -83,7 +88,6 @@ impl Batches {
     pub fn take(&mut self, max: usize, wait: Duration, mut each: impl FnMut(Taken<'_>)) -> usize {
         // librdkafka waits to fill the whole batch: a wait is for one record only.
         let size = if wait.is_zero() { max } else { max.min(1) };
-        self.taken.clear();
         self.taken.resize(size, std::ptr::null_mut());
         let timeout = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
         // SAFETY: `taken` has room for `size` pointers, and the queue lives until `drop`.
@@ -99,15 +103,28 @@ impl Batches {
                 rd::rd_kafka_message_destroy(message);
             }
         }
+        // No pointer to a destroyed message is kept.
+        self.taken.clear();
         count
+    }
+
+    /// How many events wait on the consumer's own queue. rust-rdkafka's `poll` answers
+    /// `None` both when that queue is empty and when it served an event it keeps to itself
+    /// (a log line), so this says how many polls serve what is there now.
+    pub fn events_waiting(&self) -> usize {
+        // SAFETY: the handle lives until `drop`.
+        unsafe { rd::rd_kafka_queue_length(self.events) }
     }
 }
 
 impl Drop for Batches {
     fn drop(&mut self) {
-        // SAFETY: the queue reference was taken in `split` and is released once, while the
-        // consumer still lives.
-        unsafe { rd::rd_kafka_queue_destroy(self.queue) }
+        // SAFETY: both queue references were taken in `split` and are released once, while
+        // the consumer still lives.
+        unsafe {
+            rd::rd_kafka_queue_destroy(self.queue);
+            rd::rd_kafka_queue_destroy(self.events);
+        }
     }
 }
 

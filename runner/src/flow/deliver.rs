@@ -337,9 +337,7 @@ impl Job<'_> {
                     // Room for the whole batch at once: growing a batch of tens of thousands
                     // of records by doubling copies it several times into new memory.
                     if buffer.messages.is_empty() {
-                        buffer
-                            .messages
-                            .reserve(self.max_records.min(BATCH_RESERVE));
+                        buffer.messages.reserve(self.max_records.min(BATCH_RESERVE));
                     }
                     buffer.messages.extend(fetched);
                 }
