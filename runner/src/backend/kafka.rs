@@ -662,6 +662,10 @@ impl Log for Kafka {
                 if left.is_zero() {
                     break;
                 }
+                // The wait is for the partition's records: what the consumer reports
+                // meanwhile (a broker gone) is seen when it ends. Such errors are waited
+                // out until the deadline anyway; one that fails the fetch fails it up to
+                // `wait` later.
                 if batches.take(1, left, |taken| fetching.accept(taken)) == 0 {
                     // What the consumer reported while this fetch waited.
                     fetching.serve(&reading, &batches, max);

@@ -21,7 +21,7 @@ use super::kafka_clients::Closing;
 
 /// One thing taken from the queue.
 pub enum Taken<'a> {
-    /// A record, whose bytes live until the next one is taken.
+    /// A record, whose bytes live while the callback given it runs.
     Record {
         /// Its offset.
         offset: i64,
@@ -51,10 +51,13 @@ pub struct Batches {
 unsafe impl Send for Batches {}
 
 impl Batches {
-    /// Splits the records of `consumer`'s `partition` of `topic` from its queue. It must be
-    /// called right after the partition is assigned (an assignment undoes it); records
-    /// fetched before it stay on the consumer's queue. `None` when librdkafka has no such
-    /// partition.
+    /// Splits the records of `consumer`'s `partition` of `topic`, which it was just
+    /// assigned, from its queue: records fetched before stay on the consumer's queue, and
+    /// none after reach it, since librdkafka 2.12 marks a queue forwarded by the
+    /// application (to none here) and no longer forwards it when fetching starts. (rust-
+    /// rdkafka's `split_partition_queue` says an assignment undoes the split; each reader is
+    /// assigned once, before it.) `None` when the topic name holds a NUL byte or the
+    /// consumer has no queue of its own (made without a `group.id`).
     pub fn split(consumer: &Arc<Closing>, topic: &str, partition: i32) -> Option<Batches> {
         let topic = CString::new(topic).ok()?;
         // SAFETY: the client pointer is valid while the consumer lives, which `Batches`
@@ -95,12 +98,19 @@ impl Batches {
             rd::rd_kafka_consume_batch_queue(self.queue, timeout, self.taken.as_mut_ptr(), size)
         };
         let count = usize::try_from(count).unwrap_or(0).min(size);
-        for &message in &self.taken[..count] {
-            // SAFETY: librdkafka filled the first `count` places with messages, each valid
-            // until it is destroyed right after, and their keys and payloads with them.
-            unsafe {
-                each(read(&*message));
-                rd::rd_kafka_message_destroy(message);
+        {
+            // librdkafka filled the first `count` places with messages, each valid until it
+            // is destroyed, and their keys and payloads with them.
+            let mut batch = Taking {
+                messages: &self.taken[..count],
+                next: 0,
+            };
+            while let Some(&message) = batch.messages.get(batch.next) {
+                // SAFETY: not destroyed yet (see `Taking`).
+                each(unsafe { read(&*message) });
+                batch.next += 1;
+                // SAFETY: as above; destroyed once, here.
+                unsafe { rd::rd_kafka_message_destroy(message) };
             }
         }
         // No pointer to a destroyed message is kept.
@@ -110,7 +120,7 @@ impl Batches {
 
     /// How many events wait on the consumer's own queue. rust-rdkafka's `poll` answers
     /// `None` both when that queue is empty and when it served an event it keeps to itself
-    /// (a log line), so this says how many polls serve what is there now.
+    /// (a log line), so this says how many polls at most serve what is there now.
     pub fn events_waiting(&self) -> usize {
         // SAFETY: the handle lives until `drop`.
         unsafe { rd::rd_kafka_queue_length(self.events) }
@@ -124,6 +134,23 @@ impl Drop for Batches {
         unsafe {
             rd::rd_kafka_queue_destroy(self.queue);
             rd::rd_kafka_queue_destroy(self.events);
+        }
+    }
+}
+
+/// The messages of one batch, of which those from `next` on are not destroyed yet: they are
+/// when this is dropped, so a callback that panics leaves none (librdkafka wants every
+/// message destroyed before its client is).
+struct Taking<'a> {
+    messages: &'a [*mut rd::rd_kafka_message_t],
+    next: usize,
+}
+
+impl Drop for Taking<'_> {
+    fn drop(&mut self) {
+        for &message in &self.messages[self.next..] {
+            // SAFETY: each message from `next` on is valid and not destroyed yet.
+            unsafe { rd::rd_kafka_message_destroy(message) };
         }
     }
 }
