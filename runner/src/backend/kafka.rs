@@ -71,6 +71,14 @@ struct Reader {
     next: u64,
 }
 
+/// Closes a reader on a blocking thread: closing a consumer waits for librdkafka (up to
+/// [`Closing`]'s patience while the broker is away), which must not hold up the runtime's
+/// thread and every request of the run with it. A fetch that fails drops its reader on the
+/// blocking thread it ran on.
+fn close_aside(reader: Reader) {
+    drop(tokio::task::spawn_blocking(move || drop(reader)));
+}
+
 /// What one fetch of a partition took so far, and whether it goes on.
 struct Fetching<'a> {
     topic: &'a str,
@@ -598,15 +606,18 @@ impl Log for Kafka {
             .readers
             .lock()
             .map_err(|_| failure("the reader table is poisoned"))?
-            .remove(&key)
-            .filter(|r| r.next == offset);
-        let (consumer, batches) = match cached {
-            Some(reader) => (reader.consumer, Some(reader.batches)),
-            None => (self.reader_consumer()?, None),
+            .remove(&key);
+        let (reading, batches) = match cached {
+            Some(reader) if reader.next == offset => (reader.consumer, Some(reader.batches)),
+            stale => {
+                if let Some(stale) = stale {
+                    close_aside(stale);
+                }
+                (self.reader_consumer()?, None)
+            }
         };
         let assign = batches.is_none();
         let topic = topic.to_owned();
-        let reading = Arc::clone(&consumer);
         let unreachable = Arc::clone(&self.unreachable);
         let out = tokio::task::spawn_blocking(move || {
             let mut batches = match batches {
@@ -681,11 +692,11 @@ impl Log for Kafka {
             if end.is_some() && unreachable.swap(false, Ordering::Relaxed) {
                 tracing::info!(topic, partition, "the broker answers again");
             }
-            Ok((out.into_messages(), end, batches))
+            Ok((out.into_messages(), end, reading, batches))
         })
         .await
         .map_err(|e| failure(e.to_string()))??;
-        let (out, end, batches) = out;
+        let (out, end, consumer, batches) = out;
         if let Some(end) = end {
             self.ends
                 .lock()
@@ -696,19 +707,18 @@ impl Log for Kafka {
         // new connection may not have answered within `wait`). One that came back empty
         // again is closed, so no idle consumer lingers (idle ones crashed against tansu 0.6,
         // see `reader_consumer`).
+        let reader = Reader {
+            consumer,
+            batches,
+            next: out.last().map_or(offset, |m| m.offset + 1),
+        };
         if !out.is_empty() || assign {
-            let next = out.last().map_or(offset, |m| m.offset + 1);
             self.readers
                 .lock()
                 .map_err(|_| failure("the reader table is poisoned"))?
-                .insert(
-                    key,
-                    Reader {
-                        consumer,
-                        batches,
-                        next,
-                    },
-                );
+                .insert(key, reader);
+        } else {
+            close_aside(reader);
         }
         Ok(out)
     }
