@@ -63,15 +63,6 @@ pub async fn load(
     bucket: &str,
     key: &str,
 ) -> Result<Option<Checkpoint>, String> {
-    load_json(objects, bucket, key).await
-}
-
-/// A JSON state object of a flow, if one was written.
-async fn load_json<T: serde::de::DeserializeOwned>(
-    objects: &dyn ObjectStore,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<T>, String> {
     match objects.get(bucket, key).await.map_err(|e| e.to_string())? {
         Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             format!("checkpoint s3://{bucket}/{key} is unreadable ({e}); run with --restart")
@@ -80,24 +71,15 @@ async fn load_json<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Records a finished input.
+/// Records a finished input (the checkpoint written whole: readers see the old or the new
+/// one).
 pub async fn save(
     objects: &dyn ObjectStore,
     bucket: &str,
     key: &str,
     checkpoint: &Checkpoint,
 ) -> Result<(), String> {
-    save_json(objects, bucket, key, checkpoint).await
-}
-
-/// Writes a JSON state object of a flow (whole: readers see the old or the new one).
-async fn save_json<T: Serialize>(
-    objects: &dyn ObjectStore,
-    bucket: &str,
-    key: &str,
-    state: &T,
-) -> Result<(), String> {
-    let body = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(checkpoint).map_err(|e| e.to_string())?;
     objects
         .put(bucket, key, body)
         .await
