@@ -319,9 +319,20 @@ fn dirty_rows_are_quarantined_with_file_line_and_reason_and_the_ratio_fails_the_
         serde_json::json!({"offense_id": 1, "report_datetime": 1, "unreadable row": 2})
     );
 
-    let quarantine = s
-        .state()
-        .join("s3/seattle-911/historical/_rejects/backfill/spd_crime_dirty_csv.jsonl");
+    // Named for the input: its file name and a hash of its whole path.
+    let quarantined = crate::util::files_with_extension(
+        &s.state()
+            .join("s3/seattle-911/historical/_rejects/backfill"),
+        "jsonl",
+    );
+    let [quarantine] = quarantined.as_slice() else {
+        panic!("one quarantine object: {quarantined:?}");
+    };
+    let name = quarantine
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    assert!(name.starts_with("spd_crime_dirty_csv-"), "{name}");
     let lines: Vec<Value> = std::fs::read_to_string(quarantine)
         .expect("quarantine written")
         .lines()
@@ -684,4 +695,126 @@ fn the_fire_pipeline_runs_from_yaml_alone_with_its_exports_dirt() {
         }
     }
     assert_eq!(found, 3, "the three rows checked were written");
+}
+
+/// Rows of every Parquet file under `dir`.
+fn rows_under(dir: &Path) -> usize {
+    parquet_files(dir)
+        .iter()
+        .map(|file| batches(file).iter().map(|b| b.num_rows()).sum::<usize>())
+        .sum()
+}
+
+/// The Seattle history's header and rows, split into `parts` nearly equal parts.
+fn history_parts(parts: usize) -> (String, Vec<Vec<String>>) {
+    let real =
+        std::fs::read_to_string(crate::util::root().join("data/spd_crime_data_2023_formatted.csv"))
+            .expect("data");
+    let mut lines = real.lines().map(str::to_owned);
+    let header = lines.next().expect("header");
+    let rows: Vec<String> = lines.collect();
+    let size = rows.len().div_ceil(parts);
+    (header, rows.chunks(size).map(<[String]>::to_vec).collect())
+}
+
+#[test]
+fn inputs_with_the_same_file_name_in_two_folders_keep_each_others_rows() {
+    let s = Scratch::new("backfill-same-name");
+    let (header, parts) = history_parts(2);
+    for (folder, rows) in ["a", "b"].iter().zip(&parts) {
+        let dir = s.dir.join("inputs").join(folder);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("export.csv"),
+            format!("{header}\n{}\n", rows.join("\n")),
+        )
+        .expect("write");
+    }
+    let glob = format!("{}/inputs/*/export.csv", s.dir.display());
+    let p = s.pipeline_reading("seattle.yaml", &glob, &[]);
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let historical = s.state().join("s3/seattle-911/historical");
+    let first = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(first["written"], 12_885);
+    assert_eq!(
+        rows_under(&historical),
+        12_885,
+        "both inputs' rows are kept"
+    );
+
+    // The second input changes: its new run replaces its own objects only.
+    let changed = s.dir.join("inputs/b/export.csv");
+    let shorter = format!("{header}\n{}\n", parts[1][1..].join("\n"));
+    std::fs::write(&changed, shorter).expect("rewrite");
+    let second = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(second["written"], 12_884);
+    assert_eq!(
+        rows_under(&historical),
+        12_884,
+        "the old version is replaced"
+    );
+}
+
+#[test]
+fn two_flows_writing_same_named_inputs_into_one_layout_keep_both() {
+    let s = Scratch::new("backfill-two-flows");
+    let copy = |from: &str, folder: &str| {
+        let dir = s.dir.join(folder);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let to = dir.join("spd.csv");
+        std::fs::copy(crate::util::root().join(from), &to).expect("copy");
+        to.display().to_string()
+    };
+    let history = copy("data/spd_crime_data_2023_formatted.csv", "formatted");
+    let export = copy(
+        "data/spd_crime_data_2008_present_export_sample.csv",
+        "export",
+    );
+    let export_source = format!("path: {export}");
+    let p = s.pipeline_reading(
+        "seattle.yaml",
+        &history,
+        &[(
+            "path: data/spd_crime_data_2008_present_export_sample.csv",
+            export_source.as_str(),
+        )],
+    );
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let first = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    let second = summary(&s.run(&["run", "backfill_export", &p, "--format", "json"]));
+    let written = first["written"].as_u64().expect("written") as usize
+        + second["written"].as_u64().expect("written") as usize;
+    assert!(second["written"].as_u64() > Some(0), "{second}");
+    assert_eq!(
+        rows_under(&s.state().join("s3/seattle-911/historical")),
+        written,
+        "the second flow leaves the first one's files alone"
+    );
+}
+
+#[test]
+fn an_input_whose_name_starts_another_ones_leaves_the_other_alone() {
+    let s = Scratch::new("backfill-prefix-stems");
+    let (header, parts) = history_parts(2);
+    let inputs = s.dir.join("inputs");
+    std::fs::create_dir_all(&inputs).expect("dir");
+    for (name, rows) in ["rows", "rows-2"].iter().zip(&parts) {
+        std::fs::write(
+            inputs.join(name),
+            format!("{header}\n{}\n", rows.join("\n")),
+        )
+        .expect("write");
+    }
+    let p = s.pipeline_reading("seattle.yaml", &format!("{}/rows*", inputs.display()), &[]);
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let historical = s.state().join("s3/seattle-911/historical");
+    summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(rows_under(&historical), 12_885);
+
+    // `rows` changes and runs again; `rows-2` is done and must keep its objects.
+    let shorter = format!("{header}\n{}\n", parts[0][1..].join("\n"));
+    std::fs::write(inputs.join("rows"), shorter).expect("rewrite");
+    let again = summary(&s.run(&["run", "backfill", &p, "--format", "json"]));
+    assert_eq!(again["written"], 12_884);
+    assert_eq!(rows_under(&historical), 12_884);
 }

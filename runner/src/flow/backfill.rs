@@ -155,13 +155,19 @@ pub async fn run(
         progress,
     };
     let checkpoint_key = checkpoint::key(&pipeline.pipeline, name);
+    // What earlier runs recorded, also under `restart` (where an unreadable checkpoint is
+    // simply forgotten): the objects each input's last run wrote are what its new run
+    // replaces.
+    let recorded = match checkpoint::load(objects, &storage.bucket, &checkpoint_key).await {
+        Ok(recorded) => recorded.unwrap_or_default(),
+        Err(_) if restart => Checkpoint::default(),
+        Err(e) => return Err(e),
+    };
     let mut done = if restart {
         checkpoint::clear(objects, &storage.bucket, &checkpoint_key).await?;
         Checkpoint::default()
     } else {
-        checkpoint::load(objects, &storage.bucket, &checkpoint_key)
-            .await?
-            .unwrap_or_default()
+        recorded.clone()
     };
     let mut total = Summary {
         flow: name.to_owned(),
@@ -177,7 +183,8 @@ pub async fn run(
                 earlier.clone()
             }
             None => {
-                let summary = run_file(&job, input, id.size).await?;
+                let earlier = recorded.earlier(&id.path);
+                let summary = run_file(&job, input, id.size, earlier).await?;
                 done.record(id, summary.clone());
                 checkpoint::save(objects, &storage.bucket, &checkpoint_key, &done).await?;
                 summary
@@ -205,11 +212,17 @@ struct Job<'a> {
 
 /// Backfills one input of `size` bytes (for progress), in three steps: read, cleaned and
 /// spilled by partition ([`spill_input`]); written as Parquet files ([`write_files`]);
-/// then what an earlier run of the input left and its quarantine put in order
+/// then what an earlier run of the input left (`earlier`, the summary its checkpoint
+/// recorded for the input before it changed) and its quarantine put in order
 /// ([`tidy_input`]).
-async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, String> {
+async fn run_file(
+    job: &Job<'_>,
+    input: &Input,
+    size: u64,
+    earlier: Option<&Summary>,
+) -> Result<Summary, String> {
     let file_name = input.name();
-    let stem = input.file_name().replace('.', "_");
+    let stem = input.output_stem();
     let spool_dir = tempfile::Builder::new()
         .prefix("runner-spool-")
         .tempdir()
@@ -270,7 +283,7 @@ async fn run_file(job: &Job<'_>, input: &Input, size: u64) -> Result<Summary, St
         &mut reported,
     )
     .await?;
-    tidy_input(job, &stem, spilled.quarantine, &mut summary).await?;
+    tidy_input(job, &stem, earlier, spilled.quarantine, &mut summary).await?;
     summary.objects.sort();
     Ok(summary)
 }
@@ -385,28 +398,40 @@ async fn write_files(
     Ok(())
 }
 
-/// Deletes the files an earlier run of the input (named by `stem`) wrote that this run
-/// did not write again, and stores the input's `quarantine` (or deletes an earlier one).
+/// Deletes what earlier runs of the input wrote that this run did not write again: the
+/// files named by its `stem` (an interrupted run's too), and the objects its `earlier`
+/// finished run recorded (which may bear older names); then stores the input's
+/// `quarantine` (or deletes an earlier one). Only the input's own objects are touched:
+/// another input's stem never starts with this one's.
 async fn tidy_input(
     job: &Job<'_>,
     stem: &str,
+    earlier: Option<&Summary>,
     quarantine: Quarantine,
     summary: &mut Summary,
 ) -> Result<(), String> {
     let (objects, bucket) = (job.objects, job.bucket);
     let ours = format!("part-{stem}-");
-    for key in objects
+    let listed = objects
         .list(bucket, &job.layout.prefix)
         .await
-        .map_err(|e| e.to_string())?
-    {
+        .map_err(|e| e.to_string())?;
+    let named = listed.into_iter().filter(|key| {
         let file_name = key.rsplit('/').next().unwrap_or_default();
-        if file_name.starts_with(&ours) && !summary.objects.contains(&key) {
-            objects
-                .delete(bucket, &key)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+        file_name.starts_with(&ours)
+    });
+    let recorded = earlier.into_iter().flat_map(|e| e.objects.iter().cloned());
+    let mut stale: Vec<String> = named
+        .chain(recorded)
+        .filter(|key| !summary.objects.contains(key))
+        .collect();
+    stale.sort();
+    stale.dedup();
+    for key in stale {
+        objects
+            .delete(bucket, &key)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let quarantine_key = format!("{}_rejects/{}/{stem}.jsonl", job.layout.prefix, job.name);
     match quarantine.finish()? {

@@ -45,6 +45,15 @@ impl Checkpoint {
             .map(|f| &f.summary)
     }
 
+    /// The summary recorded for the input at `path` when it was finished, whatever it was
+    /// then (its objects are what a new run of a changed input replaces).
+    pub fn earlier(&self, path: &str) -> Option<&Summary> {
+        self.files
+            .iter()
+            .find(|f| f.input.path == path)
+            .map(|f| &f.summary)
+    }
+
     /// Records `input` as finished, replacing an older record of the same path.
     pub fn record(&mut self, input: InputId, summary: Summary) {
         self.files.retain(|f| f.input.path != input.path);

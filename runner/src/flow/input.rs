@@ -93,7 +93,20 @@ impl Input {
         }
     }
 
-    /// The last segment of the name, which output object names derive from.
+    /// The input's part of output object names: its last segment (dots made `_`, so a
+    /// reader sees which file the objects came from) and a hash of its whole name, so two
+    /// inputs with the same last segment (`a/export.csv`, `b/export.csv`) never share or
+    /// tidy away each other's objects. The hash has a fixed length, so no input's stem is
+    /// the start of another's (`x` and `x-y`).
+    pub fn output_stem(&self) -> String {
+        format!(
+            "{}-{:016x}",
+            self.file_name().replace('.', "_"),
+            hash_of(&self.name())
+        )
+    }
+
+    /// The last segment of the name.
     pub fn file_name(&self) -> String {
         let name = self.name();
         let last = name
