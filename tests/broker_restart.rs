@@ -346,4 +346,8 @@ fn a_topic_created_again_is_delivered_in_a_new_epoch_beside_the_old_objects() {
             && keys.iter().any(|k| k.ends_with("+0.jsonl")),
         "the new epoch's objects sit beside the old ones: {keys:?}"
     );
+    assert!(
+        log.contains("warning: the log ended below what was delivered"),
+        "the rewind is reported: {log}"
+    );
 }

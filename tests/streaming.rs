@@ -586,24 +586,35 @@ fn delivered_batches_leave_the_dedupe_window_when_their_time_is_up() {
         listed_now.iter().all(|name| !listed.contains(name)) && !listed_now.is_empty(),
         "only the new batches are listed: {listed_now:?} (before: {listed:?})"
     );
-    // A listed hashes object that is gone (deleted by hand) is named, and delivery goes on.
+    // A listed hashes object that is gone (deleted by hand) is named, delivery goes on,
+    // and the run says it could not keep its guarantee: a warning shown without RUST_LOG,
+    // a counter, and exit 3.
     let gone = s.state().join(format!(
         "s3/seattle-911/_runner/checkpoints/seattle-911-crime/deliver/delivered/{}.hashes",
         listed_now[0]
     ));
     std::fs::remove_file(&gone).expect("remove");
-    let warned = run(
+    let warned = command(
         &s,
-        &["run", "deliver", &p, "--once"],
-        &[("RUST_LOG", "runner=warn")],
-    );
+        &["run", "deliver", &p, "--once", "--format", "json"],
+        &[],
+    )
+    .env_remove("RUST_LOG")
+    .output()
+    .expect("runner runs");
     let stderr = String::from_utf8_lossy(&warned.stderr);
-    assert_eq!(warned.status.code(), Some(0), "{stderr}");
+    assert_eq!(warned.status.code(), Some(3), "{stderr}");
     assert!(
-        stderr.contains("hashes objects of the dedupe window are not there")
+        stderr.contains("WARN")
+            && stderr.contains("hashes objects of the dedupe window are not there")
             && stderr.contains(&listed_now[0]),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("error: 1 object(s) of the dedupe window were missing"),
+        "{stderr}"
+    );
+    assert_eq!(json(&warned)["risks"]["dedupe_gaps"], 1);
     let all: HashSet<i64> = valid_ids(&rows).union(&valid_ids(&late)).copied().collect();
     let incremental = s.state().join("s3/seattle-911/incremental_data");
     assert_exactly_once(&delivered_ids(&incremental), &all);
@@ -1104,4 +1115,81 @@ fn ingest_polls_until_a_signal_and_stops_with_its_watermark_saved() {
     ));
     assert_eq!(again["produced"].as_u64(), Some(0), "{again}");
     assert!(again["unchanged"].as_u64() > Some(0), "{again}");
+}
+
+/// Writes a live member of the deliver group as a worker on another host does, beating at
+/// `at_ms` (milliseconds since the Unix epoch).
+fn foreign_member(s: &Scratch, at_ms: u64) {
+    let dir = s
+        .state()
+        .join("s3/seattle-911/_runner/groups/seattle-911-crime/deliver");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let beat = serde_json::json!({ "host": "elsewhere", "pid": 1, "at_ms": at_ms });
+    std::fs::write(dir.join("0-elsewhere-1.json"), beat.to_string()).expect("member");
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+}
+
+#[test]
+fn deliver_once_takes_up_what_a_dead_worker_held_before_it_exits_0() {
+    let (start, expected) = ingested("streaming-once-dead", &[]);
+    // A worker elsewhere beat just now and then died: for its session it still holds its
+    // share (sorted first, partitions 0 and 2 of 3).
+    foreign_member(&start.s, now_ms());
+    let began = Instant::now();
+    let (summary, _) = deliver_exactly_once(&start.s, &start.p, &expected);
+    assert_eq!(summary["behind"], serde_json::json!([]), "{summary}");
+    assert!(
+        began.elapsed() >= Duration::from_secs(5),
+        "it waited for the dead worker's session to end"
+    );
+}
+
+#[test]
+fn deliver_once_exits_3_naming_the_partitions_a_live_worker_keeps() {
+    let (start, expected) = ingested("streaming-once-live", &[]);
+    // A worker elsewhere that keeps beating (its beat lies an hour ahead).
+    foreign_member(&start.s, now_ms() + 3_600_000);
+    let out = run(
+        &start.s,
+        &[
+            "run",
+            "deliver",
+            &start.p,
+            "--once",
+            "--patience",
+            "2s",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let summary = json(&out);
+    let behind: Vec<u64> = summary["behind"]
+        .as_array()
+        .expect("behind")
+        .iter()
+        .map(|b| b["partition"].as_u64().expect("partition"))
+        .collect();
+    assert_eq!(behind, [0, 2], "{summary}");
+    for partition in [0, 2] {
+        assert!(
+            stderr.contains(&format!(
+                "error: partition {partition} is delivered to offset 0 of "
+            )),
+            "{stderr}"
+        );
+    }
+    let written = summary["written"].as_u64().expect("written");
+    assert!(
+        written > 0 && written < expected.len() as u64,
+        "it delivered its own share only: {summary}"
+    );
 }

@@ -188,10 +188,16 @@ pub struct RunArgs {
     /// Forget the flow's checkpoint and do its input again (backfill flows).
     #[arg(long)]
     pub restart: bool,
-    /// Ingest: one poll cycle, then exit. Deliver: until every partition is caught up,
-    /// then exit. For cron and CI; without it both run until SIGINT or SIGTERM.
+    /// Ingest: one poll cycle, then exit. Deliver: until every partition of the topic is
+    /// delivered up to where it ended at the start, then exit. For cron and CI; without it
+    /// both run until SIGINT or SIGTERM.
     #[arg(long)]
     pub once: bool,
+    /// Deliver with --once: how long to wait for partitions other live workers hold (a
+    /// killed worker's are taken up when its session ends, within 10 s) before exiting 3
+    /// with the partitions still behind and their lag.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub patience: crate::spec::types::Duration,
 }
 
 /// Arguments of `runner query`.

@@ -21,8 +21,14 @@ fn main() -> ExitCode {
     // Dropped last: waits for the Kafka clients still being torn down.
     let _teardown = runner::backend::kafka_clients::Teardown::start();
     let cli = Cli::parse();
+    // Warnings show by default: each one may mean lost or repeated rows. RUST_LOG
+    // chooses otherwise (`RUST_LOG=info`, `RUST_LOG=error`).
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(tracing_subscriber::filter::LevelFilter::WARN.into())
+        .with_env_var("RUST_LOG")
+        .from_env_lossy();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RUST_LOG"))
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

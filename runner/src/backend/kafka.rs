@@ -770,6 +770,19 @@ impl Log for Kafka {
         .map_err(|e| failure(e.to_string()))?
     }
 
+    async fn end_offset(&self, group: &str, topic: &str, partition: u32) -> Result<u64> {
+        let consumer = self.consumer(group)?;
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let (_, high) = consumer
+                .fetch_watermarks(&topic, partition as i32, TIMEOUT)
+                .map_err(|e| failure(format!("ListOffsets {topic}/{partition}: {e}")))?;
+            Ok(u64::try_from(high).unwrap_or(0))
+        })
+        .await
+        .map_err(|e| failure(e.to_string()))?
+    }
+
     async fn delete_topic(&self, name: &str) -> Result<()> {
         // This client's consumers go first: one that knew the topic asks for its metadata
         // again, and tansu 0.6's answer for a deleted topic crashes librdkafka's metadata

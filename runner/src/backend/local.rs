@@ -673,4 +673,9 @@ impl Log for Local {
         self.partition_count(topic)?;
         self.topic_files(topic).committed(group, partition)
     }
+
+    async fn end_offset(&self, _group: &str, topic: &str, partition: u32) -> Result<u64> {
+        self.partition_count(topic)?;
+        self.topic_files(topic).end_offset(partition)
+    }
 }

@@ -243,6 +243,9 @@ pub trait Log: Send + Sync {
     ) -> Result<()>;
     /// The position consumer group `group` committed in a partition, if any.
     async fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>>;
+    /// Where a partition ends now (the offset its next record will get), asked of the log
+    /// through `group`'s client (which joins no group for it).
+    async fn end_offset(&self, group: &str, topic: &str, partition: u32) -> Result<u64>;
     /// How long a read should wait on a partition before a one-shot consumer counts it as
     /// drained: a remote broker can take seconds to serve records it holds (a new
     /// connection, or a restarted broker reading its log back from storage).

@@ -21,6 +21,9 @@ pub enum Outcome {
     Usage,
     /// `plan --detailed-exitcode` found changes (exit 2).
     Changes,
+    /// A run finished but could not keep its guarantee: rows may be lost or repeated, or
+    /// left undelivered (exit 3); its summary says which.
+    Incomplete,
 }
 
 impl Outcome {
@@ -30,6 +33,7 @@ impl Outcome {
             Outcome::Success => 0,
             Outcome::Findings => 1,
             Outcome::Usage | Outcome::Changes => 2,
+            Outcome::Incomplete => 3,
         }
     }
 }

@@ -117,7 +117,7 @@ pub async fn run(
                 pipeline,
                 &args.flow,
                 &backends,
-                args.once,
+                args.once.then_some(args.patience.0),
                 Stop::on_signals(),
             );
             let Some(summary) = report(result, validated, args, out, err).await? else {
@@ -136,7 +136,7 @@ pub async fn run(
                     summary.poison
                 )?;
             }
-            Ok(Outcome::Success)
+            deliver_outcome(&summary, err)
         }
     }
 }
@@ -162,6 +162,49 @@ async fn report<T: serde::Serialize>(
         writeln!(out)?;
     }
     Ok(Some(summary))
+}
+
+/// Exit 3, with the reasons on stderr, when a deliver run could not keep its guarantee:
+/// records lost from the log, a gap in the dedupe window, or partitions left behind by a
+/// `--once` run; a warning for a log that went back.
+fn deliver_outcome(summary: &deliver::Summary, err: &mut dyn Write) -> std::io::Result<Outcome> {
+    let risks = &summary.risks;
+    if risks.log_rewinds > 0 {
+        writeln!(
+            err,
+            "warning: the log ended below what was delivered {} time(s) (a broker that lost records, or the topic created again); those partitions were read again from their start",
+            risks.log_rewinds
+        )?;
+    }
+    if risks.lost_from_log > 0 {
+        writeln!(
+            err,
+            "error: {} record(s) of an interrupted batch were no longer in the log (lost by the broker) and could not be delivered",
+            risks.lost_from_log
+        )?;
+    }
+    if risks.dedupe_gaps > 0 {
+        writeln!(
+            err,
+            "error: {} object(s) of the dedupe window were missing; records delivered before may have been delivered again",
+            risks.dedupe_gaps
+        )?;
+    }
+    for behind in &summary.behind {
+        writeln!(
+            err,
+            "error: partition {} is delivered to offset {} of {} ({} behind): another live worker holds it; run deliver again, or wait longer with --patience",
+            behind.partition,
+            behind.delivered_to,
+            behind.end,
+            behind.end - behind.delivered_to
+        )?;
+    }
+    if risks.kept() && summary.behind.is_empty() {
+        Ok(Outcome::Success)
+    } else {
+        Ok(Outcome::Incomplete)
+    }
 }
 
 /// Exit 1 when more rows were rejected than the dataset allows.

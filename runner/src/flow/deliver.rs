@@ -68,6 +68,12 @@ pub struct Summary {
     pub batches: u64,
     /// Objects written.
     pub objects: Vec<String>,
+    /// Events of the run that may mean lost or repeated records.
+    pub risks: Risks,
+    /// With `--once`: the partitions not delivered up to where the topic ended when the run
+    /// started, because other live workers still held them when the run's patience ran
+    /// out. Empty when every partition was delivered that far.
+    pub behind: Vec<Behind>,
 }
 
 impl Summary {
@@ -79,7 +85,47 @@ impl Summary {
         self.poison += other.poison;
         self.batches += other.batches;
         self.objects.extend(other.objects);
+        self.risks.add(&other.risks);
     }
+}
+
+/// Events of a deliver run that may mean lost or repeated records, each also logged as a
+/// warning when it happens.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Risks {
+    /// Records of a batch a crash interrupted that the log no longer held when the batch
+    /// was delivered again (a broker that lost acknowledged records): lost.
+    pub lost_from_log: u64,
+    /// Times the log ended below what was delivered (a broker that lost records, or the
+    /// topic created again), so its partition was read again from its start.
+    pub log_rewinds: u64,
+    /// Objects of the dedupe window that were missing when a partition was taken up: the
+    /// records they covered are no longer dropped as duplicates.
+    pub dedupe_gaps: u64,
+}
+
+impl Risks {
+    fn add(&mut self, other: &Risks) {
+        self.lost_from_log += other.lost_from_log;
+        self.log_rewinds += other.log_rewinds;
+        self.dedupe_gaps += other.dedupe_gaps;
+    }
+
+    /// Whether the run kept its guarantee: no record lost, none let through twice.
+    pub fn kept(&self) -> bool {
+        self.lost_from_log == 0 && self.dedupe_gaps == 0
+    }
+}
+
+/// A partition a `--once` run left behind.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Behind {
+    /// The partition.
+    pub partition: u32,
+    /// The first offset not delivered.
+    pub delivered_to: u64,
+    /// Where the topic ended when the run started.
+    pub end: u64,
 }
 
 /// One topic partition's state in the object store.
@@ -111,14 +157,17 @@ struct Buffer {
 /// How a partition folder's registration with the catalog ended, once it has.
 type Registration = Option<Result<(), String>>;
 
-/// Runs deliver flow `name` as one worker of the flow's group (see [`super::group`]): with
-/// `once`, until its partitions are caught up; otherwise until `stop` is set. Batches
-/// buffered when it stops are delivered first.
+/// Runs deliver flow `name` as one worker of the flow's group (see [`super::group`]):
+/// until `stop` is set, or with `once` (its patience), until every partition of the topic
+/// is delivered up to where it ended when the run started. Partitions other live workers
+/// hold are waited for, and taken up when their holder's session ends; those still behind
+/// when the patience runs out are listed in the summary's `behind`. Batches buffered when
+/// it stops are delivered first.
 pub async fn run(
     pipeline: &Pipeline,
     name: &str,
     backends: &Backends,
-    once: bool,
+    once: Option<Duration>,
     stop: Stop,
 ) -> Result<Summary, String> {
     let Some(Flow::Deliver(flow)) = pipeline.flows.get(name) else {
@@ -174,6 +223,7 @@ pub async fn run(
         max_age: rotate.max_age.map_or(Duration::from_secs(60), |d| d.0),
         dedupe_window: flow.dedupe_window.map_or(DEDUPE_WINDOW, |d| d.0),
         registered: Mutex::new(HashMap::new()),
+        dedupe_gaps: std::sync::atomic::AtomicU64::new(0),
     };
     let mut summary = Summary {
         flow: name.to_owned(),
@@ -185,6 +235,7 @@ pub async fn run(
         .await;
     member.leave().await;
     result?;
+    summary.risks.dedupe_gaps += job.dedupe_gaps.into_inner();
     summary.objects.sort();
     summary.objects.dedup();
     Ok(summary)
@@ -223,6 +274,8 @@ struct Job<'a> {
     /// failed registration stays failed for the run: any batch's error ends the run, and
     /// the next one starts with none.
     registered: Mutex<HashMap<String, watch::Receiver<Registration>>>,
+    /// Objects of the dedupe window found missing when partitions were taken up.
+    dedupe_gaps: std::sync::atomic::AtomicU64,
 }
 
 fn now_seconds() -> u64 {
@@ -233,17 +286,23 @@ fn now_seconds() -> u64 {
 
 impl Job<'_> {
     /// Reads this worker's share of the partitions (see [`Member`]) until `stop` is set or,
-    /// with `once`, until its partitions are caught up. Batches buffered when it stops, or
-    /// of a partition handed to another worker, are delivered first.
+    /// with `once` (its patience), until every partition is delivered up to where the
+    /// topic ended at the start (see [`run`]). Batches buffered when it stops, or of a
+    /// partition handed to another worker, are delivered first.
     async fn work(
         &self,
         member: &mut Member<'_>,
         partitions: u32,
-        once: bool,
+        once: Option<Duration>,
         stop: &Stop,
         summary: &mut Summary,
     ) -> Result<(), String> {
         let log = self.log;
+        let ends = match once {
+            Some(_) => self.ends(partitions).await?,
+            None => Vec::new(),
+        };
+        let started = Instant::now();
         let mut slots: BTreeMap<u32, Slot> = BTreeMap::new();
         let mut idle_passes = 0;
         loop {
@@ -362,10 +421,26 @@ impl Job<'_> {
                         .is_some_and(|end| slot.position >= end)
                 })
             };
-            if stop.is_set() || (once && (idle_passes >= 2 || at_ends())) {
+            let caught_up = idle_passes >= 2 || at_ends();
+            if stop.is_set() || (once.is_some() && caught_up) {
                 let all: Vec<u32> = slots.keys().copied().collect();
-                self.flush_side_by_side(&mut slots, &all, summary).await?;
-                return Ok(());
+                lost = self.flush_side_by_side(&mut slots, &all, summary).await?;
+                let Some(patience) = once.filter(|_| !stop.is_set()) else {
+                    return Ok(());
+                };
+                // This worker's share is done; the others' may not be.
+                summary.behind = self.behind(&ends, &slots).await?;
+                if summary.behind.is_empty() || started.elapsed() >= patience {
+                    return Ok(());
+                }
+                for partition in lost {
+                    slots.insert(partition, self.claim(partition, None, summary).await?);
+                }
+                tracing::info!(
+                    flow = self.name,
+                    behind = ?summary.behind.iter().map(|b| b.partition).collect::<Vec<_>>(),
+                    "waiting for partitions other workers hold"
+                );
             }
         }
     }
@@ -395,6 +470,7 @@ impl Job<'_> {
                 "delivering the batch a crash interrupted again"
             );
             let messages = self.refetch(partition, start, end).await?;
+            summary.risks.lost_from_log += (end - start).saturating_sub(messages.len() as u64);
             let done = if messages.is_empty() {
                 // The log lost the whole batch: nothing can be delivered again.
                 slot.state.pending = None;
@@ -447,6 +523,8 @@ impl Job<'_> {
             // a window read in part would let through records it dropped. Read it again.
             if missing.is_empty() || tries == CLAIM_TRIES {
                 if !missing.is_empty() {
+                    self.dedupe_gaps
+                        .fetch_add(missing.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(
                         flow = self.name,
                         partition,
@@ -500,6 +578,7 @@ impl Job<'_> {
             "the log now ends below what was delivered: the broker lost records or the topic \
              was created again; reading it again from its start, in a new epoch"
         );
+        summary.risks.log_rewinds += 1;
         slot.state.epoch += 1;
         slot.state.next_offset = 0;
         slot.position = 0;
@@ -541,6 +620,61 @@ impl Job<'_> {
     ) -> Result<bool, String> {
         let messages = std::mem::take(&mut slot.buffer).messages;
         self.deliver(partition, slot, messages, summary).await
+    }
+
+    /// Where each partition of the topic ends now (its next offset).
+    async fn ends(&self, partitions: u32) -> Result<Vec<u64>, String> {
+        let asks = (0..partitions).map(|p| self.log.end_offset(self.group, self.topic, p));
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .map(|end| end.map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    /// The partitions not yet delivered up to `ends`: this worker's as its `slots` hold
+    /// them, the others' as their stored state (or the group's committed offset) says.
+    async fn behind(
+        &self,
+        ends: &[u64],
+        slots: &BTreeMap<u32, Slot>,
+    ) -> Result<Vec<Behind>, String> {
+        let mut behind = Vec::new();
+        for (partition, &end) in (0u32..).zip(ends) {
+            let delivered_to = match slots.get(&partition) {
+                Some(slot) => slot.state.next_offset,
+                None => self.delivered_to(partition).await?,
+            };
+            if delivered_to < end {
+                behind.push(Behind {
+                    partition,
+                    delivered_to,
+                    end,
+                });
+            }
+        }
+        Ok(behind)
+    }
+
+    /// The first offset of a partition not delivered, as its stored state says (else the
+    /// group's committed offset, else 0), without taking it up.
+    async fn delivered_to(&self, partition: u32) -> Result<u64, String> {
+        let stored = self
+            .objects
+            .get(self.bucket, &self.state_key(partition))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(body) = stored {
+            let state = serde_json::from_slice::<State>(&body)
+                .map_err(|e| format!("{}: {e}", self.state_key(partition)))?;
+            return Ok(state.next_offset);
+        }
+        let committed = self
+            .log
+            .committed(self.group, self.topic, partition)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(committed.unwrap_or(0))
     }
 
     /// Writes a partition's state if no other worker wrote it since this one read it;

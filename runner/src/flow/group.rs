@@ -38,11 +38,26 @@ impl Beat {
     /// Whether the member beat within the session and is not a process of this host that
     /// has died (a worker killed and started again here need not wait for its session).
     fn live(&self, horizon: u64, here: &str) -> bool {
-        let proc = std::path::Path::new("/proc");
-        let dead_here = self.host == here
-            && proc.join("self").exists()
-            && !proc.join(self.pid.to_string()).exists();
+        let dead_here = self.host == here && process_gone(self.pid);
         self.at_ms >= horizon && !dead_here
+    }
+}
+
+/// Whether process `pid` of this host is gone: no longer there, or a zombie (killed, its
+/// exit not yet collected by its parent). `false` where `/proc` cannot tell.
+fn process_gone(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return false;
+    }
+    match std::fs::read_to_string(proc.join(pid.to_string()).join("stat")) {
+        // The state follows the command name, which is in parentheses and may hold any
+        // character: it is the first field after the last `)`.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+        Err(_) => true,
     }
 }
 
@@ -225,6 +240,21 @@ mod tests {
             .await
             .expect("list");
         assert_eq!(left.len(), 2, "gone members are removed: {left:?}");
+
+        // A member whose process was killed but not yet collected by its parent.
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("sleep starts");
+        assert!(!process_gone(child.id()), "a running process is there");
+        child.kill().expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !process_gone(child.id()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(process_gone(child.id()), "a zombie is gone");
+        child.wait().expect("collected");
+        assert!(process_gone(child.id()), "a collected process is gone");
 
         // A member that leaves hands its partitions to the others at their next beat.
         second.leave().await;
