@@ -1193,3 +1193,104 @@ fn deliver_once_exits_3_naming_the_partitions_a_live_worker_keeps() {
         "it delivered its own share only: {summary}"
     );
 }
+
+/// The newest `n` rows of the feed, the `bad` newest of them with a report number the
+/// cleaning rules reject.
+fn feed_with_bad_numbers(n: usize, bad: usize) -> Vec<Row> {
+    let (mut rows, _) = feed(n, 0);
+    for row in rows.iter_mut().rev().take(bad) {
+        row.insert("report_number".into(), "not-a-number".into());
+    }
+    rows
+}
+
+/// Every quarantined line under `dir`.
+fn quarantined_lines(dir: &Path) -> Vec<Value> {
+    crate::util::files_with_extension(dir, "jsonl")
+        .iter()
+        .flat_map(|file| {
+            std::fs::read_to_string(file)
+                .expect("read")
+                .lines()
+                .map(|line| serde_json::from_str(line).expect("json"))
+                .collect::<Vec<Value>>()
+        })
+        .collect()
+}
+
+#[test]
+fn a_rejected_row_read_again_in_the_overlap_is_quarantined_and_counted_once() {
+    let mut rows = feed_with_bad_numbers(400, 3);
+    // A watermark value that does not parse (it sorts after every real one as text).
+    rows[10].insert("report_datetime".into(), "not a time".into());
+    let Local {
+        server: _server,
+        s,
+        p,
+    } = local("streaming-rejects-once", &rows, &[]);
+    let first = json(&run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    assert_eq!(first["rejected"]["report_number"], 3, "{first}");
+    assert_eq!(first["rejected"]["report_datetime"], 1, "{first}");
+    let watermark = first["watermark"].as_str().expect("watermark");
+    assert!(
+        watermark.starts_with("2024-"),
+        "the watermark is a value that parsed: {watermark}"
+    );
+
+    // The next poll reads the overlap again, the rejected rows with it.
+    let second = json(&run(
+        &s,
+        &["run", "ingest", &p, "--once", "--format", "json"],
+        &[],
+    ));
+    assert_eq!(second["rejected"], serde_json::json!({}), "{second}");
+    assert!(second["read"].as_u64() > Some(4), "{second}");
+    assert_eq!(
+        second["unchanged"], second["read"],
+        "every row read again was seen before: {second}"
+    );
+    assert_eq!(second["watermark"], first["watermark"]);
+    let lines = quarantined_lines(&s.state().join("s3/seattle-911/incremental_data/_rejects"));
+    assert_eq!(
+        lines.len(),
+        4,
+        "each rejected row quarantined once: {lines:?}"
+    );
+}
+
+#[test]
+fn a_long_running_ingest_stops_at_the_first_poll_over_the_reject_limit() {
+    let rows = feed_with_bad_numbers(400, 200);
+    let Local {
+        server: _server,
+        s,
+        p,
+    } = local(
+        "streaming-reject-limit",
+        &rows,
+        &[("poll_every: 60s", "poll_every: 1s")],
+    );
+    let mut ingest = spawn(&s, &["run", "ingest", &p, "--format", "json"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ingest.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = ingest.kill();
+            panic!("ingest kept polling a feed whose rows it rejects");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = ingest.wait_with_output().expect("ingest ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: poll 1 rejected 200 of 400 rows (50.00%)"),
+        "{stderr}"
+    );
+    let summary = json(&out);
+    assert_eq!(summary["polls"], 1);
+    assert_eq!(summary["over_reject_limit"]["rejected"], 200);
+}

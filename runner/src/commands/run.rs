@@ -110,6 +110,25 @@ pub async fn run(
                     writeln!(out, "  rejected by {reason}: {count}")?;
                 }
             }
+            if summary.state_merges > 0 {
+                writeln!(
+                    err,
+                    "warning: another run of this flow stored its state meanwhile ({} merge(s)); rows either run read may be in the topic twice, which deliver drops",
+                    summary.state_merges
+                )?;
+            }
+            if let Some(poll) = summary.over_reject_limit {
+                writeln!(
+                    err,
+                    "error: poll {} rejected {} of {} rows ({:.2}%); the dataset allows {:.2}% (max_reject_ratio), so ingest stopped",
+                    poll.poll,
+                    poll.rejected,
+                    poll.read,
+                    poll.ratio() * 100.0,
+                    dataset.max_reject_ratio * 100.0
+                )?;
+                return Ok(Outcome::Findings);
+            }
             check_ratio(summary.rejected_total(), summary.read, dataset, err)
         }
         Flow::Deliver(_) => {

@@ -42,10 +42,17 @@ pub struct Summary {
     pub read: u64,
     /// Rows produced to the topic.
     pub produced: u64,
-    /// Rows re-read in the overlap and left alone, because the same row was produced before.
+    /// Rows re-read in the overlap and left alone, because the same row was produced, or
+    /// the same row quarantined, before.
     pub unchanged: u64,
-    /// Rows quarantined, by field.
+    /// Rows quarantined, by field; each row once, however often the overlap re-reads it.
     pub rejected: BTreeMap<String, u64>,
+    /// The first poll whose share of rejected rows was above the dataset's
+    /// `max_reject_ratio`: the run stopped after it.
+    pub over_reject_limit: Option<PollCounts>,
+    /// Times another run of the flow had stored its state meanwhile and the two were
+    /// merged: runs that overlap may produce a row twice (which deliver drops).
+    pub state_merges: u64,
     /// The watermark after the run (the largest watermark value seen, by this run or by one
     /// that saved its state meanwhile; API text).
     pub watermark: Option<String>,
@@ -60,6 +67,28 @@ impl Summary {
     }
 }
 
+/// What one poll read and rejected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PollCounts {
+    /// The poll's number in the run, from 1.
+    pub poll: u64,
+    /// Rows it read.
+    pub read: u64,
+    /// Rows it newly quarantined.
+    pub rejected: u64,
+}
+
+impl PollCounts {
+    /// The share of the poll's rows it rejected.
+    pub fn ratio(&self) -> f64 {
+        if self.read == 0 {
+            0.0
+        } else {
+            self.rejected as f64 / self.read as f64
+        }
+    }
+}
+
 /// The flow's state in the object store.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
@@ -67,6 +96,11 @@ struct State {
     watermark: Option<String>,
     /// Key hash -> (row hash, watermark in µs) of the rows produced within the overlap.
     produced: HashMap<u64, (u64, i64)>,
+    /// Hash of a rejected row's raw values -> its watermark in µs (the flow's watermark
+    /// then, when its own does not parse), for the rejects within the overlap: a row
+    /// re-read there is not quarantined or counted again.
+    #[serde(default)]
+    rejected: HashMap<u64, i64>,
     /// The version of the stored state this one follows (`None`: there was none), for a
     /// compare-and-swap write.
     #[serde(skip)]
@@ -105,6 +139,7 @@ impl State {
         if theirs.watermark > self.watermark {
             self.watermark = theirs.watermark;
         }
+        self.rejected.extend(theirs.rejected);
         for (key, (row, at)) in theirs.produced {
             match self.produced.get(&key) {
                 None => {
@@ -121,14 +156,14 @@ impl State {
 
     /// Stores the state where it was read from, unless another run of the flow stored its
     /// own meanwhile: then the two are merged ([`State::merge`]) and stored, so a run that
-    /// read less never moves the watermark back.
+    /// read less never moves the watermark back. How many merges that took.
     async fn save(
         &mut self,
         objects: &dyn ObjectStore,
         bucket: &str,
         key: &str,
-    ) -> Result<(), String> {
-        for _ in 0..SAVE_TRIES {
+    ) -> Result<u64, String> {
+        for merges in 0..SAVE_TRIES as u64 {
             let body = serde_json::to_vec(self).map_err(|e| e.to_string())?;
             let stored = objects
                 .put_if_version(bucket, key, body, self.version.as_deref())
@@ -136,7 +171,7 @@ impl State {
                 .map_err(|e| e.to_string())?;
             if let Some(version) = stored {
                 self.version = Some(version);
-                return Ok(());
+                return Ok(merges);
             }
             tracing::warn!(
                 state = key,
@@ -206,8 +241,26 @@ pub async fn run(
         ..Summary::default()
     };
     loop {
+        let before = (summary.read, summary.rejected_total());
         job.cycle(&mut state, &mut summary, &stop).await?;
         summary.polls += 1;
+        let poll = PollCounts {
+            poll: summary.polls,
+            read: summary.read - before.0,
+            rejected: summary.rejected_total() - before.1,
+        };
+        // Checked per poll, so a feed gone bad stops a long-running ingest at once.
+        if poll.ratio() > dataset.max_reject_ratio {
+            tracing::warn!(
+                flow = name,
+                poll = poll.poll,
+                read = poll.read,
+                rejected = poll.rejected,
+                "the poll rejected more rows than the dataset allows; stopping"
+            );
+            summary.over_reject_limit = Some(poll);
+            break;
+        }
         if once || stop.is_set() || stop.sleep(source.poll_every.0).await {
             break;
         }
@@ -294,14 +347,9 @@ impl Job<'_> {
             summary.pages += 1;
             summary.read += rows;
             let cleaned = &current.cleaned;
-            self.quarantine(
-                &current.page,
-                &cleaned.rejects,
-                since.as_deref(),
-                offset,
-                summary,
-            )
-            .await?;
+            let fresh = fresh_rejects(&current.page, &cleaned.rejects, state, summary)?;
+            self.quarantine(&current.page, &fresh, since.as_deref(), offset, summary)
+                .await?;
             let (lines, keys) = (&current.lines, &current.keys);
             let mut records = Vec::with_capacity(lines.len());
             let mut accepted = Vec::with_capacity(lines.len());
@@ -349,9 +397,18 @@ impl Job<'_> {
             for (key, row, at) in accepted {
                 state.produced.insert(key, (row, at));
             }
-            let page_max = current.page.watermarks.iter().flatten().max();
-            if let Some(max) = page_max
-                && state.watermark.as_deref().is_none_or(|w| max > w)
+            // Only values that parse move the watermark: one that does not would make every
+            // poll read the whole dataset again.
+            let page_max = current
+                .page
+                .watermarks
+                .iter()
+                .flatten()
+                .filter_map(|w| micros(w).map(|at| (at, w)))
+                .max();
+            let current_at = state.watermark.as_deref().and_then(micros);
+            if let Some((at, max)) = page_max
+                && current_at.is_none_or(|w| at > w)
             {
                 state.watermark = Some(max.to_owned());
             }
@@ -360,9 +417,10 @@ impl Job<'_> {
                 let horizon =
                     w.saturating_sub(i64::try_from(self.overlap.as_micros()).unwrap_or(0));
                 state.produced.retain(|_, &mut (_, at)| at >= horizon);
+                state.rejected.retain(|_, &mut at| at >= horizon);
             }
             // Saved before a failure of the next page is reported: this page is done.
-            state
+            summary.state_merges += state
                 .save(self.objects, self.bucket, &self.state_key)
                 .await?;
             tracing::info!(flow = self.name, offset, rows, produced = summary.produced, watermark = ?state.watermark, "page ingested");
@@ -374,20 +432,21 @@ impl Job<'_> {
         }
     }
 
-    /// Writes a page's rejected rows to `<prefix>_rejects/<flow>/<since>+<offset>.jsonl`
-    /// (a name a re-read of the same page replaces).
+    /// Writes a page's rejected rows that are new (see [`fresh_rejects`]) to
+    /// `<prefix>_rejects/<flow>/<since>+<offset>-<hash of the rows>.jsonl`: a name a re-read
+    /// of the same rows replaces, and that rows rejected later never take.
     async fn quarantine(
         &self,
         page: &Page,
-        rejects: &[crate::clean::Reject],
+        rejects: &Fresh<'_>,
         since: Option<&str>,
         offset: u64,
         summary: &mut Summary,
     ) -> Result<(), String> {
-        if rejects.is_empty() {
+        if rejects.rows.is_empty() {
             return Ok(());
         }
-        let body = super::jsonl_body(rejects.iter().map(|reject| {
+        let body = super::jsonl_body(rejects.rows.iter().map(|reject| {
             *summary.rejected.entry(reject.field.clone()).or_default() += 1;
             serde_json::json!({
                 "source": page.url, "position": offset + reject.row as u64,
@@ -395,7 +454,11 @@ impl Job<'_> {
             })
         }));
         let stamp = since.unwrap_or("start").replace(':', "");
-        let key = format!("{}{stamp}+{offset}.jsonl", self.rejects_prefix);
+        let key = format!(
+            "{}{stamp}+{offset}-{:016x}.jsonl",
+            self.rejects_prefix,
+            hash_of(&rejects.hashes)
+        );
         self.objects
             .put(self.bucket, &key, body)
             .await
@@ -403,6 +466,56 @@ impl Job<'_> {
         summary.objects.push(key);
         Ok(())
     }
+}
+
+/// A page's rejected rows not quarantined before, and the hashes of their raw values.
+struct Fresh<'a> {
+    rows: Vec<&'a crate::clean::Reject>,
+    hashes: Vec<u64>,
+}
+
+/// The page's rejects not quarantined before (by the hash of the row's raw values),
+/// recorded in `state` as they are; the others count as unchanged.
+fn fresh_rejects<'r>(
+    page: &Page,
+    rejects: &'r [crate::clean::Reject],
+    state: &mut State,
+    summary: &mut Summary,
+) -> Result<Fresh<'r>, String> {
+    let mut fresh = Fresh {
+        rows: Vec::new(),
+        hashes: Vec::new(),
+    };
+    if rejects.is_empty() {
+        return Ok(fresh);
+    }
+    let options = arrow_cast::display::FormatOptions::default().with_null("\0");
+    let columns = page
+        .batch
+        .columns()
+        .iter()
+        .map(|c| arrow_cast::display::ArrayFormatter::try_new(c, &options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let now = state.watermark.as_deref().and_then(micros).unwrap_or(0);
+    for reject in rejects {
+        let values: Vec<String> = columns
+            .iter()
+            .map(|c| c.value(reject.row).to_string())
+            .collect();
+        let at = (page.watermarks.is_valid(reject.row))
+            .then(|| page.watermarks.value(reject.row))
+            .and_then(micros)
+            .unwrap_or(now);
+        let hash = hash_of(&values);
+        if state.rejected.insert(hash, at).is_some() {
+            summary.unchanged += 1;
+        } else {
+            fresh.rows.push(reject);
+            fresh.hashes.push(hash);
+        }
+    }
+    Ok(fresh)
 }
 
 /// The next page, cleaned and encoded (see [`cleaned_pages`]).
@@ -526,6 +639,7 @@ mod tests {
         let state = |watermark: Option<&str>, produced: &[(u64, u64, i64)], version: &str| State {
             watermark: watermark.map(str::to_owned),
             produced: produced.iter().map(|&(k, r, at)| (k, (r, at))).collect(),
+            rejected: HashMap::new(),
             version: Some(version.to_owned()),
         };
         // Theirs is later: its watermark and version win; keys of either are kept, the
