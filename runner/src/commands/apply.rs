@@ -139,7 +139,7 @@ pub async fn run(
             continue;
         }
         let bucket = pipeline.pipeline.storage.as_ref().map(|s| s.bucket.clone());
-        let lock = match (&bucket, args.target.as_str()) {
+        let mut lock = match (&bucket, args.target.as_str()) {
             (Some(bucket), target)
                 if target != LOCAL
                     && backends
@@ -167,7 +167,17 @@ pub async fn run(
             }
             _ => None,
         };
-        let report = apply(&plan, &backends).await;
+        // The lease is renewed while apply runs; a lock taken over meanwhile stops it.
+        let report = match lock.as_mut() {
+            None => apply(&plan, &backends).await,
+            Some(held) => tokio::select! {
+                report = apply(&plan, &backends) => report,
+                lost = held.keep(backends.objects.as_ref()) => {
+                    writeln!(err, "error: {lost}")?;
+                    return Ok(Outcome::Findings);
+                }
+            },
+        };
         if let Some(lock) = lock
             && let Err(e) = lock.release(backends.objects.as_ref()).await
         {
