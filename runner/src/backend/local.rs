@@ -91,10 +91,24 @@ fn write_parts_atomic(path: &Path, parts: &[impl AsRef<[u8]>]) -> Result<()> {
     let written = std::fs::File::create(&temp).and_then(|mut file| {
         parts
             .iter()
-            .try_for_each(|part| file.write_all(part.as_ref()))
+            .try_for_each(|part| file.write_all(part.as_ref()))?;
+        file.sync_all()
     });
     written.map_err(io(&temp))?;
-    std::fs::rename(&temp, path).map_err(io(path))
+    rename_durably(&temp, path)
+}
+
+/// Renames `temp` (its data already on disk) to `path`, then flushes the folder, so after
+/// a crash of the machine `path` holds the old content or the whole new one, never an
+/// empty or partial file.
+fn rename_durably(temp: &Path, path: &Path) -> Result<()> {
+    std::fs::rename(temp, path).map_err(io(path))?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io(parent))?;
+    }
+    Ok(())
 }
 
 /// Reads a JSON state file; `None` when there is no file at that path (including when a
@@ -415,7 +429,10 @@ impl ObjectStore for Local {
         if std::fs::hard_link(path, &temp).is_err() {
             std::fs::copy(path, &temp).map_err(io(&temp))?;
         }
-        std::fs::rename(&temp, &target).map_err(io(&target))
+        std::fs::File::open(&temp)
+            .and_then(|file| file.sync_all())
+            .map_err(io(&temp))?;
+        rename_durably(&temp, &target)
     }
 }
 
