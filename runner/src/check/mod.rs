@@ -3,6 +3,7 @@
 //! paths. Every check runs and every finding is collected; nothing stops at the first.
 
 mod dataset;
+mod durations;
 pub mod names;
 mod refs;
 mod templates;
@@ -34,6 +35,7 @@ pub fn check(doc: &Document) -> (Option<Validated>, Vec<Diagnostic>) {
     };
     ctx.name_rules();
     dataset::check_datasets(&mut ctx);
+    durations::check_durations(&mut ctx);
     refs::check_references(&mut ctx);
     templates::check_templates(&mut ctx);
     let diags = ctx.out;
