@@ -114,8 +114,9 @@ fn check_layouts(ctx: &mut Ctx<'_>) {
             )
             .hint = Some("e.g. `prefix: historical/`".into());
         }
+        // JSON lines are written, and read by the embedded engine, uncompressed.
         if let Some(codec) = layout.compression
-            && matches!(codec, Codec::Snappy | Codec::Zstd)
+            && codec != Codec::None
             && layout.format != Format::Parquet
         {
             ctx.error(
@@ -328,8 +329,8 @@ fn check_flows(ctx: &mut Ctx<'_>) {
 }
 
 /// `flow`'s layout `name` (at `at`) is one the flow writes: a backfill writes Parquet; a
-/// deliver writes JSON lines as the records came (so uncompressed), or Parquet with any
-/// codec. Snappy or zstd on JSON lines is the layout's own error (see [`check_layouts`]).
+/// deliver writes JSON lines or Parquet. A codec on JSON lines is the layout's own error
+/// (see [`check_layouts`]).
 fn check_written_layout(ctx: &mut Ctx<'_>, at: &str, flow: &Flow, name: &str) {
     let Some(layout) = ctx
         .pipeline
@@ -339,26 +340,13 @@ fn check_written_layout(ctx: &mut Ctx<'_>, at: &str, flow: &Flow, name: &str) {
     else {
         return;
     };
-    let (message, hint) = match (flow, layout.format, layout.compression) {
-        (Flow::Backfill(_), Format::Parquet, _) => return,
-        (Flow::Backfill(_), format, _) => (
-            format!(
-                "a backfill writes parquet layouts; '{name}' is {}",
-                format.as_str()
-            ),
-            "use `format: parquet` for this layout",
-        ),
-        (Flow::Deliver(_), Format::Csv, _) => (
-            format!("a deliver writes jsonl or parquet layouts; '{name}' is csv"),
-            "use `format: jsonl` or `format: parquet` for this layout",
-        ),
-        (Flow::Deliver(_), Format::Jsonl, Some(Codec::Gzip)) => (
-            format!("a deliver writes jsonl uncompressed; '{name}' asks for gzip"),
-            "remove `compression` from the layout, or use `format: parquet` with a codec",
-        ),
-        _ => return,
-    };
-    ctx.error(at, false, message).hint = Some(hint.into());
+    if matches!(flow, Flow::Backfill(_)) && layout.format != Format::Parquet {
+        let message = format!(
+            "a backfill writes parquet layouts; '{name}' is {}",
+            layout.format.as_str()
+        );
+        ctx.error(at, false, message).hint = Some("use `format: parquet` for this layout".into());
+    }
 }
 
 fn check_tables(ctx: &mut Ctx<'_>) {

@@ -126,7 +126,6 @@ fn classification(format: crate::spec::Format) -> &'static str {
     match format {
         crate::spec::Format::Parquet => "parquet",
         crate::spec::Format::Jsonl => "json",
-        crate::spec::Format::Csv => "csv",
     }
 }
 

@@ -39,14 +39,6 @@ pub fn storage_format(format: Format) -> (Value, &'static str, &'static str) {
             "org.apache.hadoop.mapred.TextInputFormat",
             "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
         ),
-        Format::Csv => (
-            json!({
-                "library": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
-                "parameters": { "separatorChar": ",", "quoteChar": "\"", "escapeChar": "\\" }
-            }),
-            "org.apache.hadoop.mapred.TextInputFormat",
-            "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-        ),
     }
 }
 

@@ -45,10 +45,8 @@ pub struct Layout {
 pub enum Format {
     /// Apache Parquet.
     Parquet,
-    /// One JSON object per line.
+    /// One JSON object per line, uncompressed.
     Jsonl,
-    /// CSV with a header row.
-    Csv,
 }
 
 impl Format {
@@ -57,7 +55,6 @@ impl Format {
         match self {
             Format::Parquet => "parquet",
             Format::Jsonl => "jsonl",
-            Format::Csv => "csv",
         }
     }
 }
@@ -72,8 +69,7 @@ pub enum Codec {
     Snappy,
     /// Zstandard (Parquet only).
     Zstd,
-    /// Gzip: Parquet pages, or whole JSONL and CSV files that other tools write and tables
-    /// read (runner's deliver writes JSONL uncompressed; its backfill writes Parquet).
+    /// Gzip (Parquet only).
     Gzip,
 }
 
