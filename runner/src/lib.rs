@@ -19,6 +19,7 @@ pub mod load;
 pub mod lock;
 pub mod plan;
 pub mod query;
+pub mod redact;
 pub mod resource;
 pub mod spec;
 pub mod suggest;
