@@ -1,8 +1,11 @@
 //! Pipeline files -> [`Document`]s: YAML parsed with spans, environment references
 //! interpolated, validated against the JSON Schema and deserialized into
 //! [`spec::Pipeline`](crate::spec::Pipeline). Every problem becomes a [`Diagnostic`].
+//! The values taken from the environment that must not be printed are kept with the
+//! document ([`Document::hidden`]).
 
 pub mod env;
+pub mod hidden;
 pub mod schema_check;
 pub mod tree;
 pub mod yaml;
@@ -29,6 +32,8 @@ pub struct Document {
     pub index: SpanIndex,
     /// The typed pipeline, when the file matched the schema.
     pub pipeline: Option<Pipeline>,
+    /// Values from the environment in fields not marked public, never to be printed.
+    pub hidden: Vec<crate::redact::Hidden>,
 }
 
 /// How files are loaded.
@@ -63,6 +68,7 @@ pub fn load_bytes(
         source: String::new(),
         index: SpanIndex::default(),
         pipeline: None,
+        hidden: Vec::new(),
     };
     let start = Span::point(Pos { line: 1, column: 1 });
     if bytes.len() > MAX_FILE_BYTES {
@@ -98,13 +104,16 @@ pub fn load_bytes(
             return (doc, vec![d]);
         }
     };
-    let (value, index, problems) = Convert {
+    let converted = Convert {
         lookup: options.lookup,
         target: options.target,
     }
     .run(&root);
-    doc.index = index;
-    let mut diags: Vec<Diagnostic> = problems
+    let value = converted.value;
+    doc.index = converted.index;
+    doc.hidden = hidden::hidden(&converted.env, &value, checker);
+    let mut diags: Vec<Diagnostic> = converted
+        .problems
         .into_iter()
         .map(|p| tree_problem(file, p))
         .collect();

@@ -14,6 +14,10 @@ use crate::diag::Diagnostic;
 use crate::spec::types::{DURATION_PATTERN, SIZE_PATTERN};
 use crate::suggest::did_you_mean;
 
+/// The schema keyword marking a field whose values may be printed even when they come
+/// from the environment (`"x-runner-public": true`).
+pub const PUBLIC: &str = "x-runner-public";
+
 /// A compiled pipeline schema.
 pub struct SchemaChecker {
     root: Value,
@@ -41,6 +45,26 @@ impl SchemaChecker {
             ctx.report(&error, &Scope::ROOT, &mut out);
         }
         out
+    }
+
+    /// Whether the field at `pointer` of `instance` is marked safe to show
+    /// ([`PUBLIC`] in its schema), so values from the environment are printed there.
+    pub fn is_public(&self, instance: &Value, pointer: &str) -> bool {
+        let Some((parent, key)) = pointer.rsplit_once('/') else {
+            return false;
+        };
+        let key = key.replace("~1", "/").replace("~0", "~");
+        let Some(parent) = self.schema_at(instance, parent, true) else {
+            return false;
+        };
+        let field = parent
+            .get("properties")
+            .and_then(|p| p.get(&key))
+            .or_else(|| parent.get("additionalProperties"));
+        field.is_some_and(|f| {
+            f.get(PUBLIC) == Some(&Value::Bool(true))
+                || self.resolve(f).get(PUBLIC) == Some(&Value::Bool(true))
+        })
     }
 
     /// Follows a local `$ref`, and a lone `allOf: [{$ref}]` (how schemars attaches a
@@ -526,5 +550,34 @@ mod tests {
                 .validator
                 .is_valid(&json!({"pipeline": "p", "bogus": 1}))
         );
+    }
+
+    #[test]
+    fn public_fields_are_the_marked_ones() {
+        let checker = SchemaChecker::new();
+        let doc = json!({
+            "pipeline": "p",
+            "description": "d",
+            "storage": { "bucket": "b", "layouts": {} },
+            "targets": { "aws": { "region": "r", "kafka": { "bootstrap": "k:9092" } } },
+            "sources": { "s": { "kind": "csv", "path": "x.csv" } }
+        });
+        for public in [
+            "/pipeline",
+            "/storage/bucket",
+            "/targets/aws/region",
+            "/targets/aws/kafka/bootstrap",
+        ] {
+            assert!(checker.is_public(&doc, public), "{public}");
+        }
+        for private in [
+            "/description",
+            "/sources/s/path",
+            "/targets/aws",
+            "",
+            "/nope",
+        ] {
+            assert!(!checker.is_public(&doc, private), "{private}");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! A [`Node`] tree -> a JSON value plus a [`SpanIndex`] from document paths to spans.
+//! A [`Node`] tree -> a JSON value plus a [`SpanIndex`] from document paths to spans, and
+//! the scalars that took values from the environment.
 //!
 //! Plain scalars are resolved by the YAML 1.2 core schema (`3` is a number, `"3"` is
 //! text), after `${VAR}` interpolation, so `partitions: ${PARTS:-3}` is a number.
@@ -7,7 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Number, Value};
 
-use super::env::{EnvProblem, interpolate};
+use super::env::{EnvProblem, FromEnv, interpolate};
 use super::yaml::{Node, NodeValue};
 use crate::diag::{Pos, Span};
 
@@ -84,6 +85,32 @@ pub enum TreeProblemKind {
     Env(EnvProblem),
 }
 
+/// A scalar whose text took values from the environment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvScalar {
+    /// Its JSON Pointer, e.g. `/catalog/tables/t/description`.
+    pub pointer: String,
+    /// The text as written in the file, e.g. `s3://${BUCKET}/x`.
+    pub written: String,
+    /// The text after interpolation.
+    pub resolved: String,
+    /// The variables whose values it took.
+    pub from_env: Vec<FromEnv>,
+}
+
+/// What [`Convert::run`] makes of a document.
+#[derive(Debug)]
+pub struct Converted {
+    /// The document as JSON.
+    pub value: Value,
+    /// Where each value sits.
+    pub index: SpanIndex,
+    /// The problems met.
+    pub problems: Vec<TreeProblem>,
+    /// The scalars that took values from the environment, in document order.
+    pub env: Vec<EnvScalar>,
+}
+
 /// Settings of the conversion.
 pub struct Convert<'a> {
     /// Looks up environment variables.
@@ -94,12 +121,17 @@ pub struct Convert<'a> {
 }
 
 impl Convert<'_> {
-    /// Converts `root` into a JSON value, its span index and the problems met.
-    pub fn run(&self, root: &Node) -> (Value, SpanIndex, Vec<TreeProblem>) {
-        let mut index = SpanIndex::default();
-        let mut problems = Vec::new();
-        let value = self.node(root, &mut Vec::new(), None, &mut index, &mut problems);
-        (value, index, problems)
+    /// Converts `root` into a JSON value, its span index, the problems met and the scalars
+    /// that took values from the environment.
+    pub fn run(&self, root: &Node) -> Converted {
+        let mut out = Converted {
+            value: Value::Null,
+            index: SpanIndex::default(),
+            problems: Vec::new(),
+            env: Vec::new(),
+        };
+        out.value = self.node(root, &mut Vec::new(), None, &mut out);
+        out
     }
 
     fn node(
@@ -107,10 +139,9 @@ impl Convert<'_> {
         node: &Node,
         path: &mut Vec<Segment>,
         key: Option<Span>,
-        index: &mut SpanIndex,
-        problems: &mut Vec<TreeProblem>,
+        out: &mut Converted,
     ) -> Value {
-        index.entries.insert(
+        out.index.entries.insert(
             pointer(path),
             Located {
                 value: node.span,
@@ -122,13 +153,22 @@ impl Convert<'_> {
             NodeValue::Scalar { text, plain, tag } => {
                 let interpolated = text.contains('$');
                 let (text, env) = if interpolated {
-                    interpolate(text, self.lookup)
+                    let done = interpolate(text, self.lookup);
+                    if !done.from_env.is_empty() {
+                        out.env.push(EnvScalar {
+                            pointer: pointer(path),
+                            written: text.clone(),
+                            resolved: done.text.clone(),
+                            from_env: done.from_env,
+                        });
+                    }
+                    (done.text, done.problems)
                 } else {
                     (text.clone(), Vec::new())
                 };
                 for problem in env {
                     if self.reports(path, &problem) {
-                        problems.push(TreeProblem {
+                        out.problems.push(TreeProblem {
                             span: node.span,
                             path: human(path),
                             problem: TreeProblemKind::Env(problem),
@@ -145,7 +185,7 @@ impl Convert<'_> {
                     .enumerate()
                     .map(|(i, item)| {
                         path.push(Segment::Index(i));
-                        let v = self.node(item, path, None, index, problems);
+                        let v = self.node(item, path, None, out);
                         path.pop();
                         v
                     })
@@ -156,7 +196,7 @@ impl Convert<'_> {
                 let mut first_line: HashMap<&str, u32> = HashMap::new();
                 for (k, v) in entries {
                     let NodeValue::Scalar { text: name, .. } = &k.value else {
-                        problems.push(TreeProblem {
+                        out.problems.push(TreeProblem {
                             span: k.span,
                             path: human(path),
                             problem: TreeProblemKind::ComplexKey,
@@ -164,7 +204,7 @@ impl Convert<'_> {
                         continue;
                     };
                     if let Some(line) = first_line.get(name.as_str()) {
-                        problems.push(TreeProblem {
+                        out.problems.push(TreeProblem {
                             span: k.span,
                             path: human(path),
                             problem: TreeProblemKind::DuplicateKey(name.clone(), *line),
@@ -173,7 +213,7 @@ impl Convert<'_> {
                     }
                     first_line.insert(name, k.span.start.line);
                     path.push(Segment::Key(name.clone()));
-                    let value = self.node(v, path, Some(k.span), index, problems);
+                    let value = self.node(v, path, Some(k.span), out);
                     path.pop();
                     map.insert(name.clone(), value);
                 }
@@ -300,6 +340,11 @@ mod tests {
     use crate::load::yaml::parse;
 
     fn convert(doc: &str) -> (Value, SpanIndex, Vec<TreeProblem>) {
+        let c = converted(doc);
+        (c.value, c.index, c.problems)
+    }
+
+    fn converted(doc: &str) -> Converted {
         let lookup = |name: &str| (name == "PARTS").then(|| "6".to_owned());
         let root = parse(doc).unwrap().unwrap();
         Convert {
@@ -329,6 +374,21 @@ mod tests {
         assert_eq!(v["n"], Value::from(6));
         assert_eq!(v["m"], Value::from("6"));
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn scalars_with_values_from_the_environment_are_listed() {
+        let c = converted("a: x${PARTS}y\nb: ${NOPE:-d}\nc: [\"${PARTS:-1}\"]\n");
+        let listed: Vec<(&str, &str, &str)> = c
+            .env
+            .iter()
+            .map(|e| (e.pointer.as_str(), e.written.as_str(), e.resolved.as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [("/a", "x${PARTS}y", "x6y"), ("/c/0", "${PARTS:-1}", "6")]
+        );
+        assert_eq!(c.env[0].from_env[0].name, "PARTS");
     }
 
     #[test]

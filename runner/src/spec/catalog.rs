@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
     /// The Glue database name (lowercase letters, digits and `_`).
+    #[schemars(extend("x-runner-public" = true))]
     pub database: String,
     /// Tables by name (lowercase letters, digits and `_`).
     #[serde(default)]

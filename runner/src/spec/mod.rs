@@ -35,6 +35,7 @@ pub use topic::Topic;
 pub struct Pipeline {
     /// The pipeline's name (lowercase letters, digits and `-`); resources runner creates are
     /// tagged with it.
+    #[schemars(extend("x-runner-public" = true))]
     pub pipeline: String,
     /// What the pipeline does.
     #[serde(default, skip_serializing_if = "Option::is_none")]

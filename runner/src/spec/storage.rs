@@ -12,6 +12,7 @@ use super::types::{Duration, Size};
 pub struct Storage {
     /// The S3 bucket name (3-63 lowercase letters, digits, `.` and `-`). On the local target
     /// it is a directory under the state directory.
+    #[schemars(extend("x-runner-public" = true))]
     pub bucket: String,
     /// Named layouts: where and how a flow writes its files.
     #[schemars(extend("minProperties" = 1))]

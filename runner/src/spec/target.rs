@@ -16,14 +16,17 @@ use super::types::Secret;
 pub struct Target {
     /// The AWS region, e.g. `us-west-2`. Defaults to the AWS configuration's region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-runner-public" = true))]
     pub region: Option<String>,
     /// The AWS profile to use. Defaults to the credential chain (environment, profile, SSO,
     /// instance role).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-runner-public" = true))]
     pub profile: Option<String>,
     /// A custom AWS endpoint (S3, Glue and Athena), e.g. a local test server. Per-service
     /// `AWS_ENDPOINT_URL_S3` / `_GLUE` / `_ATHENA` variables still take precedence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-runner-public" = true))]
     pub endpoint: Option<String>,
     /// The Kafka cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,6 +41,7 @@ pub struct Target {
 #[serde(deny_unknown_fields)]
 pub struct Kafka {
     /// Bootstrap servers, `host:port[,host:port...]`, typically `${KAFKA_BOOTSTRAP_SERVERS}`.
+    #[schemars(extend("x-runner-public" = true))]
     pub bootstrap: String,
     /// librdkafka properties passed through as given (`security.protocol`, `sasl.mechanism`,
     /// `sasl.username`, `sasl.password`, ...). Values are treated as secrets and never printed.
@@ -56,9 +60,11 @@ pub struct Kafka {
 pub struct Athena {
     /// The workgroup queries run in.
     #[serde(default = "default_workgroup")]
+    #[schemars(extend("x-runner-public" = true))]
     pub workgroup: String,
     /// Where Athena writes results (`s3://bucket/prefix/`). Defaults to the workgroup's setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-runner-public" = true))]
     pub output_location: Option<String>,
 }
 
