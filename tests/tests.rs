@@ -12,6 +12,7 @@ mod demo;
 mod fuzz;
 mod plan;
 mod query;
+mod redaction;
 mod remote;
 mod services;
 mod socrata_server;

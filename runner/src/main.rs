@@ -1,4 +1,6 @@
 //! The `runner` binary: parse the command line, dispatch, map the outcome to an exit code.
+//! Everything it prints (stdout, stderr, logs, panics) goes through a redacting writer, so
+//! values from the environment show as their `${VAR}` references (see `runner::redact`).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -6,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use runner::cli::{Cli, Command};
 use runner::commands::{self, Outcome};
+use runner::redact::Redacting;
 
 /// Runs an async command on a single-threaded runtime.
 fn block_on<F: std::future::Future<Output = std::io::Result<Outcome>>>(
@@ -29,13 +32,14 @@ fn main() -> ExitCode {
         .from_env_lossy();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| Redacting::new(std::io::stderr()))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    std::panic::set_hook(Box::new(report_panic));
     // Unlocked handles: a lock held for the whole run would block every other thread that
     // logs (blocking tasks, librdkafka callbacks) until the command ends.
-    let mut out = std::io::stdout();
-    let mut err = std::io::stderr();
+    let mut out = Redacting::new(std::io::stdout());
+    let mut err = Redacting::new(std::io::stderr());
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(args, &mut out, &mut err),
         Command::Schema(args) => commands::schema::run(args, &mut out),
@@ -53,5 +57,23 @@ fn main() -> ExitCode {
             Outcome::Usage
         }
     };
+    let _ = err.flush();
     ExitCode::from(outcome.code())
+}
+
+/// Prints a panic as the default hook does, through the redacting writer (a panic message
+/// may quote a value from the environment).
+fn report_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("<unnamed>");
+    let mut err = Redacting::new(std::io::stderr());
+    let _ = writeln!(err, "thread '{name}' {info}");
+    let backtrace = std::backtrace::Backtrace::capture();
+    let _ = match backtrace.status() {
+        std::backtrace::BacktraceStatus::Captured => writeln!(err, "stack backtrace:\n{backtrace}"),
+        _ => writeln!(
+            err,
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace"
+        ),
+    };
 }

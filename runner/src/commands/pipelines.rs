@@ -79,6 +79,8 @@ pub fn load_and_check(
                 return Ok(Err(Outcome::Usage));
             }
         };
+        // Before anything about the file is printed: its environment values stay hidden.
+        crate::redact::hide(&doc.hidden);
         checked.findings.extend(diags);
         let (valid, diags) = check::check(&doc);
         checked.findings.extend(diags);

@@ -96,9 +96,10 @@ fn risk_name(risk: Risk) -> &'static str {
     }
 }
 
-/// A value on one line, cut at 100 characters.
+/// A value on one line, cut at 100 characters (after hiding environment values, which a
+/// cut could leave unrecognisable).
 fn short(value: &Value) -> String {
-    let text = value.to_string();
+    let text = crate::redact::text(&value.to_string());
     if text.chars().count() > 100 {
         let cut: String = text.chars().take(97).collect();
         format!("{cut}...")
