@@ -151,6 +151,11 @@ fn help_teaches_the_exit_codes() {
     let text = stdout(&output);
     assert!(text.contains("Exit status: 0 valid"), "{text}");
     assert!(text.contains("--format"), "{text}");
+    let run = stdout(&runner(&["run", "--help"]));
+    assert!(
+        run.contains("3 deliver finished but could not keep its guarantee"),
+        "{run}"
+    );
 }
 
 #[test]

@@ -75,7 +75,10 @@ pub enum Command {
     /// counts reconcile: read = written + rejected.
     ///
     /// Exit status: 0 done; 1 failed, or more rows rejected than the dataset's
-    /// max_reject_ratio allows; 2 usage error.
+    /// max_reject_ratio allows (ingest: in one poll); 2 usage error; 3 deliver finished
+    /// but could not keep its guarantee (records the broker lost, a gap in the dedupe
+    /// window, or partitions --once left behind: see the summary's `risks` and `behind`).
+    /// Warnings go to stderr unless RUST_LOG says otherwise.
     #[command(
         after_help = "Examples:\n  runner apply && runner run backfill\n  runner run backfill_export --format json\n  runner run ingest --once && runner run deliver --once\n  runner run ingest --target aws   # polls every poll_every until Ctrl-C"
     )]
