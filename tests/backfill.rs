@@ -570,7 +570,9 @@ fn partitions_are_registered_for_tables_without_projection() {
 
 /// Serves `body` at `/seattle.csv` (GET and HEAD, with an ETag) on 127.0.0.1 and 404 for
 /// any other path, for `requests` requests. Returns the base URL.
-fn serve(body: Vec<u8>, requests: usize) -> String {
+/// Serves `body` as `/seattle.csv` (and 404 for anything else) for `requests` requests;
+/// with `stall_after`, a GET sends that many bytes of the body and then nothing more.
+fn serve(body: Vec<u8>, requests: usize, stall_after: Option<usize>) -> String {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -594,10 +596,14 @@ fn serve(body: Vec<u8>, requests: usize) -> String {
                     body.len()
                 );
                 stream.write_all(header.as_bytes()).and_then(|()| {
-                    if head {
-                        Ok(())
-                    } else {
-                        stream.write_all(&body)
+                    match (head, stall_after) {
+                        (true, _) => Ok(()),
+                        (false, None) => stream.write_all(&body),
+                        (false, Some(sent)) => {
+                            let sent = stream.write_all(&body[..sent]).and_then(|()| stream.flush());
+                            std::thread::sleep(std::time::Duration::from_secs(30));
+                            sent
+                        }
                     }
                 })
             } else {
@@ -614,7 +620,7 @@ fn serve(body: Vec<u8>, requests: usize) -> String {
 fn an_http_source_is_streamed_and_checkpointed_by_its_etag() {
     let body = std::fs::read(crate::util::root().join("data/spd_crime_data_2023_formatted.csv"))
         .expect("data");
-    let base = serve(body, 16);
+    let base = serve(body, 16, None);
     let s = Scratch::new("backfill-http");
     let p = s.pipeline_reading("seattle.yaml", &format!("{base}/seattle.csv"), &[]);
     assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
@@ -636,6 +642,29 @@ fn an_http_source_is_streamed_and_checkpointed_by_its_etag() {
     assert!(
         err.contains(&format!("HEAD {base}/gone.csv: HTTP 404")),
         "{err}"
+    );
+}
+
+#[test]
+fn an_http_source_that_stalls_mid_body_fails_after_its_read_timeout() {
+    let body = std::fs::read(crate::util::root().join("data/spd_crime_data_2023_formatted.csv"))
+        .expect("data");
+    let base = serve(body, 4, Some(100_000));
+    let s = Scratch::new("backfill-http-stall");
+    let url = format!("{base}/seattle.csv");
+    let p = s.pipeline_reading("seattle.yaml", &format!("{url}\n    read_timeout: 1s"), &[]);
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let started = std::time::Instant::now();
+    let run = s.run(&["run", "backfill", &p]);
+    let err = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{url}: no data for 1 s; the sender stalled")),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "failed after the read timeout, not the server's stall"
     );
 }
 

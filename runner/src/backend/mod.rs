@@ -16,6 +16,7 @@ pub mod local;
 pub mod local_log;
 pub mod remote;
 pub mod s3;
+pub mod stall_guard;
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -18,6 +18,13 @@ pub(super) fn check_durations(ctx: &mut Ctx<'_>) {
         }
     };
     for (name, source) in &p.sources {
+        if let Source::Csv(s) = source {
+            zero(
+                ptr(&["sources", name, "read_timeout"]),
+                "would fail every read over the network at once",
+                Some(&s.read_timeout),
+            );
+        }
         if let Source::Socrata(s) = source {
             zero(
                 ptr(&["sources", name, "poll_every"]),

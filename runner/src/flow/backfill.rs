@@ -229,7 +229,7 @@ async fn run_file(
         .map_err(|e| format!("spool directory: {e}"))?;
     let reader = CsvReader::open(
         &file_name,
-        input.open(job.objects).await?,
+        input.open(job.objects, job.source.read_timeout.0).await?,
         job.source,
         BATCH_ROWS,
     )?;

@@ -122,17 +122,27 @@ impl Input {
         }
     }
 
-    /// The input's body as a stream.
-    pub async fn open(&self, objects: &dyn ObjectStore) -> Result<Box<dyn Read + Send>, String> {
-        match self {
-            Input::File(path) => std::fs::File::open(path)
-                .map(|f| Box::new(f) as Box<dyn Read + Send>)
-                .map_err(|e| format!("{}: {e}", path.display())),
-            Input::Url(url) => open_url(url),
-            Input::Object { bucket, key } => {
-                objects.open(bucket, key).await.map_err(|e| e.to_string())
+    /// The input's body as a stream; one read over the network fails after `read_timeout`
+    /// without a byte (see [`crate::backend::stall_guard`]).
+    pub async fn open(
+        &self,
+        objects: &dyn ObjectStore,
+        read_timeout: std::time::Duration,
+    ) -> Result<Box<dyn Read + Send>, String> {
+        let body = match self {
+            Input::File(path) => {
+                return std::fs::File::open(path)
+                    .map(|f| Box::new(f) as Box<dyn Read + Send>)
+                    .map_err(|e| format!("{}: {e}", path.display()));
             }
-        }
+            Input::Url(url) => open_url(url)?,
+            Input::Object { bucket, key } => {
+                objects.open(bucket, key).await.map_err(|e| e.to_string())?
+            }
+        };
+        let guarded = crate::backend::stall_guard::guard(self.name(), body, read_timeout)
+            .map_err(|e| format!("{}: {e}", self.name()))?;
+        Ok(Box::new(guarded))
     }
 
     /// What identifies the input's content now: size and modification time for a file;

@@ -16,6 +16,7 @@ fn source() -> CsvSource {
         header: true,
         encoding: Encoding::Utf8,
         compression: Compression::Auto,
+        read_timeout: crate::spec::types::Duration(std::time::Duration::from_secs(60)),
     }
 }
 
@@ -141,7 +142,7 @@ async fn inputs_name_what_is_missing() {
         std::env::temp_dir().join(format!("runner-input-{}", std::process::id())),
     );
     let missing = Input::File("no/such.csv".into())
-        .open(&store)
+        .open(&store, std::time::Duration::from_secs(60))
         .await
         .err()
         .expect("fails");

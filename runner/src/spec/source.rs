@@ -65,6 +65,15 @@ pub struct CsvSource {
     /// Compression of the file; `auto` recognises gzip by its magic bytes.
     #[serde(default)]
     pub compression: Compression,
+    /// For an `http(s)://` or `s3://` input: how long its body may send nothing before the
+    /// read fails, naming the input (a server that stalls mid-body would otherwise hold the
+    /// run for good).
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout: Duration,
+}
+
+fn default_read_timeout() -> Duration {
+    Duration(std::time::Duration::from_secs(60))
 }
 
 /// Text encodings a CSV source may use.
