@@ -15,6 +15,7 @@ mod query;
 mod redaction;
 mod remote;
 mod services;
+mod slow_link;
 mod socrata_server;
 mod streaming;
 mod util;

@@ -16,6 +16,23 @@ use super::s3::S3;
 use super::{AthenaAccess, Backends};
 use crate::spec::Pipeline;
 
+/// The slowest rate, in bytes a second, at which a request's body is given time to go.
+const SLOWEST_SEND: u64 = 1 << 20;
+
+/// The timeouts of an AWS request that sends a body of `bytes`: 3 s to connect, and for
+/// each of its 3 attempts 10 s plus the time to send the body at [`SLOWEST_SEND`] (a
+/// 64 MiB object gets 74 s), so a large object on a slow link is not cut off at a
+/// fixed deadline and retried in vain; the whole operation gets its attempts and their
+/// backoffs.
+pub fn timeouts(bytes: u64) -> TimeoutConfig {
+    let attempt = Duration::from_secs(10 + bytes / SLOWEST_SEND);
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * 3)
+        .build()
+}
+
 /// An endpoint override for one service: `AWS_ENDPOINT_URL_<SERVICE>` wins (the SDK reads
 /// it itself), then the target's `endpoint`.
 fn endpoint_for(service_variable: &str, target_endpoint: Option<&str>) -> Option<String> {
@@ -60,13 +77,7 @@ pub async fn connect(name: &str, pipeline: &Pipeline) -> Result<Backends, String
         ));
     };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(30))
-                .build(),
-        )
+        .timeout_config(timeouts(0))
         .retry_config(RetryConfig::standard().with_max_attempts(3));
     if let Some(region) = settings.region.as_deref().filter(|r| !r.is_empty()) {
         loader = loader.region(aws_config::Region::new(region.to_owned()));

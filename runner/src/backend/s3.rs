@@ -21,6 +21,12 @@ where
 }
 use crate::resource::Attrs;
 
+/// The client settings of a request that sends `bytes`: timeouts that give the body time
+/// to go (see [`super::remote::timeouts`]).
+fn sending(bytes: u64) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::default().timeout_config(super::remote::timeouts(bytes))
+}
+
 /// Files larger than this are uploaded in parts of this size (S3's minimum part is 5 MiB).
 pub const PART_SIZE: u64 = 8 << 20;
 
@@ -189,12 +195,14 @@ impl ObjectStore for S3 {
         // The body is covered by its CRC32 checksum header, which is signed and which S3
         // checks, so the signature leaves out a SHA-256 of the whole body (a tenth of a
         // deliver's CPU, on the thread that drives every request).
+        let size = body.len() as u64;
         self.client
             .put_object()
             .bucket(bucket)
             .key(key)
             .body(ByteStream::from(body))
             .customize()
+            .config_override(sending(size))
             .disable_payload_signing()
             .send()
             .await
@@ -222,6 +230,7 @@ impl ObjectStore for S3 {
             .checksum_crc32(crc)
             .body(ByteStream::new(body))
             .customize()
+            .config_override(sending(length as u64))
             .disable_payload_signing()
             .send()
             .await
@@ -423,6 +432,8 @@ impl ObjectStore for S3 {
                 .bucket(bucket)
                 .key(key)
                 .body(body)
+                .customize()
+                .config_override(sending(size))
                 .send()
                 .await
                 .map_err(|e| failure(&format!("PutObject {what}"), e))?;
@@ -489,6 +500,8 @@ impl S3 {
                 .upload_id(upload_id)
                 .part_number(number)
                 .body(body)
+                .customize()
+                .config_override(sending(length))
                 .send()
                 .await
                 .map_err(|e| failure(&format!("UploadPart {number} of {what}"), e))?;
