@@ -29,9 +29,9 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// An S3 client for a test endpoint with the test credentials.
-pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
+/// The S3 client settings for a test endpoint with the test credentials.
+pub fn s3_config(endpoint: &str) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::Config::builder()
         .endpoint_url(endpoint)
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
@@ -39,8 +39,11 @@ pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
         ))
         .force_path_style(true)
         .behavior_version_latest()
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// An S3 client for a test endpoint with the test credentials.
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(s3_config(endpoint).build())
 }
 
 /// A Glue client for a test endpoint with the test credentials.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use runner::backend::ObjectStore;
 use runner::backend::s3::S3;
 
-use crate::services::{s3_client, service, unique};
+use crate::services::{s3_client, s3_config, service, unique};
 
 /// A proxy on 127.0.0.1 in front of `upstream` (`host:port`) that passes what clients send
 /// at `rate` bytes a second, and answers at full speed; its URL. It serves until the test
@@ -64,15 +64,8 @@ async fn a_large_object_on_a_slow_link_gets_the_time_it_needs() {
     let upstream = endpoint.trim_start_matches("http://").to_owned();
     let proxy = slow_proxy(upstream, 512 << 10);
     // The client as a remote target makes it: its default timeouts (10 s an attempt).
-    let config = aws_sdk_s3::Config::builder()
-        .endpoint_url(&proxy)
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .force_path_style(true)
+    let config = s3_config(&proxy)
         .timeout_config(runner::backend::remote::timeouts(0))
-        .behavior_version_latest()
         .build();
     let store = S3::new(aws_sdk_s3::Client::from_conf(config));
     // 6 MiB take 12 s at 512 KiB/s: past the fixed 10 s an attempt had.
@@ -81,7 +74,11 @@ async fn a_large_object_on_a_slow_link_gets_the_time_it_needs() {
         .put(&bucket, "big", body.clone())
         .await
         .expect("a 6 MiB object through a 512 KiB/s link is stored");
-    let stored = store.get(&bucket, "big").await.expect("get").expect("there");
+    let stored = store
+        .get(&bucket, "big")
+        .await
+        .expect("get")
+        .expect("there");
     assert_eq!(stored, body);
     store.delete(&bucket, "big").await.expect("delete");
     store.delete_bucket(&bucket).await.expect("delete bucket");

@@ -193,17 +193,7 @@ impl Lock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::local::Local;
-
-    async fn store() -> (tempfile::TempDir, Local) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Local::new(dir.path());
-        store
-            .create_bucket("b", "us-east-1", &serde_json::Map::new())
-            .await
-            .expect("bucket");
-        (dir, store)
-    }
+    use crate::backend::local::scratch_store as store;
 
     fn expired() -> Vec<u8> {
         let holder = Holder {
@@ -255,7 +245,9 @@ mod tests {
             .await
             .expect("taken");
         lock.renew(&store).await.expect("renewed");
-        lock.renew(&store).await.expect("renewed again, on its own version");
+        lock.renew(&store)
+            .await
+            .expect("renewed again, on its own version");
         // Someone else takes the lock over (its lease had run out, say).
         let other = Holder {
             who: "other@host (pid 2)".into(),

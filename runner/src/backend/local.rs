@@ -696,3 +696,15 @@ impl Log for Local {
         self.topic_files(topic).end_offset(partition)
     }
 }
+
+/// A local store in a temporary folder with an empty bucket `b`, for unit tests.
+#[cfg(test)]
+pub(crate) async fn scratch_store() -> (tempfile::TempDir, Local) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Local::new(dir.path());
+    store
+        .create_bucket("b", "us-east-1", &serde_json::Map::new())
+        .await
+        .expect("bucket");
+    (dir, store)
+}

@@ -190,17 +190,7 @@ fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::local::Local;
-
-    async fn store() -> (tempfile::TempDir, Local) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Local::new(dir.path());
-        store
-            .create_bucket("b", "us-east-1", &serde_json::Map::new())
-            .await
-            .expect("bucket");
-        (dir, store)
-    }
+    use crate::backend::local::scratch_store as store;
 
     #[tokio::test]
     async fn live_members_split_the_partitions_and_gone_ones_are_dropped() {
