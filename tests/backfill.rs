@@ -595,17 +595,19 @@ fn serve(body: Vec<u8>, requests: usize, stall_after: Option<usize>) -> String {
                     "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
-                stream.write_all(header.as_bytes()).and_then(|()| {
-                    match (head, stall_after) {
+                stream
+                    .write_all(header.as_bytes())
+                    .and_then(|()| match (head, stall_after) {
                         (true, _) => Ok(()),
                         (false, None) => stream.write_all(&body),
                         (false, Some(sent)) => {
-                            let sent = stream.write_all(&body[..sent]).and_then(|()| stream.flush());
+                            let sent = stream
+                                .write_all(&body[..sent])
+                                .and_then(|()| stream.flush());
                             std::thread::sleep(std::time::Duration::from_secs(30));
                             sent
                         }
-                    }
-                })
+                    })
             } else {
                 stream.write_all(
                     b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

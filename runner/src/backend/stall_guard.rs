@@ -150,13 +150,19 @@ mod tests {
         };
         let started = std::time::Instant::now();
         let mut read = Vec::new();
-        let error = guard("GET http://h/x.csv".into(), Box::new(stalled), Duration::from_millis(200))
-            .expect("guarded")
-            .read_to_end(&mut read)
-            .expect_err("the stall fails the read");
+        let error = guard(
+            "GET http://h/x.csv".into(),
+            Box::new(stalled),
+            Duration::from_millis(200),
+        )
+        .expect("guarded")
+        .read_to_end(&mut read)
+        .expect_err("the stall fails the read");
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         assert!(
-            error.to_string().starts_with("GET http://h/x.csv: no data for 0.2 s"),
+            error
+                .to_string()
+                .starts_with("GET http://h/x.csv: no data for 0.2 s"),
             "{error}"
         );
         assert_eq!(read, b"header\n");
