@@ -417,6 +417,14 @@ async fn log_suite(log: &dyn Log, can_add_partitions: bool) {
             .expect("fetch");
         let expected = acked.iter().filter(|(p, _)| *p == partition).count();
         assert_eq!(messages.len(), expected, "partition {partition}");
+        // Where the partition ends: the offset its next record gets.
+        assert_eq!(
+            log.end_offset("conf-ends", &topic, partition)
+                .await
+                .expect("end offset"),
+            expected as u64,
+            "end of partition {partition}"
+        );
         assert!(
             messages.windows(2).all(|w| w[0].offset + 1 == w[1].offset),
             "offsets in order"
