@@ -198,8 +198,9 @@ pub struct RunArgs {
     pub once: bool,
     /// Deliver with --once: how long to wait for partitions other live workers hold (a
     /// killed worker's are taken up when its session ends, within 10 s) before exiting 3
-    /// with the partitions still behind and their lag.
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    /// with the partitions still behind and their lag. The default covers a live worker's
+    /// batch written by age (`rotate.max_age`, 60 s by default).
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
     pub patience: crate::spec::types::Duration,
 }
 
