@@ -361,6 +361,84 @@ fn dirty_rows_are_quarantined_with_file_line_and_reason_and_the_ratio_fails_the_
     assert_eq!(lines[2]["raw"], "not-an-id");
 }
 
+/// The header of the Seattle CSV export the pipeline reads.
+const SEATTLE_HEADER: &str = "report_number,offense_id,offense_start_datetime,offense_end_datetime,report_datetime,crime_against_category,offense_parent_group,offense,offense_code,precinct,sector,mcpp,block_address,longitude,latitude\n";
+
+#[test]
+fn a_file_of_only_unreadable_rows_is_quarantined_whole_each_row_with_its_reason() {
+    let s = Scratch::new("backfill-all-bad");
+    // 40,000 rows of 3 fields under a header of 15: more than two batches of rejects.
+    let mut csv = SEATTLE_HEADER.to_owned();
+    for i in 0..40_000 {
+        csv.push_str(&format!("{i},x,y\n"));
+    }
+    let input = s.dir.join("all_bad.csv");
+    std::fs::write(&input, csv).expect("write input");
+    let input = input.to_str().expect("UTF-8");
+    let p = s.pipeline_reading("seattle.yaml", input, &[]);
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let run = s.run(&["run", "backfill", &p, "--format", "json"]);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "every row rejected is over the ratio"
+    );
+    let result = summary(&run);
+    assert_eq!(
+        (result["read"].as_u64(), result["written"].as_u64()),
+        (Some(40_000), Some(0))
+    );
+    assert_eq!(
+        result["rejected"],
+        serde_json::json!({"unreadable row": 40_000})
+    );
+    let quarantine = s
+        .state()
+        .join("s3/seattle-911/historical/_rejects/backfill/all_bad_csv.jsonl");
+    let text = std::fs::read_to_string(quarantine).expect("quarantine written");
+    let mut count = 0u64;
+    for line in text.lines() {
+        let reject: Value = serde_json::from_str(line).expect("JSON line");
+        count += 1;
+        assert_eq!(reject["line"].as_u64(), Some(count + 1));
+        assert_eq!(reject["reason"], "the row has 3 fields, the header 15");
+        assert_eq!(reject["file"], input);
+    }
+    assert_eq!(count, 40_000);
+}
+
+#[test]
+fn an_unclosed_quote_stops_the_run_at_the_line_it_opens_on() {
+    let s = Scratch::new("backfill-open-quote");
+    // The quote opened on line 3 would make the rest of the 8 MiB file one field.
+    let mut csv = SEATTLE_HEADER.to_owned();
+    csv.push_str(
+        "2023-1,1,2023-12-30 23:00:00,,2023-12-31 00:32:25,PERSON,A,B,13A,N,U,M,X,-122.3,47.6\n",
+    );
+    csv.push_str(
+        "2023-2,2,\"2023-12-30 23:00:00,,2023-12-31 00:32:25,PERSON,A,B,13A,N,U,M,X,-122.3,47.6\n",
+    );
+    while csv.len() < 8 << 20 {
+        csv.push_str("2023-3,3,2023-12-30 23:00:00,,2023-12-31 00:32:25,PERSON,A,B,13A,N,U,M,X,-122.3,47.6\n");
+    }
+    let input = s.dir.join("open_quote.csv");
+    std::fs::write(&input, csv).expect("write input");
+    let input = input.to_str().expect("UTF-8");
+    let p = s.pipeline_reading("seattle.yaml", input, &[]);
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let started = std::time::Instant::now();
+    let run = s.run(&["run", "backfill", &p]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{input}: line 3: the record starting on this line is longer than max_record_bytes (1.0 MiB); is a quote left open?"
+        )),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
 #[test]
 fn a_missing_bucket_or_column_is_a_clear_error() {
     let s = Scratch::new("backfill-errors");

@@ -4,15 +4,27 @@
 //! A UTF-8 byte-order mark is skipped; CRLF line ends and quoted fields spanning lines are
 //! handled by the `csv` reader. Rows that cannot be read as the header says — a different
 //! number of fields, invalid UTF-8 — are returned as rejects with their line, never dropped
-//! and never fatal.
+//! and never fatal. Memory stays bounded whatever the file holds: a record longer than the
+//! source's `max_record_bytes` (an unclosed quote swallowing the rest of the file) is an
+//! error naming the line it starts on, and a batch ends at [`BATCH_BYTES`] or its row count
+//! whether its rows were read or rejected.
 
 use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::RecordBatch;
 use arrow_array::builder::StringBuilder;
 use arrow_schema::SchemaRef;
 
 use crate::spec::source::{Compression, CsvSource, Encoding};
+
+/// Bytes of rows (read or rejected) after which a batch ends early, so a batch of long
+/// rows stays small.
+pub const BATCH_BYTES: usize = 32 << 20;
+
+/// Bytes the `csv` reader buffers ahead of what it has parsed.
+const CSV_BUFFER: usize = 1 << 16;
 
 /// A row the source could not read.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +57,9 @@ pub struct CsvReader {
     record: csv::ByteRecord,
     file: String,
     gzip: bool,
+    /// The input's limit, moved on as each record ends.
+    cap: Arc<AtomicU64>,
+    max_record_bytes: u64,
 }
 
 /// Whether bytes start with the gzip magic number.
@@ -62,11 +77,17 @@ impl CsvReader {
         batch_rows: usize,
     ) -> Result<CsvReader, String> {
         let file = name.to_owned();
-        let (mut reader, gzip) = csv_reader(name, input, source)?;
+        let max_record_bytes = source.max_record_bytes.0;
+        let cap = Arc::new(AtomicU64::new(record_limit(0, max_record_bytes)));
+        let (mut reader, gzip) = csv_reader(name, input, source, Arc::clone(&cap))?;
         // Without a header, the first row gives the width and is still read as data.
         let header = reader
             .byte_headers()
-            .map_err(|e| format!("{file}: line 1: {e}"))?;
+            .map_err(|e| read_error(&file, 1, &e, max_record_bytes))?
+            .clone();
+        if reader.position().byte() > max_record_bytes {
+            return Err(too_long(&file, 1, max_record_bytes));
+        }
         if header.is_empty() || header.iter().all(<[u8]>::is_empty) {
             return Err(if source.header {
                 format!("{file}: the file is empty or has no header row")
@@ -97,6 +118,8 @@ impl CsvReader {
             record: csv::ByteRecord::new(),
             file,
             gzip,
+            cap,
+            max_record_bytes,
         })
     }
 
@@ -124,14 +147,35 @@ impl CsvReader {
             .collect();
         let mut lines = Vec::with_capacity(self.batch_rows);
         let mut rejects = Vec::new();
-        while lines.len() < self.batch_rows {
-            let more = match self.reader.read_byte_record(&mut self.record) {
+        let mut bytes = 0;
+        // Rejected rows count toward the batch's rows and bytes as read ones do, so a file
+        // of nothing but bad rows is handed on a batch at a time too.
+        while lines.len() + rejects.len() < self.batch_rows && bytes < BATCH_BYTES {
+            let start = self.reader.position().clone();
+            self.cap.store(
+                record_limit(start.byte(), self.max_record_bytes),
+                Ordering::Relaxed,
+            );
+            let read = self.reader.read_byte_record(&mut self.record);
+            let length = self.reader.position().byte().saturating_sub(start.byte());
+            // The cap stops a record a buffer's length past the limit at most; this makes
+            // the limit exact.
+            if length > self.max_record_bytes {
+                return Err(too_long(&self.file, start.line(), self.max_record_bytes));
+            }
+            bytes += length as usize;
+            let more = match read {
                 Ok(more) => more,
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
+                    let line = e.position().map_or(start.line(), |p| p.line());
                     match e.kind() {
                         csv::ErrorKind::Io(_) => {
-                            return Err(format!("{}: line {line}: {e}", self.file));
+                            return Err(read_error(
+                                &self.file,
+                                start.line(),
+                                &e,
+                                self.max_record_bytes,
+                            ));
                         }
                         _ => {
                             rejects.push(SourceReject {
@@ -203,6 +247,67 @@ impl CsvReader {
     }
 }
 
+/// The input offset the `csv` reader may read up to while it reads a record starting at
+/// `start`: the record's `max` bytes plus the reader's buffer, so a refused read means the
+/// record itself is longer than `max`.
+fn record_limit(start: u64, max: u64) -> u64 {
+    start.saturating_add(max).saturating_add(CSV_BUFFER as u64)
+}
+
+/// The error of a failed read of the record starting on `line`: too long a record, or an
+/// I/O error (a broken gzip stream, a dropped connection).
+fn read_error(file: &str, line: u64, error: &csv::Error, max: u64) -> String {
+    if let csv::ErrorKind::Io(io) = error.kind()
+        && io.get_ref().is_some_and(|e| e.is::<RecordTooLong>())
+    {
+        return too_long(file, line, max);
+    }
+    format!("{file}: line {line}: {error}")
+}
+
+/// The error of a record starting on `line` longer than `max` bytes.
+fn too_long(file: &str, line: u64, max: u64) -> String {
+    format!(
+        "{file}: line {line}: the record starting on this line is longer than \
+         max_record_bytes ({}); is a quote left open?",
+        crate::spec::types::Size(max)
+    )
+}
+
+/// What [`Capped`] fails a read with once the record being read is too long.
+#[derive(Debug)]
+struct RecordTooLong;
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the record is longer than max_record_bytes")
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
+/// The input as the `csv` reader reads it, which hands out no byte past a limit the
+/// [`CsvReader`] moves on at each record (see [`record_limit`]): the `csv` reader keeps a
+/// record whole however long it grows, so this is what bounds it.
+struct Capped<R> {
+    inner: R,
+    read: u64,
+    limit: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let room = self.limit.load(Ordering::Relaxed).saturating_sub(self.read);
+        if room == 0 && !out.is_empty() {
+            return Err(std::io::Error::other(RecordTooLong));
+        }
+        let take = out.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut out[..take])?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 /// What the read-ahead thread sends: a batch with the bytes read so far, the end, or an
 /// error.
 type Ahead = Result<Option<(RawBatch, u64)>, String>;
@@ -261,11 +366,13 @@ impl ReadAhead {
 }
 
 /// A CSV reader over a stream: gzip undone (by magic bytes with `compression: auto`), a
-/// UTF-8 byte-order mark skipped, rows of any width accepted (they are checked per row).
+/// UTF-8 byte-order mark skipped, rows of any width accepted (they are checked per row),
+/// the text it reads [`Capped`] by `cap`.
 fn csv_reader(
     file: &str,
     opened: Box<dyn Read + Send>,
     source: &CsvSource,
+    cap: Arc<AtomicU64>,
 ) -> Result<(csv::Reader<Box<dyn Read + Send>>, bool), String> {
     let mut buffered = BufReader::with_capacity(1 << 16, opened);
     let head = buffered.fill_buf().map_err(|e| format!("{file}: {e}"))?;
@@ -297,8 +404,12 @@ fn csv_reader(
         .delimiter(source.delimiter.bytes().next().unwrap_or(b','))
         .has_headers(source.header)
         .flexible(true)
-        .buffer_capacity(1 << 16)
-        .from_reader(Box::new(CrlfToLf::new(input)) as Box<dyn Read + Send>);
+        .buffer_capacity(CSV_BUFFER)
+        .from_reader(Box::new(Capped {
+            inner: CrlfToLf::new(input),
+            read: 0,
+            limit: cap,
+        }) as Box<dyn Read + Send>);
     Ok((reader, gzip))
 }
 

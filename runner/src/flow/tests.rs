@@ -8,6 +8,7 @@ use arrow_array::cast::AsArray;
 use super::csv_source::CsvReader;
 use super::input::Input;
 use crate::spec::source::{Compression, CsvSource, Encoding};
+use crate::spec::types::Size;
 
 fn source() -> CsvSource {
     CsvSource {
@@ -17,6 +18,7 @@ fn source() -> CsvSource {
         encoding: Encoding::Utf8,
         compression: Compression::Auto,
         read_timeout: crate::spec::types::Duration(std::time::Duration::from_secs(60)),
+        max_record_bytes: Size(1 << 20),
     }
 }
 
@@ -198,4 +200,147 @@ fn latin1_and_windows_1252_are_decoded() {
     // Read as UTF-8, the same bytes are rejected rows.
     let (rows, rejects, _) = read_all(&file.0, &source(), 10);
     assert_eq!((rows, rejects.len()), (0, 2));
+}
+
+/// A reader counting the bytes taken from it.
+struct Counted<R> {
+    inner: R,
+    taken: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.taken
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[test]
+fn an_unclosed_quote_is_an_error_at_its_line_without_reading_the_file_whole() {
+    // The quote opened on line 3 is never closed: the rest of the file, 8 MiB of
+    // well-formed rows, would be one field.
+    let mut bytes = b"id,name,note\n1,a,fine\n2,b,\"never closed\n".to_vec();
+    while bytes.len() < 8 << 20 {
+        bytes.extend_from_slice(b"3,c,an ordinary row of the file\n");
+    }
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let input = Counted {
+        inner: std::io::Cursor::new(bytes),
+        taken: std::sync::Arc::clone(&taken),
+    };
+    let started = std::time::Instant::now();
+    let mut reader = CsvReader::open("open-quote.csv", Box::new(input), &source(), 1000)
+        .expect("the header reads");
+    let error = loop {
+        match reader.next_batch() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the file was read to its end without an error"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        error.starts_with("open-quote.csv: line 3: the record starting on this line is longer than max_record_bytes (1.0 MiB)"),
+        "{error}"
+    );
+    // The reader stopped about 1 MiB in (its buffers add a little), not at the end.
+    let taken = taken.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(taken < 2 << 20, "{taken} bytes read of 8 MiB");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn max_record_bytes_is_the_sources_and_long_records_below_it_are_read() {
+    let long = "x".repeat(3000);
+    let bytes = format!("id,note\n1,\"{long}\"\n2,\"{long}\n{long}\"\n");
+    let file = Temp::new("long-records.csv", bytes.as_bytes());
+    let (rows, rejects, _) = read_all(&file.0, &source(), 10);
+    assert_eq!((rows, rejects.len()), (2, 0));
+    let mut small = source();
+    small.max_record_bytes = Size(1000);
+    let error = read_all_err(&file.0, &small);
+    assert!(
+        error.ends_with(
+            "line 2: the record starting on this line is longer than max_record_bytes (1000 B); is a quote left open?"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("runner-csv-"), "names the file: {error}");
+}
+
+/// The error reading a whole file stops at.
+fn read_all_err(path: &std::path::Path, source: &CsvSource) -> String {
+    let mut reader = match open(path, source, 10) {
+        Ok(reader) => reader,
+        Err(e) => return e,
+    };
+    loop {
+        match reader.next_batch() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("{} was read to its end without an error", path.display()),
+            Err(e) => return e,
+        }
+    }
+}
+
+#[test]
+fn a_file_of_only_bad_rows_comes_a_batch_at_a_time_each_row_with_its_reason() {
+    // Every row has one field too many: none is read, all are rejected.
+    let mut bytes = b"a,b\n".to_vec();
+    for i in 0..50_000 {
+        bytes.extend_from_slice(format!("{i},x,y\n").as_bytes());
+    }
+    let file = Temp::new("all-bad.csv", &bytes);
+    let mut reader = open(&file.0, &source(), 1000).expect("opens");
+    let (mut batches, mut rejects) = (0, 0u64);
+    while let Some(batch) = reader.next_batch().expect("reads") {
+        batches += 1;
+        assert_eq!(batch.batch.num_rows(), 0);
+        // The rejects are handed on with the batch they were met in, never gathered
+        // across the file.
+        assert!(
+            batch.rejects.len() <= 1000,
+            "{} rejects",
+            batch.rejects.len()
+        );
+        for reject in &batch.rejects {
+            rejects += 1;
+            assert_eq!(reject.line, rejects + 1);
+            assert_eq!(reject.reason, "the row has 3 fields, the header 2");
+        }
+    }
+    assert_eq!((rejects, batches), (50_000, 50));
+}
+
+#[test]
+fn a_batch_of_long_rows_ends_at_its_byte_budget() {
+    let long = "x".repeat(900_000);
+    let mut bytes = b"id,note\n".to_vec();
+    for i in 0..48 {
+        // Half the rows are read, half rejected (three fields): both count.
+        let extra = if i % 2 == 0 { "" } else { ",extra" };
+        bytes.extend_from_slice(format!("{i},{long}{extra}\n").as_bytes());
+    }
+    let file = Temp::new("long-rows.csv", &bytes);
+    let mut reader = open(&file.0, &source(), 1000).expect("opens");
+    let mut sizes = Vec::new();
+    while let Some(batch) = reader.next_batch().expect("reads") {
+        sizes.push(batch.batch.num_rows() + batch.rejects.len());
+    }
+    let per_batch = super::csv_source::BATCH_BYTES.div_ceil(900_000);
+    assert_eq!(sizes, [per_batch, 48 - per_batch]);
+}
+
+#[test]
+fn a_header_longer_than_max_record_bytes_is_an_error_on_line_1() {
+    let header = format!("id,{}\n1,x\n", "n".repeat(2000));
+    let file = Temp::new("long-header.csv", header.as_bytes());
+    let mut small = source();
+    small.max_record_bytes = Size(1000);
+    let error = open(&file.0, &small, 10).err().expect("fails");
+    assert!(
+        error.ends_with("line 1: the record starting on this line is longer than max_record_bytes (1000 B); is a quote left open?"),
+        "{error}"
+    );
 }

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::types::{Duration, Secret};
+use super::types::{Duration, Secret, Size};
 
 /// A place records are read from. `kind` says which.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -65,6 +65,11 @@ pub struct CsvSource {
     /// Compression of the file; `auto` recognises gzip by its magic bytes.
     #[serde(default)]
     pub compression: Compression,
+    /// The most bytes one record (row) may take, quoted line breaks included. A longer
+    /// record stops the run with an error naming the file and the line it starts on: most
+    /// often a quote left open swallows the rest of the file.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: Size,
     /// For an `http(s)://` or `s3://` input: how long its body may send nothing before the
     /// read fails, naming the input (a server that stalls mid-body would otherwise hold the
     /// run for good).
@@ -134,6 +139,10 @@ pub struct SocrataSource {
 
 fn default_delimiter() -> String {
     ",".to_owned()
+}
+
+fn default_max_record_bytes() -> Size {
+    Size(1 << 20)
 }
 
 fn default_true() -> bool {
