@@ -217,3 +217,50 @@ pub(crate) fn seattle_pipeline() -> Pipeline {
     assert!(diags.is_empty(), "{diags:?}");
     doc.pipeline.expect("the shipped pipeline is typed")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_of_a_long_scalar_are_refused_at_the_alias_that_crosses_the_byte_budget() {
+        // A 1 MiB anchored scalar and aliases of it, one a line, filling a 4 MiB file: a
+        // few hundred thousand aliases, far under the node budget, each a 1 MiB copy.
+        let scalar = 1usize << 20;
+        let mut text = format!(
+            "pipeline: demo\nbig: &big \"{}\"\nmany:\n",
+            "x".repeat(scalar)
+        );
+        while text.len() + 9 <= MAX_FILE_BYTES {
+            text.push_str("  - *big\n");
+        }
+        assert!(text.len() > MAX_FILE_BYTES - 9);
+        let lookup = |_: &str| None;
+        let options = LoadOptions {
+            lookup: &lookup,
+            target: None,
+        };
+        let started = std::time::Instant::now();
+        let (_, diags) = load_bytes(
+            "bomb.yaml",
+            text.as_bytes(),
+            &options,
+            &SchemaChecker::new(),
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "refused after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let d = &diags[0];
+        assert_eq!(d.file, "bomb.yaml");
+        // The text before the aliases ("pipeline", "demo", "big", "many" and the scalar)
+        // is 1 MiB and 19 bytes: the 15th alias, on line 3 + 15, crosses 16 MiB.
+        assert_eq!((d.pos.line, d.pos.column), (18, 5), "{d:?}");
+        assert_eq!(
+            d.message,
+            "YAML syntax: with this alias the document expands to more than 16.0 MiB of text; is it an alias bomb?"
+        );
+    }
+}

@@ -1,8 +1,9 @@
 //! YAML text -> a tree of [`Node`]s that keep their source spans.
 //!
 //! Built on `saphyr-parser`'s event stream so every key and value keeps its position.
-//! Aliases are expanded with a budget and nesting is capped, so a YAML bomb or a deeply
-//! nested document is an error, not memory exhaustion.
+//! Aliases are expanded with a budget of nodes and one of bytes, and nesting is capped, so
+//! a YAML bomb (many aliases of a deep tree, or of one long scalar) or a deeply nested
+//! document is an error, not memory exhaustion.
 
 use std::collections::HashMap;
 
@@ -12,6 +13,9 @@ use crate::diag::{Pos, Span};
 
 /// Most nodes a document may expand to (aliases included).
 pub const MAX_NODES: usize = 100_000;
+/// Most bytes of scalar text a document may expand to (aliases included): four times the
+/// largest file, so reusing a block through aliases is fine and a bomb is not.
+pub const MAX_EXPANDED_BYTES: usize = 4 * super::MAX_FILE_BYTES;
 /// Deepest nesting of mappings and sequences.
 pub const MAX_DEPTH: usize = 64;
 
@@ -79,6 +83,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     let mut root: Option<Node> = None;
     let mut nodes = 0usize;
+    let mut bytes = 0usize;
     let mut documents = 0usize;
 
     while let Some(next) = parser.next_event() {
@@ -103,6 +108,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
                 None
             }
             Event::Scalar(value, style, anchor, tag) => {
+                bytes += value.len();
                 let node = Node {
                     value: NodeValue::Scalar {
                         text: value.into_owned(),
@@ -164,6 +170,11 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
                 if nodes > MAX_NODES {
                     return Err(too_big(here));
                 }
+                // Checked before the copy is made: the copy is what would exhaust memory.
+                bytes += text_bytes(target);
+                if bytes > MAX_EXPANDED_BYTES {
+                    return Err(too_long(here));
+                }
                 let mut copy = target.clone();
                 copy.span = here;
                 Some((copy, 0))
@@ -203,6 +214,28 @@ fn count(node: &Node) -> usize {
                 .map(|(k, v)| count(k) + count(v))
                 .sum::<usize>()
         }
+    }
+}
+
+/// Bytes of scalar text under and including `node`.
+fn text_bytes(node: &Node) -> usize {
+    match &node.value {
+        NodeValue::Scalar { text, .. } => text.len(),
+        NodeValue::Seq(items) => items.iter().map(text_bytes).sum(),
+        NodeValue::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| text_bytes(k) + text_bytes(v))
+            .sum(),
+    }
+}
+
+fn too_long(span: Span) -> YamlError {
+    YamlError {
+        message: format!(
+            "with this alias the document expands to more than {} of text; is it an alias bomb?",
+            crate::spec::types::Size(MAX_EXPANDED_BYTES as u64)
+        ),
+        span,
     }
 }
 
