@@ -1,5 +1,7 @@
-//! Naming rules of the services runner talks to: Kafka topics, S3 buckets, Glue names.
-//! Each rule returns `Err(reason)` with a sentence a user can act on.
+//! Naming rules of the services runner talks to (Kafka topics and consumer groups, S3
+//! buckets and key prefixes, Glue names) and of runner's own names. Names end up in paths
+//! and object keys, so none may climb out of its place (`..`, a stray `/`) or hold a
+//! control character. Each rule returns `Err(reason)` with a sentence a user can act on.
 
 /// Kafka topic names: 1-249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn kafka_topic(name: &str) -> Result<(), String> {
@@ -94,6 +96,64 @@ pub fn identifier(what: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The first control character (a line break, a tab, NUL, an escape...) of `name`.
+fn control(name: &str) -> Option<char> {
+    name.chars().find(|c| c.is_control())
+}
+
+/// Kafka consumer group names: not blank, no control character, no `/` or `\` and no
+/// `..`, since the local target keeps a group's offsets in a file named after it.
+pub fn consumer_group(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("the consumer group may not be empty".into());
+    }
+    if let Some(c) = control(name) {
+        return Err(format!(
+            "the consumer group '{}' holds the control character {c:?}",
+            name.escape_debug()
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\')) {
+        return Err(format!(
+            "the consumer group '{name}' holds {c:?}; a group name is one name, not a path"
+        ));
+    }
+    if name.contains("..") {
+        return Err(format!("the consumer group '{name}' may not hold '..'"));
+    }
+    Ok(())
+}
+
+/// Key prefixes of layouts: segments separated and ended by `/` (`historical/`,
+/// `data/incremental/`), none empty, `.` or `..`, without a leading `/` or a control
+/// character, so every key stays under the prefix in the bucket.
+pub fn key_prefix(prefix: &str) -> Result<(), String> {
+    let shown = prefix.escape_debug();
+    if let Some(c) = control(prefix) {
+        return Err(format!(
+            "prefix '{shown}' holds the control character {c:?}"
+        ));
+    }
+    if prefix.starts_with('/') {
+        return Err(format!("prefix '{shown}' must not start with '/'"));
+    }
+    let Some(segments) = prefix.strip_suffix('/') else {
+        return Err(format!("prefix '{shown}' must end with '/'"));
+    };
+    for segment in segments.split('/') {
+        match segment {
+            "" => return Err(format!("prefix '{shown}' has an empty segment ('//')")),
+            "." | ".." => {
+                return Err(format!(
+                    "prefix '{shown}' has a '{segment}' segment; a prefix may not climb out of the bucket's keys"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +185,61 @@ mod tests {
         let err = glue("column", "Offense").unwrap_err();
         assert!(err.contains("lowercase"), "{err}");
         assert!(glue("table", "a-b").is_err());
+    }
+
+    #[test]
+    fn identifier_rules_keep_names_out_of_paths() {
+        assert!(identifier("flow", "deliver-2_b").is_ok());
+        for bad in ["..", "a/b", "../x", "a\nb", "a\u{1b}b", "", "1st"] {
+            assert!(identifier("flow", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn consumer_group_rules() {
+        assert!(consumer_group("s3-sink").is_ok());
+        assert!(consumer_group("team.s3:sink").is_ok());
+        assert_eq!(
+            consumer_group(" ").unwrap_err(),
+            "the consumer group may not be empty"
+        );
+        assert_eq!(
+            consumer_group("../../etc").unwrap_err(),
+            "the consumer group '../../etc' holds '/'; a group name is one name, not a path"
+        );
+        assert_eq!(
+            consumer_group("sink..old").unwrap_err(),
+            "the consumer group 'sink..old' may not hold '..'"
+        );
+        assert!(consumer_group("a\\b").is_err());
+        assert_eq!(
+            consumer_group("s3\u{1b}sink").unwrap_err(),
+            "the consumer group 's3\\u{1b}sink' holds the control character '\\u{1b}'"
+        );
+    }
+
+    #[test]
+    fn key_prefix_rules() {
+        for good in ["historical/", "data/incremental/", "a.b/c..d/"] {
+            assert!(key_prefix(good).is_ok(), "{good}");
+        }
+        let cases = [
+            ("/abs/", "prefix '/abs/' must not start with '/'"),
+            ("historical", "prefix 'historical' must end with '/'"),
+            ("", "prefix '' must end with '/'"),
+            ("a//b/", "prefix 'a//b/' has an empty segment ('//')"),
+            (
+                "a/../../",
+                "prefix 'a/../../' has a '..' segment; a prefix may not climb out of the bucket's keys",
+            ),
+            (
+                "./",
+                "prefix './' has a '.' segment; a prefix may not climb out of the bucket's keys",
+            ),
+            ("a\nb/", "prefix 'a\\nb/' holds the control character '\\n'"),
+        ];
+        for (prefix, message) in cases {
+            assert_eq!(key_prefix(prefix).unwrap_err(), message, "{prefix:?}");
+        }
     }
 }

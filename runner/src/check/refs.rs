@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{Ctx, ptr};
+use super::{Ctx, names, ptr};
 use crate::spec::flow::Flow;
 use crate::spec::query::Chart;
 use crate::spec::source::{Source, SourceKind};
@@ -100,19 +100,9 @@ fn check_layouts(ctx: &mut Ctx<'_>) {
     };
     for (name, layout) in &storage.layouts {
         let at = ptr(&["storage/layouts", name]);
-        if layout.prefix.starts_with('/')
-            || !layout.prefix.ends_with('/')
-            || layout.prefix.contains("//")
-        {
-            ctx.error(
-                &format!("{at}/prefix"),
-                false,
-                format!(
-                    "prefix '{}' must not start with '/' and must end with '/'",
-                    layout.prefix
-                ),
-            )
-            .hint = Some("e.g. `prefix: historical/`".into());
+        if let Err(message) = names::key_prefix(&layout.prefix) {
+            ctx.error(&format!("{at}/prefix"), false, message).hint =
+                Some("e.g. `prefix: historical/` or `prefix: data/historical/`".into());
         }
         // JSON lines are written, and read by the embedded engine, uncompressed.
         if let Some(codec) = layout.compression
@@ -300,13 +290,11 @@ fn check_flows(ctx: &mut Ctx<'_>) {
                 );
                 reference(ctx, &format!("{at}/to"), "layout", &f.to, layouts.iter());
                 check_written_layout(ctx, &format!("{at}/to"), flow, &f.to);
-                if f.group.trim().is_empty() {
-                    ctx.error(
-                        &format!("{at}/group"),
-                        false,
-                        "the consumer group may not be empty",
-                    );
-                }
+                ctx.rule(
+                    &format!("{at}/group"),
+                    false,
+                    names::consumer_group(&f.group),
+                );
                 match &f.dataset {
                     Some(dataset) => reference(
                         ctx,
