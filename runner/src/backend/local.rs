@@ -1,5 +1,7 @@
 //! The embedded `local` target: everything under one state directory (`.runner/`, or
-//! `RUNNER_STATE_DIR`), written atomically (a temporary file renamed into place).
+//! `RUNNER_STATE_DIR`), written atomically (a temporary file renamed into place). A name or
+//! key that would lead outside that directory (`..`, an absolute path, a `/` inside a
+//! bucket, database, table, topic or group name) is refused before any file is touched.
 //!
 //! ```text
 //! .runner/s3/<bucket>/<key>            objects
@@ -143,10 +145,39 @@ fn remove(path: &Path) -> Result<()> {
     }
 }
 
-/// A key must stay inside its bucket directory.
-fn check_key(key: &str) -> Result<()> {
-    if key.is_empty() || key.starts_with('/') || key.split('/').any(|p| p == ".." || p == ".") {
-        return Err(failure(format!("invalid object key '{key}'")));
+/// Refuses a `what` name (bucket, database, table, topic, consumer group) that is not one
+/// plain path segment: empty, `.`, `..`, holding `/`, `\` or a control character. Joined
+/// to a directory, such a name would leave it (or, absolute, replace the whole path).
+pub(super) fn check_segment(what: &str, name: &str) -> Result<()> {
+    let plain = !matches!(name, "" | "." | "..")
+        && !name
+            .chars()
+            .any(|c| matches!(c, '/' | '\\') || c.is_control());
+    if !plain {
+        return Err(failure(format!(
+            "{what} name '{}' would leave the local target's state directory: it must be one \
+             path segment, not empty, '.' or '..', without '/', '\\' or control characters",
+            name.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses an object key that would not name a file inside its bucket's directory: empty,
+/// absolute (a leading `/`), or with an empty, `.` or `..` segment (a `\` separates
+/// segments too, as it does on Windows).
+fn check_key(bucket: &str, key: &str) -> Result<()> {
+    let inside = !key.is_empty()
+        && key
+            .split(['/', '\\'])
+            .all(|segment| !matches!(segment, "" | "." | ".."));
+    if !inside {
+        return Err(failure(format!(
+            "object key '{}' would leave bucket '{bucket}' in the local target's state \
+             directory: a key may not be empty, start with '/', or hold an empty, '.' or '..' \
+             segment",
+            key.escape_debug()
+        )));
     }
     Ok(())
 }
@@ -160,53 +191,71 @@ impl Local {
         }
     }
 
-    fn bucket_meta(&self, bucket: &str) -> PathBuf {
-        self.root.join("s3-buckets").join(format!("{bucket}.json"))
+    /// The directory `root/area/name` of a `what` named `name`, refused when the name is
+    /// not one path segment.
+    fn named_dir(&self, area: &str, what: &str, name: &str) -> Result<PathBuf> {
+        check_segment(what, name)?;
+        Ok(self.root.join(area).join(name))
+    }
+
+    fn bucket_dir(&self, bucket: &str) -> Result<PathBuf> {
+        self.named_dir("s3", "bucket", bucket)
+    }
+
+    fn bucket_meta(&self, bucket: &str) -> Result<PathBuf> {
+        check_segment("bucket", bucket)?;
+        Ok(self.root.join("s3-buckets").join(format!("{bucket}.json")))
     }
 
     fn object(&self, bucket: &str, key: &str) -> Result<PathBuf> {
-        check_key(key)?;
-        Ok(self.root.join("s3").join(bucket).join(key))
+        check_key(bucket, key)?;
+        Ok(self.bucket_dir(bucket)?.join(key))
     }
 
     fn require_bucket(&self, bucket: &str) -> Result<()> {
-        if self.bucket_meta(bucket).exists() {
+        if self.bucket_meta(bucket)?.exists() {
             Ok(())
         } else {
             Err(failure(format!("bucket '{bucket}' does not exist")))
         }
     }
 
-    fn database_file(&self, name: &str) -> PathBuf {
-        self.root.join("glue").join(name).join("_database.json")
+    fn database_dir(&self, name: &str) -> Result<PathBuf> {
+        self.named_dir("glue", "database", name)
     }
 
-    fn table_file(&self, database: &str, name: &str) -> PathBuf {
-        self.root
-            .join("glue")
-            .join(database)
-            .join(format!("{name}.json"))
+    fn database_file(&self, name: &str) -> Result<PathBuf> {
+        Ok(self.database_dir(name)?.join("_database.json"))
     }
 
-    fn partitions_file(&self, database: &str, table: &str) -> PathBuf {
-        self.root
-            .join("glue")
-            .join(database)
+    fn table_file(&self, database: &str, name: &str) -> Result<PathBuf> {
+        check_segment("table", name)?;
+        Ok(self.database_dir(database)?.join(format!("{name}.json")))
+    }
+
+    fn partitions_file(&self, database: &str, table: &str) -> Result<PathBuf> {
+        check_segment("table", table)?;
+        Ok(self
+            .database_dir(database)?
             .join("_partitions")
-            .join(format!("{table}.json"))
+            .join(format!("{table}.json")))
     }
 
-    fn topic_file(&self, name: &str) -> PathBuf {
-        self.root.join("kafka").join(name).join("_topic.json")
+    fn topic_dir(&self, name: &str) -> Result<PathBuf> {
+        self.named_dir("kafka", "topic", name)
     }
 
-    fn topic_files(&self, name: &str) -> TopicFiles {
-        TopicFiles::new(self.root.join("kafka").join(name))
+    fn topic_file(&self, name: &str) -> Result<PathBuf> {
+        Ok(self.topic_dir(name)?.join("_topic.json"))
+    }
+
+    fn topic_files(&self, name: &str) -> Result<TopicFiles> {
+        Ok(TopicFiles::new(self.topic_dir(name)?))
     }
 
     /// A topic's partition count; an error when it does not exist.
     fn partition_count(&self, topic: &str) -> Result<u32> {
-        let attrs = read_json(&self.topic_file(topic))?
+        let attrs = read_json(&self.topic_file(topic)?)?
             .ok_or_else(|| failure(format!("topic '{topic}' does not exist")))?;
         let count = attrs.get("partitions").and_then(Value::as_u64).unwrap_or(0);
         u32::try_from(count)
@@ -219,7 +268,7 @@ impl Local {
 #[async_trait]
 impl ObjectStore for Local {
     async fn bucket(&self, bucket: &str) -> Result<Option<Attrs>> {
-        read_json(&self.bucket_meta(bucket))
+        read_json(&self.bucket_meta(bucket)?)
     }
 
     async fn create_bucket(
@@ -228,11 +277,11 @@ impl ObjectStore for Local {
         region: &str,
         tags: &Map<String, Value>,
     ) -> Result<()> {
-        let meta = self.bucket_meta(bucket);
+        let meta = self.bucket_meta(bucket)?;
         if meta.exists() {
             return Err(failure(format!("bucket '{bucket}' already exists")));
         }
-        let dir = self.root.join("s3").join(bucket);
+        let dir = self.bucket_dir(bucket)?;
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let attrs: Attrs = [
             ("region".to_owned(), json!(region)),
@@ -244,7 +293,7 @@ impl ObjectStore for Local {
     }
 
     async fn set_bucket_tags(&self, bucket: &str, tags: &Map<String, Value>) -> Result<()> {
-        let meta = self.bucket_meta(bucket);
+        let meta = self.bucket_meta(bucket)?;
         let mut attrs = read_json(&meta)?
             .ok_or_else(|| failure(format!("bucket '{bucket}' does not exist")))?;
         attrs.insert("tags".into(), Value::Object(tags.clone()));
@@ -255,11 +304,11 @@ impl ObjectStore for Local {
         if !self.list(bucket, "").await?.is_empty() {
             return Err(failure(format!("bucket '{bucket}' is not empty")));
         }
-        let dir = self.root.join("s3").join(bucket);
+        let dir = self.bucket_dir(bucket)?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
-        remove(&self.bucket_meta(bucket))
+        remove(&self.bucket_meta(bucket)?)
     }
 
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<()> {
@@ -349,7 +398,7 @@ impl ObjectStore for Local {
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
         self.require_bucket(bucket)?;
-        let base = self.root.join("s3").join(bucket);
+        let base = self.bucket_dir(bucket)?;
         let mut keys = Vec::new();
         let mut stack = vec![base.clone()];
         while let Some(dir) = stack.pop() {
@@ -439,25 +488,25 @@ impl ObjectStore for Local {
 #[async_trait]
 impl Catalog for Local {
     async fn database(&self, name: &str) -> Result<Option<Attrs>> {
-        read_json(&self.database_file(name))
+        read_json(&self.database_file(name)?)
     }
 
     async fn create_database(&self, name: &str, attrs: &Attrs) -> Result<()> {
-        if self.database_file(name).exists() {
+        if self.database_file(name)?.exists() {
             return Err(failure(format!("database '{name}' already exists")));
         }
-        write_json(&self.database_file(name), attrs)
+        write_json(&self.database_file(name)?, attrs)
     }
 
     async fn update_database(&self, name: &str, attrs: &Attrs) -> Result<()> {
-        if !self.database_file(name).exists() {
+        if !self.database_file(name)?.exists() {
             return Err(failure(format!("database '{name}' does not exist")));
         }
-        write_json(&self.database_file(name), attrs)
+        write_json(&self.database_file(name)?, attrs)
     }
 
     async fn delete_database(&self, name: &str) -> Result<()> {
-        let dir = self.root.join("glue").join(name);
+        let dir = self.database_dir(name)?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
@@ -465,11 +514,11 @@ impl Catalog for Local {
     }
 
     async fn table(&self, database: &str, name: &str) -> Result<Option<Attrs>> {
-        read_json(&self.table_file(database, name))
+        read_json(&self.table_file(database, name)?)
     }
 
     async fn tables(&self, database: &str) -> Result<Vec<(String, Attrs)>> {
-        let dir = self.root.join("glue").join(database);
+        let dir = self.database_dir(database)?;
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -496,25 +545,25 @@ impl Catalog for Local {
     }
 
     async fn create_table(&self, database: &str, name: &str, attrs: &Attrs) -> Result<()> {
-        if !self.database_file(database).exists() {
+        if !self.database_file(database)?.exists() {
             return Err(failure(format!("database '{database}' does not exist")));
         }
-        if self.table_file(database, name).exists() {
+        if self.table_file(database, name)?.exists() {
             return Err(failure(format!("table '{database}.{name}' already exists")));
         }
-        write_json(&self.table_file(database, name), attrs)
+        write_json(&self.table_file(database, name)?, attrs)
     }
 
     async fn update_table(&self, database: &str, name: &str, attrs: &Attrs) -> Result<()> {
-        if !self.table_file(database, name).exists() {
+        if !self.table_file(database, name)?.exists() {
             return Err(failure(format!("table '{database}.{name}' does not exist")));
         }
-        write_json(&self.table_file(database, name), attrs)
+        write_json(&self.table_file(database, name)?, attrs)
     }
 
     async fn delete_table(&self, database: &str, name: &str) -> Result<()> {
-        remove(&self.table_file(database, name))?;
-        remove(&self.partitions_file(database, name))
+        remove(&self.table_file(database, name)?)?;
+        remove(&self.partitions_file(database, name)?)
     }
 
     async fn add_partitions(
@@ -523,7 +572,7 @@ impl Catalog for Local {
         table: &str,
         partitions: &[Partition],
     ) -> Result<()> {
-        if !self.table_file(database, table).exists() {
+        if !self.table_file(database, table)?.exists() {
             return Err(failure(format!(
                 "table '{database}.{table}' does not exist"
             )));
@@ -536,11 +585,11 @@ impl Catalog for Local {
         }
         all.sort();
         let bytes = serde_json::to_vec_pretty(&all).map_err(|e| failure(e.to_string()))?;
-        write_atomic(&self.partitions_file(database, table), &bytes)
+        write_atomic(&self.partitions_file(database, table)?, &bytes)
     }
 
     async fn partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
-        let path = self.partitions_file(database, table);
+        let path = self.partitions_file(database, table)?;
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| failure(format!("{}: {e}", path.display()))),
@@ -553,7 +602,7 @@ impl Catalog for Local {
 #[async_trait]
 impl Log for Local {
     async fn topic(&self, name: &str) -> Result<Option<Attrs>> {
-        read_json(&self.topic_file(name))
+        read_json(&self.topic_file(name)?)
     }
 
     async fn create_topic(
@@ -563,7 +612,7 @@ impl Log for Local {
         replication_factor: u16,
         config: &Map<String, Value>,
     ) -> Result<()> {
-        if self.topic_file(name).exists() {
+        if self.topic_file(name)?.exists() {
             return Err(failure(format!("topic '{name}' already exists")));
         }
         if partitions == 0 || replication_factor == 0 {
@@ -578,11 +627,11 @@ impl Log for Local {
         ]
         .into_iter()
         .collect();
-        write_json(&self.topic_file(name), &attrs)
+        write_json(&self.topic_file(name)?, &attrs)
     }
 
     async fn set_topic_config(&self, name: &str, config: &Map<String, Value>) -> Result<()> {
-        let file = self.topic_file(name);
+        let file = self.topic_file(name)?;
         let mut attrs =
             read_json(&file)?.ok_or_else(|| failure(format!("topic '{name}' does not exist")))?;
         let mut current = attrs
@@ -596,7 +645,7 @@ impl Log for Local {
     }
 
     async fn add_partitions(&self, name: &str, total: u32) -> Result<()> {
-        let file = self.topic_file(name);
+        let file = self.topic_file(name)?;
         let mut attrs =
             read_json(&file)?.ok_or_else(|| failure(format!("topic '{name}' does not exist")))?;
         let now = attrs.get("partitions").and_then(Value::as_u64).unwrap_or(0);
@@ -610,7 +659,7 @@ impl Log for Local {
     }
 
     async fn delete_topic(&self, name: &str) -> Result<()> {
-        let dir = self.root.join("kafka").join(name);
+        let dir = self.topic_dir(name)?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
@@ -630,7 +679,7 @@ impl Log for Local {
             };
             by_partition[partition as usize].push((i, record));
         }
-        let files = self.topic_files(topic);
+        let files = self.topic_files(topic)?;
         let mut out = vec![(0, 0); records.len()];
         for (partition, batch) in by_partition.iter().enumerate() {
             if batch.is_empty() {
@@ -663,7 +712,7 @@ impl Log for Local {
                 "topic '{topic}' has no partition {partition}"
             )));
         }
-        let files = self.topic_files(topic);
+        let files = self.topic_files(topic)?;
         let deadline = std::time::Instant::now() + wait;
         loop {
             let messages = files.read(partition, offset, max)?;
@@ -682,18 +731,158 @@ impl Log for Local {
         next_offset: u64,
     ) -> Result<()> {
         self.partition_count(topic)?;
-        self.topic_files(topic)
+        self.topic_files(topic)?
             .commit(group, partition, next_offset)
     }
 
     async fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>> {
         self.partition_count(topic)?;
-        self.topic_files(topic).committed(group, partition)
+        self.topic_files(topic)?.committed(group, partition)
     }
 
     async fn end_offset(&self, _group: &str, topic: &str, partition: u32) -> Result<u64> {
         self.partition_count(topic)?;
-        self.topic_files(topic).end_offset(partition)
+        self.topic_files(topic)?.end_offset(partition)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state directory inside a scratch directory, so anything written beside the state
+    /// directory (outside it) can be seen.
+    fn scratch(name: &str) -> (PathBuf, Local) {
+        let outer =
+            std::env::temp_dir().join(format!("runner-local-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&outer);
+        std::fs::create_dir_all(&outer).expect("scratch directory");
+        let local = Local::new(outer.join("state"));
+        (outer, local)
+    }
+
+    /// Every file and directory under `dir` that is not under `dir/state`.
+    fn outside_state(dir: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.file_name().is_some_and(|n| n == "state") {
+                    continue;
+                }
+                if path.is_dir() {
+                    stack.push(path.clone());
+                }
+                found.push(path);
+            }
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn names_and_keys_that_would_leave_the_state_directory_are_refused() {
+        let (dir, local) = scratch("escape");
+        let tags = Map::new();
+        local
+            .create_bucket("b", "local", &tags)
+            .await
+            .expect("a plain bucket");
+        let absolute = dir.join("abs").display().to_string();
+        for bucket in ["../outside", "..", "a/b", absolute.as_str()] {
+            let error = local
+                .create_bucket(bucket, "local", &tags)
+                .await
+                .expect_err(bucket)
+                .to_string();
+            assert!(
+                error.starts_with(&format!(
+                    "local: bucket name '{bucket}' would leave the local target's state directory"
+                )),
+                "{error}"
+            );
+        }
+        for key in [
+            "../../outside.json",
+            "/etc/passwd",
+            "a/../../x",
+            "a//b",
+            "a\\..\\..\\x",
+            "",
+        ] {
+            let error = local
+                .put("b", key, b"x".to_vec())
+                .await
+                .expect_err(key)
+                .to_string();
+            assert_eq!(
+                error,
+                format!(
+                    "local: object key '{}' would leave bucket 'b' in the local target's state \
+                     directory: a key may not be empty, start with '/', or hold an empty, '.' or \
+                     '..' segment",
+                    key.escape_debug()
+                )
+            );
+        }
+        let error = local
+            .get("b", "/etc/passwd")
+            .await
+            .expect_err("an absolute key")
+            .to_string();
+        assert!(error.contains("would leave bucket 'b'"), "{error}");
+        let attrs = Attrs::new();
+        let error = local
+            .create_database("../db", &attrs)
+            .await
+            .expect_err("database")
+            .to_string();
+        assert!(
+            error.starts_with("local: database name '../db' would leave"),
+            "{error}"
+        );
+        local
+            .create_database("db", &attrs)
+            .await
+            .expect("a plain database");
+        let error = local
+            .create_table("db", "../../t", &attrs)
+            .await
+            .expect_err("table")
+            .to_string();
+        assert!(
+            error.starts_with("local: table name '../../t' would leave"),
+            "{error}"
+        );
+        let error = local
+            .create_topic("../t", 1, 1, &tags)
+            .await
+            .expect_err("topic")
+            .to_string();
+        assert!(
+            error.starts_with("local: topic name '../t' would leave"),
+            "{error}"
+        );
+        local
+            .create_topic("t", 1, 1, &tags)
+            .await
+            .expect("a plain topic");
+        for group in ["../../../../g", "a/b", "..", "g\n"] {
+            let error = local
+                .commit(group, "t", 0, 1)
+                .await
+                .expect_err(group)
+                .to_string();
+            assert!(
+                error.starts_with(&format!(
+                    "local: consumer group name '{}' would leave",
+                    group.escape_debug()
+                )),
+                "{error}"
+            );
+        }
+        assert_eq!(outside_state(&dir), Vec::<PathBuf>::new());
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

@@ -90,8 +90,11 @@ impl TopicFiles {
         self.dir.join(format!("{partition}.index"))
     }
 
-    fn group(&self, group: &str) -> PathBuf {
-        self.dir.join("_groups").join(format!("{group}.json"))
+    /// The offsets file of `group`, refused when the name would leave the topic's
+    /// directory.
+    fn group(&self, group: &str) -> Result<PathBuf> {
+        super::local::check_segment("consumer group", group)?;
+        Ok(self.dir.join("_groups").join(format!("{group}.json")))
     }
 
     /// Number of records in a partition (its end offset).
@@ -195,7 +198,7 @@ impl TopicFiles {
 
     /// A group's committed offset in a partition.
     pub fn committed(&self, group: &str, partition: u32) -> Result<Option<u64>> {
-        let path = self.group(group);
+        let path = self.group(group)?;
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let offsets: std::collections::BTreeMap<String, u64> =
@@ -212,7 +215,7 @@ impl TopicFiles {
 
     /// Records a group's offset in a partition (atomically, beside the others).
     pub fn commit(&self, group: &str, partition: u32, next_offset: u64) -> Result<()> {
-        let path = self.group(group);
+        let path = self.group(group)?;
         let mut offsets: std::collections::BTreeMap<String, u64> = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
             Err(_) => Default::default(),
