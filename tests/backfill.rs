@@ -39,6 +39,21 @@ fn summary(output: &std::process::Output) -> Value {
     })
 }
 
+/// The one quarantine object of the `backfill` flow, whose name (the input's file name and
+/// a hash of its whole path) starts with `start`.
+fn quarantine_of(s: &Scratch, start: &str) -> PathBuf {
+    let dir = s
+        .state()
+        .join("s3/seattle-911/historical/_rejects/backfill");
+    let quarantined = crate::util::files_with_extension(&dir, "jsonl");
+    let [quarantine] = quarantined.as_slice() else {
+        panic!("one quarantine object: {quarantined:?}");
+    };
+    let name = quarantine.file_name().and_then(|n| n.to_str());
+    assert!(name.is_some_and(|n| n.starts_with(start)), "{name:?}");
+    quarantine.clone()
+}
+
 #[test]
 fn the_seattle_history_lands_as_typed_partitioned_parquet_and_reruns_replace() {
     let s = Scratch::new("backfill");
@@ -319,20 +334,7 @@ fn dirty_rows_are_quarantined_with_file_line_and_reason_and_the_ratio_fails_the_
         serde_json::json!({"offense_id": 1, "report_datetime": 1, "unreadable row": 2})
     );
 
-    // Named for the input: its file name and a hash of its whole path.
-    let quarantined = crate::util::files_with_extension(
-        &s.state()
-            .join("s3/seattle-911/historical/_rejects/backfill"),
-        "jsonl",
-    );
-    let [quarantine] = quarantined.as_slice() else {
-        panic!("one quarantine object: {quarantined:?}");
-    };
-    let name = quarantine
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    assert!(name.starts_with("spd_crime_dirty_csv-"), "{name}");
+    let quarantine = quarantine_of(&s, "spd_crime_dirty_csv-");
     let lines: Vec<Value> = std::fs::read_to_string(quarantine)
         .expect("quarantine written")
         .lines()
@@ -392,9 +394,7 @@ fn a_file_of_only_unreadable_rows_is_quarantined_whole_each_row_with_its_reason(
         result["rejected"],
         serde_json::json!({"unreadable row": 40_000})
     );
-    let quarantine = s
-        .state()
-        .join("s3/seattle-911/historical/_rejects/backfill/all_bad_csv.jsonl");
+    let quarantine = quarantine_of(&s, "all_bad_csv-");
     let text = std::fs::read_to_string(quarantine).expect("quarantine written");
     let mut count = 0u64;
     for line in text.lines() {
