@@ -746,6 +746,18 @@ impl Log for Local {
     }
 }
 
+/// A local store in a temporary folder with an empty bucket `b`, for unit tests.
+#[cfg(test)]
+pub(crate) async fn scratch_store() -> (tempfile::TempDir, Local) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Local::new(dir.path());
+    store
+        .create_bucket("b", "us-east-1", &serde_json::Map::new())
+        .await
+        .expect("bucket");
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -884,16 +896,4 @@ mod tests {
         assert_eq!(outside_state(&dir), Vec::<PathBuf>::new());
         let _ = std::fs::remove_dir_all(dir);
     }
-}
-
-/// A local store in a temporary folder with an empty bucket `b`, for unit tests.
-#[cfg(test)]
-pub(crate) async fn scratch_store() -> (tempfile::TempDir, Local) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Local::new(dir.path());
-    store
-        .create_bucket("b", "us-east-1", &serde_json::Map::new())
-        .await
-        .expect("bucket");
-    (dir, store)
 }
