@@ -19,6 +19,8 @@ pub struct Remote {
     pub pipeline: String,
     pub bucket: String,
     pub topic: String,
+    /// The deliver flow's consumer group.
+    pub group: String,
 }
 
 impl Remote {
@@ -31,6 +33,7 @@ impl Remote {
         let bucket = unique("seattle-911-");
         let topic = unique("seattle_911_crime_");
         let database = unique("seattle_911_");
+        let group = unique("s3-sink-");
         let pipeline = scratch.pipeline(
             "seattle.yaml",
             &[
@@ -49,6 +52,9 @@ impl Remote {
                     &format!("from_topic: {topic}"),
                 ),
                 ("database: seattle_911", &format!("database: {database}")),
+                // A group of its own: tests that run at once must not rebalance each
+                // other's workers.
+                ("group: s3-sink", &format!("group: {group}")),
                 // tansu 0.6 cannot serve a fetch that starts inside a record batch: one
                 // record per batch keeps every offset a batch start.
                 (
@@ -64,6 +70,7 @@ impl Remote {
             pipeline,
             bucket,
             topic,
+            group,
         })
     }
 

@@ -1055,7 +1055,7 @@ fn two_deliver_workers_share_the_partitions_and_one_killed_loses_nothing() {
         "{log}"
     );
     // A worker that stops cleanly leaves the group; the dead one was removed.
-    let members = s.state().join("s3/seattle-911/_runner/groups");
+    let members = s.state().join("kafka/seattle_911_crime/_members");
     assert!(
         crate::util::files_with_extension(&members, "json").is_empty(),
         "no member objects left: {:?}",
@@ -1117,15 +1117,13 @@ fn ingest_polls_until_a_signal_and_stops_with_its_watermark_saved() {
     assert!(again["unchanged"].as_u64() > Some(0), "{again}");
 }
 
-/// Writes a live member of the deliver group as a worker on another host does, beating at
-/// `at_ms` (milliseconds since the Unix epoch).
-fn foreign_member(s: &Scratch, at_ms: u64) {
-    let dir = s
-        .state()
-        .join("s3/seattle-911/_runner/groups/seattle-911-crime/deliver");
+/// Writes a member of the local log's deliver group as another worker does, beating at
+/// `at_ms` (milliseconds since the Unix epoch) from process `pid`.
+fn other_member(s: &Scratch, pid: u32, at_ms: u64) {
+    let dir = s.state().join("kafka/seattle_911_crime/_members/s3-sink");
     std::fs::create_dir_all(&dir).expect("dir");
-    let beat = serde_json::json!({ "host": "elsewhere", "pid": 1, "at_ms": at_ms });
-    std::fs::write(dir.join("0-elsewhere-1.json"), beat.to_string()).expect("member");
+    let beat = serde_json::json!({ "pid": pid, "at_ms": at_ms });
+    std::fs::write(dir.join(format!("0-{pid}.json")), beat.to_string()).expect("member");
 }
 
 fn now_ms() -> u64 {
@@ -1138,9 +1136,9 @@ fn now_ms() -> u64 {
 #[test]
 fn deliver_once_takes_up_what_a_dead_worker_held_before_it_exits_0() {
     let (start, expected) = ingested("streaming-once-dead", &[]);
-    // A worker elsewhere beat just now and then died: for its session it still holds its
-    // share (sorted first, partitions 0 and 2 of 3).
-    foreign_member(&start.s, now_ms());
+    // A worker whose process is still there (this test's) beat just now and then stopped
+    // beating: for its session it holds its share (sorted first, partitions 0 and 2 of 3).
+    other_member(&start.s, std::process::id(), now_ms());
     let began = Instant::now();
     let (summary, _) = deliver_exactly_once(&start.s, &start.p, &expected);
     assert_eq!(summary["behind"], serde_json::json!([]), "{summary}");
@@ -1153,8 +1151,9 @@ fn deliver_once_takes_up_what_a_dead_worker_held_before_it_exits_0() {
 #[test]
 fn deliver_once_exits_3_naming_the_partitions_a_live_worker_keeps() {
     let (start, expected) = ingested("streaming-once-live", &[]);
-    // A worker elsewhere that keeps beating (its beat lies an hour ahead).
-    foreign_member(&start.s, now_ms() + 3_600_000);
+    // A worker that keeps beating (its beat lies an hour ahead; its process, this test's,
+    // is there).
+    other_member(&start.s, std::process::id(), now_ms() + 3_600_000);
     let out = run(
         &start.s,
         &[
@@ -1293,4 +1292,175 @@ fn a_long_running_ingest_stops_at_the_first_poll_over_the_reject_limit() {
     let summary = json(&out);
     assert_eq!(summary["polls"], 1);
     assert_eq!(summary["over_reject_limit"]["rejected"], 200);
+}
+
+/// A `runner run deliver` worker of the remote target `r` running until SIGTERM, its
+/// output captured.
+fn remote_worker(r: &crate::remote::Remote, env: &[(&str, &str)]) -> std::process::Child {
+    let env = [
+        &[("SOCRATA_APP_TOKEN", TOKEN), ("RUST_LOG", "runner=info")],
+        env,
+    ]
+    .concat();
+    r.command(
+        &[
+            "run",
+            "deliver",
+            &r.pipeline,
+            "--target",
+            "aws",
+            "--format",
+            "json",
+        ],
+        &r.aws,
+        &env,
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("runner starts")
+}
+
+/// Stops a worker with SIGTERM and checks it exits 0; its output.
+fn terminate(worker: std::process::Child) -> Output {
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let out = worker.wait_with_output().expect("the worker stops");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn deliver_workers_share_a_tansu_topic_through_kafkas_group_protocol() {
+    let Some(r) = crate::remote::Remote::new("streaming-group-remote") else {
+        return;
+    };
+    let (rows, _) = feed(1500, 0);
+    let server = Server::start(rows.clone(), Some(TOKEN));
+    let text = std::fs::read_to_string(&r.pipeline)
+        .expect("pipeline")
+        .replace(
+            "url: ${SOCRATA_URL:-https://data.seattle.gov/resource/tazs-3rd5.json}",
+            &format!("url: {}", server.url),
+        )
+        .replace(
+            "max_records: 10000, max_bytes: 64MiB, max_age: 60s",
+            "max_records: 100, max_bytes: 64MiB, max_age: 1s",
+        );
+    std::fs::write(&r.pipeline, text).expect("write");
+    let env = [("SOCRATA_APP_TOKEN", TOKEN)];
+    let apply = r.run_env(&["apply", &r.pipeline, "--target", "aws"], &r.aws, &env);
+    assert!(apply.status.success(), "{}", crate::remote::text(&apply));
+
+    // Three workers join the group; the first kills itself while writing its second batch.
+    let doomed = remote_worker(&r, &[("RUNNER_CRASH_AT", "deliver-mid-write:2")]);
+    let stopped = remote_worker(&r, &[]);
+    let steady = remote_worker(&r, &[]);
+    std::thread::sleep(Duration::from_secs(6));
+    let ingest = r.run_env(
+        &["run", "ingest", &r.pipeline, "--target", "aws", "--once"],
+        &r.aws,
+        &env,
+    );
+    assert!(ingest.status.success(), "{}", crate::remote::text(&ingest));
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut doomed = doomed;
+    while doomed.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = doomed.kill();
+            panic!("the first worker did not reach its crash point");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let doomed = doomed.wait_with_output().expect("the first worker ends");
+    assert!(
+        killed(&doomed),
+        "{}",
+        String::from_utf8_lossy(&doomed.stderr)
+    );
+    // One is stopped mid-run, a new one joins.
+    let stopped = terminate(stopped);
+    let joiner = remote_worker(&r, &[]);
+
+    let expected = valid_ids(&rows);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = runner::backend::s3::S3::new(crate::services::s3_client(&r.aws));
+    let delivered = || {
+        let keys = runtime
+            .block_on(runner::backend::ObjectStore::list(
+                &store,
+                &r.bucket,
+                "incremental_data/",
+            ))
+            .expect("list");
+        let mut ids = Vec::new();
+        for key in keys.iter().filter(|k| !k.contains("_rejects/")) {
+            let body = runtime
+                .block_on(runner::backend::ObjectStore::get(&store, &r.bucket, key))
+                .expect("get")
+                .expect("exists");
+            ids.extend(lines_ids(&body));
+        }
+        ids
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while delivered().len() < expected.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let steady = terminate(steady);
+    let joiner = terminate(joiner);
+    let logs: String = [&doomed, &stopped, &steady, &joiner]
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .collect();
+    assert_exactly_once(&delivered(), &expected);
+    assert!(
+        logs.contains("partitions assigned by the group"),
+        "the group assigned the partitions: {logs}"
+    );
+    assert!(
+        logs.contains("delivering the batch a crash interrupted again"),
+        "the killed worker's batch was taken over: {logs}"
+    );
+
+    // The group's committed offsets are the log's ends, and no member object was written.
+    let mut config = rdkafka::config::ClientConfig::new();
+    config.set("bootstrap.servers", &r.kafka);
+    let kafka = runner::backend::kafka::Kafka::new(&config).expect("client");
+    for partition in 0..3 {
+        let end = runtime
+            .block_on(runner::backend::Log::end_offset(
+                &kafka,
+                "test-ends",
+                &r.topic,
+                partition,
+            ))
+            .expect("end");
+        let committed = runtime
+            .block_on(runner::backend::Log::committed(
+                &kafka, &r.group, &r.topic, partition,
+            ))
+            .expect("committed");
+        assert_eq!(committed, Some(end), "partition {partition}");
+    }
+    let members = runtime
+        .block_on(runner::backend::ObjectStore::list(
+            &store,
+            &r.bucket,
+            "_runner/groups/",
+        ))
+        .expect("list");
+    assert_eq!(members, Vec::<String>::new(), "no member objects");
 }

@@ -323,6 +323,9 @@ impl Kafka {
     /// itself, starting at the earliest record.
     fn consumer_config(&self, group: &str) -> ClientConfig {
         let mut config = self.config.clone();
+        // A static member's id is the group member's alone (see `kafka_group`): a reader
+        // or offset consumer with it would fence that member.
+        config.remove("group.instance.id");
         config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
@@ -781,6 +784,16 @@ impl Log for Kafka {
         })
         .await
         .map_err(|e| failure(e.to_string()))?
+    }
+
+    async fn join(
+        &self,
+        group: &str,
+        topic: &str,
+        _partitions: u32,
+    ) -> Result<Box<dyn super::Membership>> {
+        let member = super::kafka_group::KafkaMember::join(&self.config, group, topic)?;
+        Ok(Box::new(member))
     }
 
     async fn delete_topic(&self, name: &str) -> Result<()> {

@@ -88,6 +88,15 @@ pub fn refusal(key: &str, value: &str) -> Option<&'static str> {
         "enable.auto.commit" | "enable.auto.offset.store" if value != "false" => Some(
             "deliver commits a partition's offset itself, once the batch's objects are written",
         ),
+        "partition.assignment.strategy" if value != "cooperative-sticky" => Some(
+            "deliver's workers share partitions with the cooperative-sticky assignor: a \
+             rebalance moves only the partitions that change hands (and tansu's eager \
+             rebalances leave a dead worker's partitions unassigned; docs/targets.md)",
+        ),
+        "group.protocol" if value != "classic" => Some(
+            "deliver joins its group with the classic protocol (JoinGroup, SyncGroup); \
+             brokers without KIP-848 leave a `consumer` member without partitions",
+        ),
         _ => None,
     }
 }
@@ -267,6 +276,9 @@ mod tests {
             ("group.id", "mine"),
             ("enable.auto.commit", "true"),
             ("enable.auto.offset.store", "True"),
+            ("partition.assignment.strategy", "range,roundrobin"),
+            ("partition.assignment.strategy", "roundrobin"),
+            ("group.protocol", "consumer"),
         ] {
             assert!(refusal(key, value).is_some(), "{key}={value}");
         }
@@ -280,6 +292,10 @@ mod tests {
             ("enable.idempotence", ""),
             ("linger.ms", "50"),
             ("security.protocol", "SASL_SSL"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("group.protocol", "classic"),
+            ("group.instance.id", "deliver-0"),
+            ("session.timeout.ms", "30000"),
         ] {
             assert_eq!(refusal(key, value), None, "{key}={value}");
         }

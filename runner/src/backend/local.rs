@@ -744,6 +744,18 @@ impl Log for Local {
         self.partition_count(topic)?;
         self.topic_files(topic)?.end_offset(partition)
     }
+
+    async fn join(
+        &self,
+        group: &str,
+        topic: &str,
+        partitions: u32,
+    ) -> Result<Box<dyn super::Membership>> {
+        self.partition_count(topic)?;
+        let member =
+            super::local_group::LocalMember::new(self.topic_files(topic)?, group, partitions)?;
+        Ok(Box::new(member))
+    }
 }
 
 /// A local store in a temporary folder with an empty bucket `b`, for unit tests.

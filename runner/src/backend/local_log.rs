@@ -97,6 +97,13 @@ impl TopicFiles {
         Ok(self.dir.join("_groups").join(format!("{group}.json")))
     }
 
+    /// The folder of `group`'s member files (see [`super::local_group`]), refused when the
+    /// name would leave the topic's directory.
+    pub fn members(&self, group: &str) -> Result<PathBuf> {
+        super::local::check_segment("consumer group", group)?;
+        Ok(self.dir.join("_members").join(group))
+    }
+
     /// Number of records in a partition (its end offset).
     pub fn end_offset(&self, partition: u32) -> Result<u64> {
         let path = self.index(partition);

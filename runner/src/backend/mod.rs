@@ -11,8 +11,10 @@ pub mod kafka;
 pub mod kafka_acks;
 pub mod kafka_batches;
 pub mod kafka_clients;
+pub mod kafka_group;
 pub mod kafka_settings;
 pub mod local;
+pub mod local_group;
 pub mod local_log;
 pub mod remote;
 pub mod s3;
@@ -247,6 +249,10 @@ pub trait Log: Send + Sync {
     /// Where a partition ends now (the offset its next record will get), asked of the log
     /// through `group`'s client (which joins no group for it).
     async fn end_offset(&self, group: &str, topic: &str, partition: u32) -> Result<u64>;
+    /// Joins consumer group `group` as a reader of `topic` (of `partitions` partitions):
+    /// from then on the group decides which partitions this worker reads (Kafka's group
+    /// protocol with the cooperative-sticky assignor; on the local log, its member files).
+    async fn join(&self, group: &str, topic: &str, partitions: u32) -> Result<Box<dyn Membership>>;
     /// How long a read should wait on a partition before a one-shot consumer counts it as
     /// drained: a remote broker can take seconds to serve records it holds (a new
     /// connection, or a restarted broker reading its log back from storage).
@@ -259,6 +265,20 @@ pub trait Log: Send + Sync {
     fn fetched_end(&self, _topic: &str, _partition: u32) -> Option<u64> {
         None
     }
+}
+
+/// A worker's membership in the consumer group that reads a topic: the group decides which
+/// of the topic's partitions the worker reads, and takes its committed positions.
+#[async_trait]
+pub trait Membership: Send + Sync {
+    /// The partitions this worker reads now, after serving what the group sent meanwhile (a
+    /// rebalance, its heartbeats); `None` until the worker has joined the group. Call it
+    /// about every second: it is also how the worker shows it is alive.
+    async fn assignment(&self) -> Result<Option<std::collections::BTreeSet<u32>>>;
+    /// Records `next_offset` as the group's position in `partition`, as a member.
+    async fn commit(&self, partition: u32, next_offset: u64) -> Result<()>;
+    /// Leaves the group at once: the others take up its partitions.
+    async fn leave(&self);
 }
 
 /// A record to append to a topic, borrowed from the caller's buffers.

@@ -14,7 +14,8 @@
 //! twice. A record that is not a JSON object of the dataset's fields goes to
 //! `<prefix>_rejects/<flow>/` with its offset.
 //!
-//! Several deliver processes of one flow share the partitions ([`super::group`]). The state
+//! Several deliver processes of one flow share the partitions through the flow's consumer
+//! group ([`crate::backend::Membership`]: Kafka's group protocol, or the local log's). The state
 //! object is written with compare-and-swap, so of two workers that both think they own a
 //! partition, only one moves it on; the other starts again from what the first stored.
 
@@ -28,9 +29,8 @@ use tokio::sync::watch;
 
 use super::deliver_batch::{Prepared, Preparer};
 use super::delivered::{self, Window};
-use super::group::Member;
 use super::stop::Stop;
-use crate::backend::{Backends, Catalog, Log, Message, ObjectStore};
+use crate::backend::{Backends, Catalog, Log, Membership, Message, ObjectStore};
 use crate::spec::Pipeline;
 use crate::spec::flow::Flow;
 
@@ -157,7 +157,7 @@ struct Buffer {
 /// How a partition folder's registration with the catalog ended, once it has.
 type Registration = Option<Result<(), String>>;
 
-/// Runs deliver flow `name` as one worker of the flow's group (see [`super::group`]):
+/// Runs deliver flow `name` as one worker of the flow's consumer group (see [`Membership`]):
 /// until `stop` is set, or with `once` (its patience), until every partition of the topic
 /// is delivered up to where it ended when the run started. Partitions other live workers
 /// hold are waited for, and taken up when their holder's session ends; those still behind
@@ -224,16 +224,17 @@ pub async fn run(
         dedupe_window: flow.dedupe_window.map_or(DEDUPE_WINDOW, |d| d.0),
         registered: Mutex::new(HashMap::new()),
         dedupe_gaps: std::sync::atomic::AtomicU64::new(0),
+        member: log
+            .join(&flow.group, &flow.from_topic, partitions)
+            .await
+            .map_err(|e| e.to_string())?,
     };
     let mut summary = Summary {
         flow: name.to_owned(),
         ..Summary::default()
     };
-    let mut member = Member::new(job.objects, job.bucket, &pipeline.pipeline, name);
-    let result = job
-        .work(&mut member, partitions, once, &stop, &mut summary)
-        .await;
-    member.leave().await;
+    let result = job.work(partitions, once, &stop, &mut summary).await;
+    job.member.leave().await;
     result?;
     summary.risks.dedupe_gaps += job.dedupe_gaps.into_inner();
     summary.objects.sort();
@@ -276,6 +277,9 @@ struct Job<'a> {
     registered: Mutex<HashMap<String, watch::Receiver<Registration>>>,
     /// Objects of the dedupe window found missing when partitions were taken up.
     dedupe_gaps: std::sync::atomic::AtomicU64,
+    /// This worker's membership in the flow's consumer group, which assigns its
+    /// partitions and takes its committed offsets.
+    member: Box<dyn Membership>,
 }
 
 fn now_seconds() -> u64 {
@@ -285,13 +289,12 @@ fn now_seconds() -> u64 {
 }
 
 impl Job<'_> {
-    /// Reads this worker's share of the partitions (see [`Member`]) until `stop` is set or,
+    /// Reads the partitions the group assigns this worker until `stop` is set or,
     /// with `once` (its patience), until every partition is delivered up to where the
     /// topic ended at the start (see [`run`]). Batches buffered when it stops, or of a
     /// partition handed to another worker, are delivered first.
     async fn work(
         &self,
-        member: &mut Member<'_>,
         partitions: u32,
         once: Option<Duration>,
         stop: &Stop,
@@ -305,16 +308,19 @@ impl Job<'_> {
         let started = Instant::now();
         let mut slots: BTreeMap<u32, Slot> = BTreeMap::new();
         let mut idle_passes = 0;
+        let mut joined = false;
         loop {
-            if member.due() {
-                // A store that fails a beat keeps this worker on its share until the next.
-                let share = match member.beat(partitions).await {
-                    Ok(share) => share,
-                    Err(e) => {
-                        tracing::warn!(flow = self.name, error = %e, "the group heartbeat failed");
-                        slots.keys().copied().collect()
-                    }
-                };
+            // Until it has joined, or when the group fails to answer, the worker keeps the
+            // partitions it has.
+            let share = match self.member.assignment().await {
+                Ok(share) => share,
+                Err(e) => {
+                    tracing::warn!(flow = self.name, error = %e, "the group heartbeat failed");
+                    None
+                }
+            };
+            joined |= share.is_some();
+            if let Some(share) = share {
                 let handed: Vec<u32> = slots
                     .keys()
                     .filter(|p| !share.contains(p))
@@ -365,6 +371,10 @@ impl Job<'_> {
                 )
             });
             let fetched_all = futures_util::future::join_all(fetches).await;
+            // A worker the group gave no partition (yet) waits as a fetch would.
+            if slots.is_empty() {
+                tokio::time::sleep(wait).await;
+            }
             let mut idle = true;
             let mut lost = Vec::new();
             let mut due = Vec::new();
@@ -421,7 +431,8 @@ impl Job<'_> {
                         .is_some_and(|end| slot.position >= end)
                 })
             };
-            let caught_up = idle_passes >= 2 || at_ends();
+            // Caught up only once the group has said which partitions are this worker's.
+            let caught_up = joined && (idle_passes >= 2 || at_ends());
             if stop.is_set() || (once.is_some() && caught_up) {
                 let all: Vec<u32> = slots.keys().copied().collect();
                 lost = self.flush_side_by_side(&mut slots, &all, summary).await?;
@@ -1021,11 +1032,7 @@ impl Job<'_> {
         .buffer_unordered(PUTS_AT_ONCE)
         .collect::<()>();
         let committing = async {
-            if let Err(e) = self
-                .log
-                .commit(self.group, self.topic, partition, end)
-                .await
-            {
+            if let Err(e) = self.member.commit(partition, end).await {
                 tracing::warn!(flow = self.name, partition, end, error = %e, "the group offset was not committed");
             }
         };

@@ -8,7 +8,6 @@ pub mod dedupe;
 pub mod deliver;
 mod deliver_batch;
 pub mod delivered;
-pub mod group;
 pub mod ingest;
 pub mod input;
 pub mod partition;
