@@ -920,6 +920,30 @@ fn ingest_to_tansu_and_deliver_to_moto_exactly_once_after_kill_9() {
     assert_exactly_once(&ids, &expected);
 }
 
+/// The offense ids in the remote target's `incremental_data/` files, in `store`.
+fn remote_ids(
+    r: &crate::remote::Remote,
+    runtime: &tokio::runtime::Runtime,
+    store: &runner::backend::s3::S3,
+) -> Vec<i64> {
+    let keys = runtime
+        .block_on(runner::backend::ObjectStore::list(
+            store,
+            &r.bucket,
+            "incremental_data/",
+        ))
+        .expect("list");
+    let mut ids = Vec::new();
+    for key in keys.iter().filter(|k| !k.contains("_rejects/")) {
+        let body = runtime
+            .block_on(runner::backend::ObjectStore::get(store, &r.bucket, key))
+            .expect("get")
+            .expect("exists");
+        ids.extend(lines_ids(&body));
+    }
+    ids
+}
+
 /// Runs `runner run deliver --once` on the remote target until `expected` rows are in
 /// `incremental_data/` (the broker's reads can lag) or `patience` has passed; the offense
 /// ids delivered.
@@ -946,21 +970,7 @@ fn deliver_until(
             "{}",
             String::from_utf8_lossy(&deliver.stderr)
         );
-        let mut ids = Vec::new();
-        let keys = runtime
-            .block_on(runner::backend::ObjectStore::list(
-                &store,
-                &r.bucket,
-                "incremental_data/",
-            ))
-            .expect("list");
-        for key in keys.iter().filter(|k| !k.contains("_rejects/")) {
-            let body = runtime
-                .block_on(runner::backend::ObjectStore::get(&store, &r.bucket, key))
-                .expect("get")
-                .expect("exists");
-            ids.extend(lines_ids(&body));
-        }
+        let ids = remote_ids(r, runtime, &store);
         if ids.len() >= expected || Instant::now() > deadline {
             return ids;
         }
@@ -1004,22 +1014,7 @@ fn two_deliver_workers_share_the_partitions_and_one_killed_loses_nothing() {
         &[],
     ));
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut doomed = doomed;
-    while doomed.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = doomed.kill();
-            panic!("the first worker did not reach its crash point");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let doomed = doomed.wait_with_output().expect("the first worker ends");
-    assert!(
-        killed(&doomed),
-        "{:?} {}",
-        doomed.status,
-        String::from_utf8_lossy(&doomed.stderr)
-    );
+    crashed(doomed);
     // The survivor takes up the dead worker's partitions (its process is gone from this
     // host, so without waiting for its session) and delivers the interrupted batch again.
     let incremental = s.state().join("s3/seattle-911/incremental_data");
@@ -1321,6 +1316,26 @@ fn remote_worker(r: &crate::remote::Remote, env: &[(&str, &str)]) -> std::proces
     .expect("runner starts")
 }
 
+/// Waits (two minutes at most) for a worker to kill itself at its crash point; its output.
+fn crashed(mut worker: std::process::Child) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while worker.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = worker.kill();
+            panic!("the worker did not reach its crash point");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = worker.wait_with_output().expect("the worker ends");
+    assert!(
+        killed(&out),
+        "{:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Stops a worker with SIGTERM and checks it exits 0; its output.
 fn terminate(worker: std::process::Child) -> Output {
     let term = std::process::Command::new("kill")
@@ -1372,21 +1387,7 @@ fn deliver_workers_share_a_tansu_topic_through_kafkas_group_protocol() {
     );
     assert!(ingest.status.success(), "{}", crate::remote::text(&ingest));
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut doomed = doomed;
-    while doomed.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = doomed.kill();
-            panic!("the first worker did not reach its crash point");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let doomed = doomed.wait_with_output().expect("the first worker ends");
-    assert!(
-        killed(&doomed),
-        "{}",
-        String::from_utf8_lossy(&doomed.stderr)
-    );
+    let doomed = crashed(doomed);
     // One is stopped mid-run, a new one joins.
     let stopped = terminate(stopped);
     let joiner = remote_worker(&r, &[]);
@@ -1397,24 +1398,7 @@ fn deliver_workers_share_a_tansu_topic_through_kafkas_group_protocol() {
         .build()
         .expect("runtime");
     let store = runner::backend::s3::S3::new(crate::services::s3_client(&r.aws));
-    let delivered = || {
-        let keys = runtime
-            .block_on(runner::backend::ObjectStore::list(
-                &store,
-                &r.bucket,
-                "incremental_data/",
-            ))
-            .expect("list");
-        let mut ids = Vec::new();
-        for key in keys.iter().filter(|k| !k.contains("_rejects/")) {
-            let body = runtime
-                .block_on(runner::backend::ObjectStore::get(&store, &r.bucket, key))
-                .expect("get")
-                .expect("exists");
-            ids.extend(lines_ids(&body));
-        }
-        ids
-    };
+    let delivered = || remote_ids(&r, &runtime, &store);
     let deadline = Instant::now() + Duration::from_secs(120);
     while delivered().len() < expected.len() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
