@@ -80,6 +80,12 @@ start_one() {
         echo "$name already running (pid $(cat "$dir/$name.pid"))"
         return 0
     fi
+    # A port another process holds would make the new server exit while the old one
+    # answers in its place.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "error: $name: port $port is in use by another process; stop that process first" >&2
+        return 1
+    fi
     "$@" >"$dir/$name.log" 2>&1 &
     echo $! >"$dir/$name.pid"
     wait_port "$name" "$port" "$!"
@@ -120,7 +126,19 @@ start() {
 stop() {
     for name in kafka aws s3s; do
         if [ -f "$dir/$name.pid" ]; then
-            kill "$(cat "$dir/$name.pid")" 2>/dev/null || true
+            local pid
+            pid=$(cat "$dir/$name.pid")
+            kill "$pid" 2>/dev/null || true
+            # Gone (or a zombie) before its port is taken again; SIGKILL after 10 s.
+            local state=""
+            for _ in $(seq 1 100); do
+                state=$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)
+                { [ -z "$state" ] || [ "$state" = Z ]; } && break
+                sleep 0.1
+            done
+            if [ -n "$state" ] && [ "$state" != Z ]; then
+                kill -9 "$pid" 2>/dev/null || true
+            fi
             rm -f "$dir/$name.pid"
         fi
     done
