@@ -359,16 +359,21 @@ impl Job<'_> {
             } else {
                 log.idle_wait()
             };
-            // Every partition is read at once; the batches are then handled in order.
+            // Every partition is read at once; the batches are then handled in order. A
+            // one-shot run does not wait on a partition standing right where the topic
+            // ended when it started (one below it may have been created again: its fetch
+            // shows that).
             let fetches = slots.iter().map(|(&partition, slot)| {
                 let room = self.max_records - slot.buffer.messages.len();
-                log.fetch(
-                    self.topic,
-                    partition,
-                    slot.position,
-                    room.min(FETCH_MAX),
-                    wait,
-                )
+                let done = once.is_some() && ends.get(partition as usize) == Some(&slot.position);
+                let position = slot.position;
+                async move {
+                    if done {
+                        return Ok(Vec::new());
+                    }
+                    log.fetch(self.topic, partition, position, room.min(FETCH_MAX), wait)
+                        .await
+                }
             });
             let fetched_all = futures_util::future::join_all(fetches).await;
             // A worker the group gave no partition (yet) waits as a fetch would.
@@ -423,12 +428,16 @@ impl Job<'_> {
                 slots.insert(partition, self.claim(partition, None, summary).await?);
             }
             idle_passes = if idle { idle_passes + 1 } else { 0 };
-            // A one-shot run stops at once where the log's fetch answers said every partition
-            // ends; otherwise after an idle pass confirmed by a patient one.
+            // A one-shot run stops at once where its partitions are read up to where the
+            // topic ended when it started, or where the log's fetch answers said they end;
+            // otherwise after an idle pass confirmed by a patient one.
             let at_ends = || {
                 slots.iter().all(|(&partition, slot)| {
-                    log.fetched_end(self.topic, partition)
-                        .is_some_and(|end| slot.position >= end)
+                    let at_start = ends.get(partition as usize).copied();
+                    at_start.is_some_and(|end| slot.position >= end)
+                        || log
+                            .fetched_end(self.topic, partition)
+                            .is_some_and(|end| slot.position >= end)
                 })
             };
             // Caught up only once the group has said which partitions are this worker's.
