@@ -457,16 +457,19 @@ async fn log_suite(log: &dyn Log, can_add_partitions: bool) {
         log.committed(&group, &topic, 1).await.expect("committed"),
         None
     );
-    log.commit(&group, &topic, 1, 2).await.expect("commit");
+    // A member of the group commits; anyone reads the group's offsets.
+    let member = log.join(&group, &topic, 3).await.expect("join");
+    member.commit(1, 2).await.expect("commit");
     assert_eq!(
         log.committed(&group, &topic, 1).await.expect("committed"),
         Some(2)
     );
-    log.commit(&group, &topic, 1, 3).await.expect("commit");
+    member.commit(1, 3).await.expect("commit");
     assert_eq!(
         log.committed(&group, &topic, 1).await.expect("committed"),
         Some(3)
     );
+    member.leave().await;
     assert_eq!(
         log.committed(&unique("other-"), &topic, 1)
             .await

@@ -17,7 +17,7 @@ use rdkafka::admin::{
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
@@ -298,10 +298,10 @@ impl Kafka {
         })
     }
 
-    /// The consumer that commits and reads `group`'s offsets, made on first use and kept,
-    /// so a commit per batch is one request, not a new connection. It never joins the group
-    /// or commits by itself, and its periodic metadata refresh is off (see
-    /// [`Kafka::reader_consumer`]).
+    /// The consumer that reads `group`'s committed offsets and the partitions' ends, made
+    /// on first use and kept, so each is one request, not a new connection. It never joins
+    /// the group (the worker's member does: [`super::kafka_group`]), and its periodic
+    /// metadata refresh is off (see [`Kafka::reader_consumer`]).
     fn consumer(&self, group: &str) -> Result<Arc<Closing>> {
         let mut groups = self
             .groups
@@ -729,28 +729,6 @@ impl Log for Kafka {
     fn fetched_end(&self, topic: &str, partition: u32) -> Option<u64> {
         let ends = self.ends.lock().ok()?;
         ends.get(&(topic.to_owned(), partition)).copied()
-    }
-
-    async fn commit(
-        &self,
-        group: &str,
-        topic: &str,
-        partition: u32,
-        next_offset: u64,
-    ) -> Result<()> {
-        let consumer = self.consumer(group)?;
-        let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let mut offsets = TopicPartitionList::new();
-            offsets
-                .add_partition_offset(&topic, partition as i32, Offset::Offset(next_offset as i64))
-                .map_err(|e| failure(format!("OffsetCommit {topic}/{partition}: {e}")))?;
-            consumer
-                .commit(&offsets, CommitMode::Sync)
-                .map_err(|e| failure(format!("OffsetCommit {topic}/{partition}: {e}")))
-        })
-        .await
-        .map_err(|e| failure(e.to_string()))?
     }
 
     async fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>> {

@@ -723,18 +723,6 @@ impl Log for Local {
         }
     }
 
-    async fn commit(
-        &self,
-        group: &str,
-        topic: &str,
-        partition: u32,
-        next_offset: u64,
-    ) -> Result<()> {
-        self.partition_count(topic)?;
-        self.topic_files(topic)?
-            .commit(group, partition, next_offset)
-    }
-
     async fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>> {
         self.partition_count(topic)?;
         self.topic_files(topic)?.committed(group, partition)
@@ -892,11 +880,10 @@ mod tests {
             .await
             .expect("a plain topic");
         for group in ["../../../../g", "a/b", "..", "g\n"] {
-            let error = local
-                .commit(group, "t", 0, 1)
-                .await
-                .expect_err(group)
-                .to_string();
+            let error = match local.join(group, "t", 1).await {
+                Ok(_) => panic!("{group}: joined"),
+                Err(e) => e.to_string(),
+            };
             assert!(
                 error.starts_with(&format!(
                     "local: consumer group name '{}' would leave",

@@ -236,14 +236,6 @@ pub trait Log: Send + Sync {
         max: usize,
         wait: std::time::Duration,
     ) -> Result<Vec<Message>>;
-    /// Records `next_offset` as consumer group `group`'s position in a partition.
-    async fn commit(
-        &self,
-        group: &str,
-        topic: &str,
-        partition: u32,
-        next_offset: u64,
-    ) -> Result<()>;
     /// The position consumer group `group` committed in a partition, if any.
     async fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>>;
     /// Where a partition ends now (the offset its next record will get), asked of the log
