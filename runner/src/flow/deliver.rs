@@ -515,21 +515,9 @@ impl Job<'_> {
     /// the consumer group's committed offset (else at the beginning).
     async fn load(&self, partition: u32) -> Result<Slot, String> {
         let mut tries = 0;
-        let (mut state, version, window) = loop {
+        let (state, version, window) = loop {
             tries += 1;
-            let stored = self
-                .objects
-                .get_versioned(self.bucket, &self.state_key(partition))
-                .await
-                .map_err(|e| e.to_string())?;
-            let (state, version) = match stored {
-                Some((body, version)) => (
-                    serde_json::from_slice::<State>(&body)
-                        .map_err(|e| format!("{}: {e}", self.state_key(partition)))?,
-                    Some(version),
-                ),
-                None => (State::default(), None),
-            };
+            let (state, version) = self.stored_state(partition).await?;
             let (window, missing) = Window::load(
                 self.objects,
                 self.bucket,
@@ -556,15 +544,6 @@ impl Job<'_> {
                 break (state, version, window);
             }
         };
-        if version.is_none()
-            && let Some(committed) = self
-                .log
-                .committed(self.group, self.topic, partition)
-                .await
-                .map_err(|e| e.to_string())?
-        {
-            state.next_offset = committed;
-        }
         Ok(Slot {
             position: state.next_offset,
             state,
@@ -676,25 +655,35 @@ impl Job<'_> {
         Ok(behind)
     }
 
-    /// The first offset of a partition not delivered, as its stored state says (else the
-    /// group's committed offset, else 0), without taking it up.
+    /// The first offset of a partition not delivered (see [`Job::stored_state`]), without
+    /// taking it up.
     async fn delivered_to(&self, partition: u32) -> Result<u64, String> {
+        Ok(self.stored_state(partition).await?.0.next_offset)
+    }
+
+    /// A partition's state as stored, with its version; a partition without one starts at
+    /// the consumer group's committed offset (else at the beginning), with no version.
+    async fn stored_state(&self, partition: u32) -> Result<(State, Option<String>), String> {
         let stored = self
             .objects
-            .get(self.bucket, &self.state_key(partition))
+            .get_versioned(self.bucket, &self.state_key(partition))
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(body) = stored {
+        if let Some((body, version)) = stored {
             let state = serde_json::from_slice::<State>(&body)
                 .map_err(|e| format!("{}: {e}", self.state_key(partition)))?;
-            return Ok(state.next_offset);
+            return Ok((state, Some(version)));
         }
         let committed = self
             .log
             .committed(self.group, self.topic, partition)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(committed.unwrap_or(0))
+        let state = State {
+            next_offset: committed.unwrap_or(0),
+            ..State::default()
+        };
+        Ok((state, None))
     }
 
     /// Writes a partition's state if no other worker wrote it since this one read it;
