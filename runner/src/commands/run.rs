@@ -233,11 +233,7 @@ fn check_ratio(
     dataset: &crate::spec::dataset::Dataset,
     err: &mut dyn Write,
 ) -> std::io::Result<Outcome> {
-    let ratio = if read == 0 {
-        0.0
-    } else {
-        rejected as f64 / read as f64
-    };
+    let ratio = crate::flow::reject_ratio(rejected, read);
     if ratio > dataset.max_reject_ratio {
         writeln!(
             err,
@@ -273,11 +269,7 @@ async fn run_backfill(
             return Ok(Outcome::Findings);
         }
     };
-    let ratio = if summary.read == 0 {
-        0.0
-    } else {
-        summary.rejected_total() as f64 / summary.read as f64
-    };
+    let ratio = crate::flow::reject_ratio(summary.rejected_total(), summary.read);
     match args.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &summary)?;

@@ -81,11 +81,7 @@ pub struct PollCounts {
 impl PollCounts {
     /// The share of the poll's rows it rejected.
     pub fn ratio(&self) -> f64 {
-        if self.read == 0 {
-            0.0
-        } else {
-            self.rejected as f64 / self.read as f64
-        }
+        super::reject_ratio(self.rejected, self.read)
     }
 }
 

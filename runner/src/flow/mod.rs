@@ -37,6 +37,16 @@ pub fn feed_json(decoder: &mut arrow_json::reader::Decoder, bytes: &[u8]) -> Res
     Ok(())
 }
 
+/// The share of `read` rows that were `rejected` (0 when none were read), which a
+/// dataset's `max_reject_ratio` bounds.
+pub fn reject_ratio(rejected: u64, read: u64) -> f64 {
+    if read == 0 {
+        0.0
+    } else {
+        rejected as f64 / read as f64
+    }
+}
+
 /// JSON values as one JSON-lines body (a quarantine object).
 pub fn jsonl_body(values: impl IntoIterator<Item = serde_json::Value>) -> Vec<u8> {
     let mut body = Vec::new();
