@@ -202,10 +202,11 @@ pub fn text(text: &str) -> String {
     shared.redact_str(text).into_owned()
 }
 
-/// Applies the process-wide redactor to `bytes`.
-fn redact_shared(bytes: &[u8]) -> Vec<u8> {
+/// Writes `bytes` to `out` through the process-wide redactor (as they are when nothing
+/// matches: no copy).
+fn write_redacted(out: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
     let shared = SHARED.read().unwrap_or_else(PoisonError::into_inner);
-    shared.redact(bytes).into_owned()
+    out.write_all(&shared.redact(bytes))
 }
 
 #[cfg(test)]

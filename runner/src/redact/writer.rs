@@ -24,8 +24,9 @@ impl<W: Write> Redacting<W> {
 
     /// Redacts and writes the first `len` pending bytes.
     fn pass_on(&mut self, len: usize) -> std::io::Result<()> {
-        let done: Vec<u8> = self.pending.drain(..len).collect();
-        self.inner.write_all(&super::redact_shared(&done))
+        super::write_redacted(&mut self.inner, &self.pending[..len])?;
+        self.pending.drain(..len);
+        Ok(())
     }
 }
 
