@@ -184,7 +184,7 @@ async fn report<T: serde::Serialize>(
 }
 
 /// Exit 3, with the reasons on stderr, when a deliver run could not keep its guarantee:
-/// records lost from the log, a gap in the dedupe window, or partitions left behind by a
+/// records lost from the log, offsets the log skipped, a gap in the dedupe window, or partitions left behind by a
 /// `--once` run; a warning for a log that went back.
 fn deliver_outcome(summary: &deliver::Summary, err: &mut dyn Write) -> std::io::Result<Outcome> {
     let risks = &summary.risks;
@@ -200,6 +200,13 @@ fn deliver_outcome(summary: &deliver::Summary, err: &mut dyn Write) -> std::io::
             err,
             "error: {} record(s) of an interrupted batch were no longer in the log (lost by the broker) and could not be delivered",
             risks.lost_from_log
+        )?;
+    }
+    if risks.offsets_skipped > 0 {
+        writeln!(
+            err,
+            "error: the log served no record for {} offset(s) between what was delivered and the records read next (removed by retention before delivery, or lost by the broker); a topic with transactions or compaction leaves such gaps too",
+            risks.offsets_skipped
         )?;
     }
     if risks.dedupe_gaps > 0 {

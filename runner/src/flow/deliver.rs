@@ -102,6 +102,10 @@ pub struct Risks {
     /// Objects of the dedupe window that were missing when a partition was taken up: the
     /// records they covered are no longer dropped as duplicates.
     pub dedupe_gaps: u64,
+    /// Offsets the log skipped between what was delivered and the records read next: no
+    /// record came back for them (removed by retention before they were delivered, or a
+    /// broker that lost or would not serve them). Counted as lost.
+    pub offsets_skipped: u64,
 }
 
 impl Risks {
@@ -109,11 +113,12 @@ impl Risks {
         self.lost_from_log += other.lost_from_log;
         self.log_rewinds += other.log_rewinds;
         self.dedupe_gaps += other.dedupe_gaps;
+        self.offsets_skipped += other.offsets_skipped;
     }
 
     /// Whether the run kept its guarantee: no record lost, none let through twice.
     pub fn kept(&self) -> bool {
-        self.lost_from_log == 0 && self.dedupe_gaps == 0
+        self.lost_from_log == 0 && self.dedupe_gaps == 0 && self.offsets_skipped == 0
     }
 }
 
@@ -939,6 +944,19 @@ impl Job<'_> {
         // A batch already pending is delivered again under its own range (and so its own
         // object names), whatever part of it the log still has. A new one is recorded as
         // pending while its objects are made: nothing is written before that record is.
+        // Offsets from where the partition was delivered to up to this batch's end that
+        // hold no record read: with no transactions or compaction on the topic, records
+        // the log no longer serves. (A partition never delivered before starts wherever
+        // the log now begins.)
+        let skipped = match (slot.state.pending, &slot.version) {
+            (Some(_), _) | (None, None) => 0,
+            (None, Some(_)) => offsets_skipped(
+                slot.state.next_offset,
+                first.offset,
+                last.offset,
+                messages.len(),
+            ),
+        };
         let (pending, (start, end)) = match slot.state.pending {
             Some(range) => (None, range),
             None => {
@@ -991,6 +1009,18 @@ impl Job<'_> {
             duplicates,
             ..Summary::default()
         };
+        if skipped > 0 {
+            tracing::warn!(
+                flow = self.name,
+                partition,
+                delivered_to = slot.state.next_offset,
+                first = start,
+                end,
+                skipped,
+                "the log served no record for some offsets; counted as lost"
+            );
+            done.risks.offsets_skipped = skipped;
+        }
         let mut others = Vec::new();
         if let Some((key, body, poison)) = quarantine {
             done.poison = poison;
@@ -1040,5 +1070,33 @@ impl Job<'_> {
         summary.add(done);
         tracing::info!(flow = self.name, partition, start, end, "batch delivered");
         Ok(true)
+    }
+}
+
+/// How many offsets from `delivered_to` through `last` held no record, when `count`
+/// records were read from `first` through `last`.
+fn offsets_skipped(delivered_to: u64, first: u64, last: u64, count: usize) -> u64 {
+    (last + 1)
+        .saturating_sub(delivered_to.min(first))
+        .saturating_sub(count as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offsets_skipped;
+
+    #[test]
+    fn offsets_the_log_skipped_are_counted_before_and_inside_a_batch() {
+        // Delivered to 100; records 100..=109 read: nothing skipped.
+        assert_eq!(offsets_skipped(100, 100, 109, 10), 0);
+        // Delivered to 100, but the log served from 137 (a fetch answered past a batch).
+        assert_eq!(offsets_skipped(100, 137, 146, 10), 37);
+        // Records 100..=109 read but two of them missing inside the range.
+        assert_eq!(offsets_skipped(100, 100, 111, 10), 2);
+        // Both.
+        assert_eq!(offsets_skipped(100, 105, 116, 10), 7);
+        // A batch that starts below what was delivered (never expected) counts from its
+        // first record.
+        assert_eq!(offsets_skipped(120, 100, 109, 10), 0);
     }
 }
