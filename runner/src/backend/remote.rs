@@ -61,6 +61,9 @@ fn kafka_config(kafka: &crate::spec::target::Kafka) -> ClientConfig {
     config
 }
 
+/// Attempts of one Glue request (the other services' requests get 3).
+const GLUE_ATTEMPTS: u32 = 8;
+
 /// Whether requests go to a custom endpoint (then S3 uses path-style addressing).
 fn custom_endpoint(target_endpoint: Option<&str>) -> bool {
     target_endpoint.is_some_and(|e| !e.is_empty())
@@ -97,7 +100,11 @@ pub async fn connect(name: &str, pipeline: &Pipeline) -> Result<Backends, String
     if let Some(url) = endpoint_for("AWS_ENDPOINT_URL_S3", endpoint) {
         s3 = s3.endpoint_url(url);
     }
-    let mut glue = aws_sdk_glue::config::Builder::from(&sdk);
+    // Glue's API allows few requests a second per account and answers more with
+    // ThrottlingException; deliver registers partitions as it goes, so a burst of workers
+    // would otherwise fail a batch after three attempts and start over.
+    let mut glue = aws_sdk_glue::config::Builder::from(&sdk)
+        .retry_config(RetryConfig::standard().with_max_attempts(GLUE_ATTEMPTS));
     if let Some(url) = endpoint_for("AWS_ENDPOINT_URL_GLUE", endpoint) {
         glue = glue.endpoint_url(url);
     }
