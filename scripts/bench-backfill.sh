@@ -15,11 +15,12 @@ rows=${ROWS:-"1000000 10000000"}
 bench=target/bench
 mkdir -p "$bench"
 
+scripts/toolchain.sh
 cargo build --locked --release --target-dir "$bench" --bin runner
 if [ ! -x "$bench/venv/bin/python" ]; then
     python3 -m venv "$bench/venv"
 fi
 "$bench/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    duckdb==2.0.1 pandas==3.1.1 pyarrow==26.0.1
+    -r scripts/requirements/bench.txt
 
 exec "$bench/venv/bin/python" scripts/bench_backfill.py "$PWD/$bench/release/runner" $rows

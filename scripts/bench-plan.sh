@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-20}
+scripts/toolchain.sh
 cargo build --locked --quiet --bin runner
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -9,5 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=target/bench
 mkdir -p "$bench"
+scripts/toolchain.sh
 cargo build --locked --release --target-dir "$bench" --bin runner
 exec python3 scripts/bench_query.py "$PWD/$bench/release/runner" "${ROWS:-1000000}"

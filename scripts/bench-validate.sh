@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-50}
 profile=debug
+scripts/toolchain.sh
 if [ "${1:-}" = "--release" ]; then
     cargo build --locked --quiet --release --bin runner
     profile=release

@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 # RUNNER_BIN runs an already built binary instead (the test of this script uses its own).
 runner=${RUNNER_BIN:-}
 if [ -z "$runner" ]; then
+    scripts/toolchain.sh
     cargo build --locked --quiet --bin runner
     runner=target/debug/runner
 fi

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/toolchain.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
