@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Real protocol peers for the integration tests, on 127.0.0.1:
 #   kafka  tansu 0.6.0 (a Kafka-protocol broker; cargo install, once per machine)  :9092
-#   aws    moto server (S3, Glue, Athena APIs; pip install)                         :5000
+#   aws    moto server (S3, Glue, Athena APIs; in a virtualenv under target/)       :5000
 #   s3s    s3s-fs 0.14.1 (an S3 server that checks SigV4 and checksums)             :5001
 #   and Debian's chromium + chromium-driver for the dashboard's browser test (installed
 #   only; each test starts its own chromedriver)
 #
-#   scripts/services.sh install   install what is missing (reuses what is there)
+#   scripts/services.sh install   install what is missing (reuses what is there); as root,
+#                                 the Debian packages too (else it names them and stops)
 #   scripts/services.sh start     start all three, wait until each accepts connections
 #   scripts/services.sh stop      stop them
 #   scripts/services.sh env       print the environment the tests read (eval "$(...)")
@@ -24,34 +25,70 @@ moto_port=${RUNNER_MOTO_PORT:-5000}
 s3s_port=${RUNNER_S3S_PORT:-5001}
 
 have_tansu() { command -v tansu >/dev/null 2>&1 && tansu --version 2>/dev/null | grep -q "0.6.0"; }
-# 5.2.5 or later: 5.2.1 answered CompleteMultipartUpload with the wrong XML root element.
+# moto lives in a virtualenv of its own under target/, its whole dependency set pinned in
+# scripts/requirements/services.txt (5.2.5 or later: 5.2.1 answered CompleteMultipartUpload
+# with the wrong XML root element), so it needs no system-wide pip (which stock Debian
+# refuses) and no package of the machine can change its versions.
+venv=$dir/venv
 moto_version=5.2.5
 have_moto() {
-    command -v moto_server >/dev/null 2>&1 &&
-        [ "$(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null)" = "$moto_version" ]
+    [ -x "$venv/bin/moto_server" ] &&
+        [ "$("$venv/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)" = "$moto_version" ] &&
+        [ "$venv/.requirements" -nt scripts/requirements/services.txt ]
 }
 have_s3s() { command -v s3s-fs >/dev/null 2>&1; }
 have_chromium() { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }
 
+# What building the services (and the runner) needs from the system, as Debian packages:
+# a C toolchain and make (build-essential: librdkafka's build), pkg-config and OpenSSL's
+# headers (the system's OpenSSL is linked), Python 3 with venv, Node.js with npm (the editor check)
+# and Chromium with its driver (the dashboard's browser test).
+system_packages() {
+    local missing=()
+    command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || missing+=(build-essential)
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl; } || missing+=(libssl-dev)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+    { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || missing+=(nodejs npm)
+    have_chromium || missing+=(chromium chromium-driver)
+    echo "${missing[@]}"
+}
+
+install_system_packages() {
+    local missing
+    missing=$(system_packages)
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing Debian packages: $missing"
+        # shellcheck disable=SC2086 # one word per package
+        apt-get install -y -q $missing >/dev/null ||
+            { apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null; }
+    else
+        echo "error: missing system packages; on Debian or Ubuntu run:" >&2
+        echo "  sudo apt-get install -y $missing" >&2
+        echo "(elsewhere install the same tools with the system's package manager)" >&2
+        return 1
+    fi
+}
+
 install() {
+    install_system_packages
     if ! have_tansu; then
         echo "installing tansu 0.6.0 (about 15 minutes on 2 cores, once per machine)"
         cargo install tansu --locked --version 0.6.0 --features dynostore
     fi
     if ! have_moto; then
-        echo "installing moto server $moto_version"
-        python3 -m pip install --quiet "moto[server]==$moto_version"
+        echo "installing moto server $moto_version into $venv"
+        mkdir -p "$dir"
+        [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            -r scripts/requirements/services.txt
+        touch "$venv/.requirements"
     fi
     if ! have_s3s; then
         echo "installing s3s-fs 0.14.1 (about 7 minutes on 2 cores, once per machine)"
         cargo install s3s-fs --version 0.14.1 --locked --features binary
-    fi
-    if ! have_chromium; then
-        echo "installing Debian's chromium and chromium-driver (the dashboard's browser test)"
-        local sudo=""
-        [ "$(id -u)" = 0 ] || sudo=sudo
-        $sudo apt-get install -y -q chromium chromium-driver >/dev/null ||
-            { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium chromium-driver >/dev/null; }
     fi
 }
 
@@ -118,7 +155,7 @@ start() {
         --listener-url "tcp://127.0.0.1:$kafka_port" \
         --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
         --storage-engine memory://tansu/
-    start_one aws "$moto_port" moto_server -H 127.0.0.1 -p "$moto_port"
+    start_one aws "$moto_port" "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port"
     start_one s3s "$s3s_port" s3s-fs --host 127.0.0.1 --port "$s3s_port" \
         --access-key test --secret-key test "$dir/s3s-data"
 }
