@@ -1,4 +1,11 @@
-//! runner: a declarative pipeline-as-config runner.
+//! runner: a declarative pipeline-as-config runner. The map of the house:
+//!
+//! - validate: `commands::validate` -> `load` (YAML into `spec`) -> `check` -> `diag`.
+//! - plan: `load`, `check` -> `resource` (desired) + `target` -> `backend` -> `plan`.
+//! - apply: the plan path, or a saved plan -> `lock` (remote targets) -> `apply` -> `backend`.
+//! - run: `load`, `check`, `target` -> `flow` (backfill, ingest, deliver) -> `clean`, `backend`.
+//! - query, dashboard: `load`, `check`, `target` -> `query` -> `backend` -> `dashboard`.
+//! - The paths, and the module map in dependency order: docs/architecture.md.
 //!
 //! The data flows one way: [`load`] reads YAML into the typed [`spec`] with spans kept,
 //! [`check`] collects every finding as a [`diag::Diagnostic`], and [`commands`] prints.
