@@ -16,8 +16,8 @@ use minijinja::{Environment, UndefinedBehavior};
 use crate::backend::athena::Athena;
 use crate::backend::embedded::Embedded;
 use crate::backend::{AnswerStream, Backends, QueryEngine};
-use crate::flow::stop::Stop;
 use crate::spec::Pipeline;
+use crate::stop::Stop;
 
 /// Which engine runs a query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -16,7 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use futures_util::StreamExt;
 
 use super::{AnswerStream, BackendError, QueryEngine, Result, sdk_failure};
-use crate::flow::stop::Stop;
+use crate::stop::Stop;
 
 /// Athena in one workgroup and database.
 pub struct Athena {

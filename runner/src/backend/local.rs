@@ -72,7 +72,7 @@ fn hidden_beside(path: &Path, tag: &str) -> PathBuf {
 
 /// A local object's version for compare and swap: a hash of its content.
 fn content_version(bytes: &[u8]) -> String {
-    format!("{:016x}", crate::flow::dedupe::hash_of(bytes))
+    format!("{:016x}", crate::hash::hash_of(bytes))
 }
 
 fn is_temp(name: &str) -> bool {

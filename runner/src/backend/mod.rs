@@ -295,8 +295,7 @@ pub struct Message {
     /// The buffer `value` is a slice of, when that buffer holds a line break right after
     /// it and the values fetched next right after that (Kafka fetches): a JSON-lines
     /// object of records fetched one after the other is then a slice of the buffer, not
-    /// a copy ([`crate::flow`]'s deliver). Not part of the record: equal messages may
-    /// differ here.
+    /// a copy (deliver's). Not part of the record: equal messages may differ here.
     pub buffer: Option<Bytes>,
 }
 

@@ -10,8 +10,8 @@ use crate::backend::Answer;
 use crate::check::Validated;
 use crate::cli::DashboardArgs;
 use crate::dashboard::{self, Provenance, Shown};
-use crate::flow::stop::Stop;
 use crate::query;
+use crate::stop::Stop;
 
 /// Runs `runner dashboard`.
 pub async fn run(

@@ -9,8 +9,8 @@ use super::pipelines::{load_valid, the_one};
 use crate::backend::QueryEngine;
 use crate::check::Validated;
 use crate::cli::QueryArgs;
-use crate::flow::stop::Stop;
 use crate::query::Cut;
+use crate::stop::Stop;
 use crate::{query, target};
 
 /// Runs `runner query`.

@@ -7,9 +7,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::Outcome;
 use super::pipelines::{load_valid, the_one};
 use crate::cli::{Format, RunArgs};
-use crate::flow::stop::Stop;
 use crate::flow::{backfill, deliver, ingest};
 use crate::spec::flow::Flow;
+use crate::stop::Stop;
 use crate::target;
 
 /// A progress bar on a terminal (rows, bytes, rate, ETA); hidden elsewhere, where progress

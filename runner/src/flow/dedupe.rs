@@ -18,17 +18,6 @@ use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecon
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
-/// A 64-bit hash of any value, kept in state objects: XXH64 (seed 0) over what the value's
-/// `Hash` writes. Unlike std's `DefaultHasher`, whose algorithm may change with the Rust
-/// release, the algorithm is fixed; what is hashed is what std's `Hash` writes for bytes,
-/// strings, options and tuples (lengths as the platform's `usize`), so hashes stored on
-/// one platform match on another of the same word size and byte order.
-pub fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
-    let mut hasher = twox_hash::XxHash64::with_seed(0);
-    value.hash(&mut hasher);
-    hasher.finish()
-}
-
 /// The hash of row `row`'s key columns (`columns` are indices into `batch`), for
 /// comparing keys within one run (a fast hash, not kept in state).
 pub fn key_hash(batch: &RecordBatch, columns: &[usize], row: usize) -> u64 {
@@ -209,13 +198,6 @@ fn read_pairs(path: &Path) -> std::io::Result<Vec<(u64, u64)>> {
 #[cfg(test)]
 mod tests {
     use super::LastRows;
-
-    #[test]
-    fn kept_hashes_are_xxh64_of_what_hash_writes() {
-        // XXH64, seed 0, of the length prefix 3 (8 bytes, little endian) and the bytes
-        // 1, 2, 3, as the reference implementation computes it (python-xxhash 4.1).
-        assert_eq!(super::hash_of(&[1u8, 2, 3][..]), 13_255_480_333_703_631_005);
-    }
 
     #[test]
     fn only_the_last_row_of_a_duplicated_key_is_kept() {

@@ -29,10 +29,10 @@ use tokio::sync::watch;
 
 use super::deliver_batch::{Prepared, Preparer};
 use super::delivered::{self, Window};
-use super::stop::Stop;
 use crate::backend::{Backends, Catalog, Log, Membership, Message, ObjectStore};
 use crate::spec::Pipeline;
 use crate::spec::flow::Flow;
+use crate::stop::Stop;
 
 /// How long the hashes of delivered records are kept for dropping duplicates, unless the
 /// flow says (`dedupe_window`).

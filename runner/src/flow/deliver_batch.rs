@@ -25,7 +25,7 @@ use crate::spec::storage::{Format, Layout};
 const DECODE_CHUNK: usize = 8192;
 
 fn record_hash(message: &Message) -> u64 {
-    super::dedupe::hash_of(&(&message.key, &message.value))
+    crate::hash::hash_of(&(&message.key, &message.value))
 }
 
 /// What turns a batch's records into the bodies of its objects: the work of a batch that
@@ -510,10 +510,7 @@ mod tests {
                 value: Bytes::from(value.clone()),
                 buffer: None,
             };
-            assert_eq!(
-                record_hash(&message),
-                crate::flow::dedupe::hash_of(&(&key, &value))
-            );
+            assert_eq!(record_hash(&message), crate::hash::hash_of(&(&key, &value)));
         }
     }
 

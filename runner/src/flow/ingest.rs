@@ -18,16 +18,16 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::checkpoint;
-use super::dedupe::hash_of;
 use super::socrata::{Client, FLOATING, Page};
-use super::stop::Stop;
 use crate::backend::{Backends, Log, ObjectStore, Record};
 use crate::clean::parse::Formats;
 use crate::clean::{Cleaned, Program};
+use crate::hash::hash_of;
 use crate::spec::Pipeline;
 use crate::spec::dataset::Dataset;
 use crate::spec::flow::Flow;
 use crate::spec::source::{Source, SourceKind};
+use crate::stop::Stop;
 
 /// What an ingest run did.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
 use super::checkpoint::InputId;
-use super::dedupe::hash_of;
 use crate::backend::ObjectStore;
+use crate::hash::hash_of;
 
 /// One input file of a source.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,7 +17,6 @@ pub mod register;
 pub mod socrata;
 pub mod socrata_rows;
 pub mod spill;
-pub mod stop;
 pub mod text;
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! Stopping long-running flows cleanly on SIGINT (Ctrl-C) or SIGTERM: the flow finishes
-//! the step it is in (a page produced and its watermark saved, a batch delivered and its
-//! offset committed) and returns.
+//! Stopping long-running work cleanly on SIGINT (Ctrl-C) or SIGTERM: a flow finishes the
+//! step it is in (a page produced and its watermark saved, a batch delivered and its
+//! offset committed) and returns; a query is cancelled.
 
 use std::time::Duration;
 
