@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -129,6 +130,29 @@ def timed(command, env):
     if done.returncode != 0:
         sys.exit(f"{' '.join(command[:3])} failed:\n{done.stderr.decode(errors='replace')[-3000:]}")
     return seconds, json.loads(done.stdout)
+
+
+def timed_workers(command, env, workers):
+    """Runs `workers` copies of `command` at once (deliver workers of one group); returns
+    the seconds until the last exits, the records they wrote together, and when the group
+    settled: the seconds until the last partition assignment a worker logged."""
+    env = dict(env, RUST_LOG="warn,runner::backend::kafka_group=info")
+    started = time.time()
+    start = time.perf_counter()
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(workers)]
+    outputs = [p.communicate() for p in processes]
+    seconds = time.perf_counter() - start
+    settled = 0.0
+    for process, (_, err) in zip(processes, outputs):
+        if process.returncode != 0:
+            sys.exit(f"a deliver worker failed:\n{err.decode(errors='replace')[-3000:]}")
+        for line in err.decode(errors="replace").splitlines():
+            if "partitions assigned by the group" in line and "partitions=[]" not in line:
+                at = datetime.fromisoformat(line.split()[0]).timestamp() - started
+                settled = max(settled, at)
+    return seconds, {"written": sum(json.loads(out)["written"] for out, _ in outputs),
+                     "settled": settled}
 
 
 def raw_client(bootstrap, payloads):
@@ -239,6 +263,7 @@ def main():
     aws = os.environ["RUNNER_TEST_AWS"]
     s3s = os.environ.get("RUNNER_TEST_S3S")
     lag_ms = float(os.environ.get("LAG_MS", "0"))
+    workers = int(os.environ.get("WORKERS", "3"))
     rows = api_rows(n)
     server = serve(rows)
     work = Path(tempfile.mkdtemp(prefix="bench-streaming-", dir=ROOT / "target" / "bench"))
@@ -259,7 +284,7 @@ def main():
         # The same records delivered again by a second pipeline whose objects go to s3s-fs
         # (a Rust S3 server) rather than moto (Python): what deliver does when the store
         # keeps up. Its catalog stays on moto.
-        fast = lagged = None
+        fast = lagged = several = None
 
         def on_s3s(name):
             """The pipeline under `name`, applied, its bucket made again on s3s-fs (which has
@@ -277,6 +302,11 @@ def main():
             fast_env = dict(env, AWS_ENDPOINT_URL_S3=s3s)
             fast = timed([runner, "run", "deliver", str(other), "--target", "aws", "--once",
                           "--format", "json"], fast_env)
+            # The same again with WORKERS (default 3) workers of one group sharing the
+            # topic's partitions through Kafka's group protocol.
+            shared = on_s3s(f"{suffix}w")
+            several = timed_workers([runner, "run", "deliver", str(shared), "--target", "aws",
+                                     "--once", "--format", "json"], fast_env, workers)
             if lag_ms:
                 far = on_s3s(f"{suffix}l")
                 far_env = dict(env, AWS_ENDPOINT_URL=lagging(aws, lag_ms / 1000),
@@ -286,7 +316,7 @@ def main():
     finally:
         server.shutdown()
         shutil.rmtree(work, ignore_errors=True)
-        others = [f"{suffix}s"] + ([f"{suffix}l"] if lag_ms else []) if s3s else []
+        others = [f"{suffix}s", f"{suffix}w"] + ([f"{suffix}l"] if lag_ms else []) if s3s else []
         clean_up(bootstrap, topic,
                  [(aws, f"bench-{suffix}")]
                  + [(store, f"bench-{other}") for other in others for store in (aws, s3s)],
@@ -312,6 +342,12 @@ def main():
     if fast:
         seconds, summary = fast
         print(f"| deliver (consume, decode, write S3: s3s-fs) | {summary['written']:,} | "
+              f"{seconds:.2f} | {summary['written'] / seconds:,.0f} | {consume_rate:,.0f} "
+              f"(consume) | {(summary['written'] / seconds) / consume_rate:.0%} |")
+    if several:
+        seconds, summary = several
+        print(f"| deliver, {workers} workers of one group (s3s-fs; the group settled after "
+              f"{summary['settled']:.1f} s) | {summary['written']:,} | "
               f"{seconds:.2f} | {summary['written'] / seconds:,.0f} | {consume_rate:,.0f} "
               f"(consume) | {(summary['written'] / seconds) / consume_rate:.0%} |")
     if lagged:
