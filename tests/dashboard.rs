@@ -146,11 +146,29 @@ fn the_dashboard_renders_every_panel_with_the_query_values_in_chromium() {
         .unwrap_or_else(|| panic!("a session: {session}"))
         .to_owned();
     let url = format!("file://{}", page.display());
-    driver.call(
+    let navigated = driver.call(
         "POST",
         &format!("/session/{id}/url"),
         Some(json!({ "url": url })),
     );
+    // Navigation answers once the page has loaded, but under a loaded machine chromedriver
+    // can answer early (a renderer timeout): read the page only once it is complete.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = driver.call(
+            "POST",
+            &format!("/session/{id}/execute/sync"),
+            Some(json!({ "script": "return document.readyState", "args": [] })),
+        );
+        if state["value"] == "complete" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page did not finish loading in 60 s (navigation: {navigated}; state: {state})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let panels = driver.call(
         "POST",
         &format!("/session/{id}/execute/sync"),
