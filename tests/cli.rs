@@ -193,3 +193,44 @@ fn a_secret_s_value_never_appears_in_findings() {
         "{report:#}"
     );
 }
+
+#[test]
+fn validate_annotates_each_finding_for_github_actions() {
+    let file = "tests/corpus/invalid/bad_duration.yaml";
+    let json = runner(&["validate", file, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&json.stdout).expect("JSON report");
+    let findings = report["findings"].as_array().expect("findings");
+    assert!(!findings.is_empty(), "the corpus file has findings");
+
+    let github = runner(&["validate", file, "--format", "github"]);
+    assert_eq!(
+        github.status.code(),
+        Some(1),
+        "errors exit 1 in every format"
+    );
+    let text = stdout(&github);
+    let commands: Vec<&str> = text.lines().filter(|l| l.starts_with("::")).collect();
+    assert_eq!(commands.len(), findings.len(), "{text}");
+    for (command, finding) in commands.iter().zip(findings) {
+        let start = format!(
+            "::{} file={},line={},col={},",
+            finding["severity"].as_str().expect("severity"),
+            finding["file"].as_str().expect("file"),
+            finding["line"],
+            finding["column"]
+        );
+        assert!(
+            command.starts_with(&start),
+            "{command} should start {start}"
+        );
+        let message = finding["message"].as_str().expect("message");
+        assert!(
+            command.contains(&format!(
+                "::{}",
+                message.replace('%', "%25").lines().next().unwrap_or("")
+            )),
+            "{command} should carry the message {message}"
+        );
+    }
+    assert!(text.trim_end().ends_with('.'), "the summary closes: {text}");
+}

@@ -282,12 +282,25 @@ pub struct ValidateArgs {
     /// Pipeline files, or directories whose *.yaml and *.yml files are checked.
     #[arg(default_value = "pipelines")]
     pub paths: Vec<PathBuf>,
-    /// Output format: `human` (text with source excerpts) or `json` (for CI annotations).
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Output format: `human` (text with source excerpts), `json` (for programs) or
+    /// `github` (GitHub Actions workflow commands: each finding annotates its file and line
+    /// in the pull request).
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
+    pub format: ValidateFormat,
     /// Also require the environment variables of this target's section to be set.
     #[arg(long, value_name = "TARGET")]
     pub target: Option<String>,
+}
+
+/// Output formats of `runner validate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// Text for people.
+    Human,
+    /// JSON for programs.
+    Json,
+    /// GitHub Actions workflow commands (`::error file=…,line=…::…`), one per finding.
+    Github,
 }
 
 /// Output formats.
