@@ -59,6 +59,32 @@ PAGE_DELAY = 0.12
 FAULT_AT = 10.0
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A keep-alive request handler that logs nothing and answers with `reply`."""
+
+    protocol_version = "HTTP/1.1"
+
+    def reply(self, status, headers, data):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(handler):
+    """`handler` served on a free port of 127.0.0.1 from a thread of its own."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 class Feed:
     """A Socrata-like server over rows sorted by report time: `$where` on the watermark
     (`report_datetime >= '...'`), the runner's `$order`, `$limit` and `$offset`. Pages come
@@ -76,9 +102,7 @@ class Feed:
         self.lock = threading.Lock()
         feed = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 with feed.lock:
                     feed.requests += 1
@@ -88,7 +112,7 @@ class Feed:
                 roll = random.random()
                 if roll < feed.throttle:
                     feed.errors += 1
-                    return self.answer(429, b'{"message":"Too many requests"}', {"Retry-After": "1"})
+                    return self.answer(429, b'{"message":"Too many requests"}', [("Retry-After", "1")])
                 if roll < feed.throttle + feed.fail:
                     feed.errors += 1
                     return self.answer(500, b'{"message":"Internal error"}')
@@ -104,21 +128,10 @@ class Feed:
                 page = feed.rows[offset:offset + int(query["$limit"])]
                 self.answer(200, b"[" + b",".join(page) + b"]")
 
-            def answer(self, status, body, headers=None):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
+            def answer(self, status, body, headers=()):
+                self.reply(status, [("Content-Type", "application/json"), *headers], body)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/resource/tazs-3rd5.json"
 
 
@@ -142,9 +155,7 @@ class FaultProxy:
         proxy = self
         local = threading.local()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def handle_any(self):
                 body = self.read_body()
                 roll = random.random()
@@ -188,23 +199,9 @@ class FaultProxy:
                         self.rfile.readline()
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-            def reply(self, status, headers, data):
-                self.send_response(status)
-                for name, value in headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
 
@@ -260,6 +257,28 @@ def s3(endpoint):
                         aws_secret_access_key="test", region_name="us-east-1")
 
 
+def read_partition(bootstrap, topic, partition):
+    """Every record of `partition` from its start, read with a client of its own. Polls of
+    1 s each until one comes back empty after the first records, or 30 s without any (the
+    first fetch can take that long: tansu's s3 storage finds offset 0 by listing its
+    objects)."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "faults-reader",
+                       "enable.auto.commit": False})
+    reader.assign([TopicPartition(topic, partition, 0)])
+    deadline, seen = time.monotonic() + 30, False
+    try:
+        while True:
+            messages = [m for m in reader.consume(num_messages=10000, timeout=1.0)
+                        if m.error() is None]
+            if messages:
+                seen = True
+                yield from messages
+            elif seen or time.monotonic() > deadline:
+                return
+    finally:
+        reader.close()
+
+
 class Progress:
     """The group's committed offsets, read every 0.25 s (OffsetFetch, without joining)."""
 
@@ -285,20 +304,9 @@ class Progress:
         """Each partition's end: past its last record, found by reading the partition from
         its start (once, after ingest is done). Read, not asked: tansu's s3 storage answers
         ListOffsets(latest) with an offset short of the end (see docs/targets.md)."""
-        reader = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "faults-ends",
-                           "enable.auto.commit": False})
-        ends = {}
-        for p in range(PARTITIONS):
-            reader.assign([TopicPartition(self.topic, p, 0)])
-            # The first fetch can take a while: tansu's s3 storage finds offset 0 by
-            # listing its objects.
-            end, wait = 0, 30.0
-            while messages := reader.consume(num_messages=10000, timeout=wait):
-                wait = 1.0
-                end = max([end] + [m.offset() + 1 for m in messages if m.error() is None])
-            ends[p] = end
-        reader.close()
-        return ends
+        return {p: max((m.offset() + 1 for m in read_partition(self.bootstrap, self.topic, p)),
+                       default=0)
+                for p in range(PARTITIONS)}
 
     def watch(self):
         while self.running:
@@ -540,12 +548,11 @@ def scenario(fault, runner, rows, keys, work, broker, aws, s3s):
     if fault_time is None:
         print(f"{fault}: the fault never struck (the run ended first)", file=sys.stderr)
     ends = ends or progress.ends()
-    recovery = progress.recovery(fault_time, ends) if fault in (
-        "kill-worker", "sigterm-worker", "crash-after-pending", "crash-mid-write",
-        "crash-after-write", "broker-restart") else None
-    failover = None
-    if fault in ("kill-worker", "sigterm-worker") or (fault.startswith("crash-") and fault != "crash-ingest"):
-        failover = run.reassigned(fault_wall, victim if victim else None) if fault_wall else None
+    # Recovery and reassignment are figures of faults that strike once; a fault that lasts
+    # the run shows its cost in the run time.
+    recovery = (progress.recovery(fault_time, ends)
+                if fault in HANDOVER | {"broker-restart"} and fault_time is not None else None)
+    failover = run.reassigned(fault_wall, victim) if fault in HANDOVER and fault_wall else None
     for worker in workers:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
@@ -566,19 +573,10 @@ def scenario(fault, runner, rows, keys, work, broker, aws, s3s):
         # Kept for a look: where the missing records lie in the log, and the bucket.
         missing = {k for k in keys if k not in counts}
         where = {}
-        reader = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "faults-where",
-                           "enable.auto.commit": False})
         for p in range(PARTITIONS):
-            reader.assign([TopicPartition(run.topic, p, 0)])
-            wait = 30.0
-            while messages := reader.consume(num_messages=10000, timeout=wait):
-                wait = 1.0
-                for m in messages:
-                    if m.error() is None:
-                        key = json.loads(m.value())["offense_id"]
-                        if key in missing:
-                            where.setdefault(p, []).append(m.offset())
-        reader.close()
+            for m in read_partition(broker.bootstrap, run.topic, p):
+                if json.loads(m.value())["offense_id"] in missing:
+                    where.setdefault(p, []).append(m.offset())
         for p, offsets in sorted(where.items()):
             offsets.sort()
             print(f"  {fault}: partition {p}: {len(offsets)} missing, offsets {offsets[0]}..{offsets[-1]}",
