@@ -1268,16 +1268,12 @@ fn a_long_running_ingest_stops_at_the_first_poll_over_the_reject_limit() {
         &rows,
         &[("poll_every: 60s", "poll_every: 1s")],
     );
-    let mut ingest = spawn(&s, &["run", "ingest", &p, "--format", "json"], &[]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ingest.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = ingest.kill();
-            panic!("ingest kept polling a feed whose rows it rejects");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = ingest.wait_with_output().expect("ingest ends");
+    let ingest = spawn(&s, &["run", "ingest", &p, "--format", "json"], &[]);
+    let out = exited_within(
+        ingest,
+        Duration::from_secs(60),
+        "ingest kept polling a feed whose rows it rejects",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -1316,17 +1312,27 @@ fn remote_worker(r: &crate::remote::Remote, env: &[(&str, &str)]) -> std::proces
     .expect("runner starts")
 }
 
-/// Waits (two minutes at most) for a worker to kill itself at its crash point; its output.
-fn crashed(mut worker: std::process::Child) -> Output {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while worker.try_wait().expect("wait").is_none() {
+/// Waits up to `limit` for `child` to exit on its own; its output. Past the limit it is
+/// killed and the test fails with `why`.
+fn exited_within(mut child: std::process::Child, limit: Duration, why: &str) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
-            let _ = worker.kill();
-            panic!("the worker did not reach its crash point");
+            let _ = child.kill();
+            panic!("{why}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let out = worker.wait_with_output().expect("the worker ends");
+    child.wait_with_output().expect("the process ends")
+}
+
+/// Waits (two minutes at most) for a worker to kill itself at its crash point; its output.
+fn crashed(worker: std::process::Child) -> Output {
+    let out = exited_within(
+        worker,
+        Duration::from_secs(120),
+        "the worker did not reach its crash point",
+    );
     assert!(
         killed(&out),
         "{:?} {}",
