@@ -8,19 +8,12 @@
 #   ROWS="1000000" scripts/bench-backfill.sh
 #   REPEAT=1 scripts/bench-backfill.sh  # runs of each engine (default 3, the median reported)
 #
-# Python packages go to a virtualenv in target/bench/venv, pinned below.
+# Python packages go to a virtualenv in target/bench/venv, pinned in
+# scripts/requirements/bench.txt (scripts/bench-setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${ROWS:-"1000000 10000000"}
 bench=target/bench
-mkdir -p "$bench"
-
-scripts/toolchain.sh
-cargo build --locked --release --target-dir "$bench" --bin runner
-if [ ! -x "$bench/venv/bin/python" ]; then
-    python3 -m venv "$bench/venv"
-fi
-"$bench/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r scripts/requirements/bench.txt
+scripts/bench-setup.sh --python
 
 exec "$bench/venv/bin/python" scripts/bench_backfill.py "$PWD/$bench/release/runner" $rows

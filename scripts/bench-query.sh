@@ -8,7 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=target/bench
-mkdir -p "$bench"
-scripts/toolchain.sh
-cargo build --locked --release --target-dir "$bench" --bin runner
+scripts/bench-setup.sh
 exec python3 scripts/bench_query.py "$PWD/$bench/release/runner" "${ROWS:-1000000}"

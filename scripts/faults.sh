@@ -13,13 +13,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=target/bench
-mkdir -p "$bench"
-scripts/toolchain.sh
-cargo build --locked --release --target-dir "$bench" --bin runner
-if [ ! -x "$bench/venv/bin/python" ]; then
-    python3 -m venv "$bench/venv"
-fi
-"$bench/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r scripts/requirements/bench.txt
+scripts/bench-setup.sh --python
 eval "$(scripts/services.sh env)"
 exec "$bench/venv/bin/python" scripts/faults.py "$PWD/$bench/release/runner" "${ROWS:-200000}" "$@"
