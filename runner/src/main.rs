@@ -25,11 +25,14 @@ fn main() -> ExitCode {
     let _teardown = runner::backend::kafka_clients::Teardown::start();
     let cli = Cli::parse();
     // Warnings show by default: each one may mean lost or repeated rows. RUST_LOG
-    // chooses otherwise (`RUST_LOG=info`, `RUST_LOG=error`).
-    let filter = tracing_subscriber::EnvFilter::builder()
-        .with_default_directive(tracing_subscriber::filter::LevelFilter::WARN.into())
-        .with_env_var("RUST_LOG")
-        .from_env_lossy();
+    // chooses otherwise (`RUST_LOG=info`, `RUST_LOG=error`). librdkafka's own log lines
+    // (target `librdkafka`, with the `debug` Kafka property for its debug contexts) show
+    // only when RUST_LOG asks: its connection errors repeat what the runner reports.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => directives,
+        _ => "warn,librdkafka=off".to_owned(),
+    };
+    let filter = tracing_subscriber::EnvFilter::builder().parse_lossy(filter);
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| Redacting::new(std::io::stderr()))
