@@ -11,8 +11,8 @@
 //! from a stable worker name such as the pod's) reaches this consumer only.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rdkafka::config::ClientConfig;
@@ -36,6 +36,8 @@ const MEMBER_DEFAULTS: [(&str, &str); 2] = [
 const EVENTS_PER_BEAT: usize = 1000;
 /// How long leaving waits for the group to take the partitions back.
 const LEAVE_PATIENCE: Duration = Duration::from_secs(5);
+/// The longest a member without partitions waits before it joins its group again.
+const REJOIN_PATIENCE_MAX: Duration = Duration::from_secs(300);
 
 fn failure(message: String) -> BackendError {
     BackendError::Service {
@@ -71,11 +73,76 @@ impl ConsumerContext for MemberContext {
     }
 }
 
+/// How many events wait on the member's queue (rebalances, log lines, errors; the main
+/// queue is forwarded to it), through `rd_kafka_queue_length`, which rust-rdkafka does not
+/// wrap.
+fn queued_events(consumer: &BaseConsumer<MemberContext>) -> usize {
+    use rdkafka::bindings as rd;
+
+    // SAFETY: the client pointer lives as long as `consumer`; the queue handle
+    // `rd_kafka_queue_get_consumer` returns is a new reference, destroyed once below.
+    unsafe {
+        let queue = rd::rd_kafka_queue_get_consumer(consumer.client().native_ptr());
+        if queue.is_null() {
+            return 0;
+        }
+        let length = rd::rd_kafka_queue_length(queue);
+        rd::rd_kafka_queue_destroy(queue);
+        length
+    }
+}
+
+/// When a member the group leaves without a partition joins it again.
+///
+/// A coordinator can settle a generation that gives no member anything: tansu 0.6 does when
+/// the leader's session ends between the others' JoinGroup and SyncGroup (it takes a
+/// follower's empty SyncGroup for the leader's), and then answers every heartbeat as if
+/// all were well, so the partitions wait for good. A member still without a partition after
+/// twice the session joins again, which starts a generation it can lead; then after twice
+/// as long each time, up to [`REJOIN_PATIENCE_MAX`], as a member of a group with more
+/// workers than partitions legitimately holds none.
+#[derive(Debug)]
+struct Rejoin {
+    /// The first patience, twice the member's session.
+    first: Duration,
+    /// The patience now.
+    patience: Duration,
+    /// Since when the member has held no partition, once it joined.
+    empty_since: Option<Instant>,
+}
+
+impl Rejoin {
+    fn new(session: Duration) -> Self {
+        Rejoin {
+            first: session * 2,
+            patience: session * 2,
+            empty_since: None,
+        }
+    }
+
+    /// Whether the member, holding `owned` partitions at `now`, should join again.
+    fn due(&mut self, owned: usize, now: Instant) -> bool {
+        if owned > 0 {
+            self.empty_since = None;
+            self.patience = self.first;
+            return false;
+        }
+        let since = *self.empty_since.get_or_insert(now);
+        if now.duration_since(since) < self.patience {
+            return false;
+        }
+        self.empty_since = Some(now);
+        self.patience = (self.patience * 2).min(REJOIN_PATIENCE_MAX.max(self.first));
+        true
+    }
+}
+
 /// A worker's membership in a Kafka consumer group.
 pub struct KafkaMember {
     /// The member consumer; `None` only while it is dropped (see the `Drop` impl).
     consumer: Option<Arc<BaseConsumer<MemberContext>>>,
     topic: String,
+    rejoin: Arc<Mutex<Rejoin>>,
 }
 
 impl Drop for KafkaMember {
@@ -115,9 +182,14 @@ impl KafkaMember {
         consumer
             .subscribe(&[topic])
             .map_err(|e| failure(format!("JoinGroup {group} for topic {topic}: {e}")))?;
+        let session = config
+            .get("session.timeout.ms")
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Duration::from_secs(10), Duration::from_millis);
         Ok(KafkaMember {
             consumer: Some(Arc::new(consumer)),
             topic: topic.to_owned(),
+            rejoin: Arc::new(Mutex::new(Rejoin::new(session))),
         })
     }
 
@@ -140,17 +212,21 @@ impl KafkaMember {
 #[async_trait]
 impl Membership for KafkaMember {
     async fn assignment(&self) -> Result<Option<BTreeSet<u32>>> {
-        self.blocking(|consumer, topic| {
-            // Serves the group's events: its rebalances run in here. A record fetched
+        let rejoin = Arc::clone(&self.rejoin);
+        self.blocking(move |consumer, topic| {
+            // Serves the group's events: its rebalances run in here. A poll without a
+            // timeout serves one event and answers `None` whether it served one or found
+            // none, so the queue's length says when to stop: stopping at the first `None`
+            // left a rebalance queued behind librdkafka's log lines, one event served per
+            // pass (5 s apart while a run waits for partitions). A record fetched
             // before its partition was paused is let go: the worker reads it through its
             // reader.
             for _ in 0..EVENTS_PER_BEAT {
-                match consumer.poll(Duration::ZERO) {
-                    None => break,
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "the group member reported an error")
-                    }
-                    Some(Ok(_)) => {}
+                if queued_events(consumer) == 0 {
+                    break;
+                }
+                if let Some(Err(e)) = consumer.poll(Duration::ZERO) {
+                    tracing::warn!(error = %e, "the group member reported an error");
                 }
             }
             // Until the first rebalance the member has no protocol: it has not joined yet.
@@ -160,13 +236,26 @@ impl Membership for KafkaMember {
             let assigned = consumer
                 .assignment()
                 .map_err(|e| failure(format!("the group's assignment: {e}")))?;
-            Ok(Some(
-                assigned
-                    .elements_for_topic(topic)
-                    .iter()
-                    .filter_map(|e| u32::try_from(e.partition()).ok())
-                    .collect(),
-            ))
+            let share: BTreeSet<u32> = assigned
+                .elements_for_topic(topic)
+                .iter()
+                .filter_map(|e| u32::try_from(e.partition()).ok())
+                .collect();
+            let due = rejoin
+                .lock()
+                .map_err(|_| failure("the group member's state is poisoned".into()))?
+                .due(share.len(), Instant::now());
+            if due {
+                tracing::warn!(
+                    topic,
+                    "the group has left this worker without a partition; joining it again"
+                );
+                consumer.unsubscribe();
+                consumer
+                    .subscribe(&[topic])
+                    .map_err(|e| failure(format!("JoinGroup again for topic {topic}: {e}")))?;
+            }
+            Ok(Some(share))
         })
         .await
     }
@@ -203,5 +292,44 @@ impl Membership for KafkaMember {
         if let Err(e) = left {
             tracing::warn!(error = %e, "could not leave the deliver group; the others wait for its session to end");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_without_partitions_joins_again_after_twice_its_session_then_backs_off() {
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let mut rejoin = Rejoin::new(Duration::from_secs(10));
+        assert!(!rejoin.due(0, at(0)));
+        assert!(!rejoin.due(0, at(19)));
+        assert!(rejoin.due(0, at(20)));
+        // Twice as long the second time, counted from the last join.
+        assert!(!rejoin.due(0, at(59)));
+        assert!(rejoin.due(0, at(60)));
+        assert!(!rejoin.due(0, at(139)));
+        assert!(rejoin.due(0, at(140)));
+        // A partition resets the patience: a later empty spell waits twice the session.
+        assert!(!rejoin.due(2, at(141)));
+        assert!(!rejoin.due(0, at(150)));
+        assert!(!rejoin.due(0, at(169)));
+        assert!(rejoin.due(0, at(170)));
+    }
+
+    #[test]
+    fn the_patience_stops_growing_at_its_ceiling() {
+        let start = Instant::now();
+        let mut rejoin = Rejoin::new(Duration::from_secs(100));
+        let mut joins = Vec::new();
+        for s in 0..2000 {
+            if rejoin.due(0, start + Duration::from_secs(s)) {
+                joins.push(s);
+            }
+        }
+        // 200 s, then 300 s (not 400 s) apart from then on.
+        assert_eq!(joins[..4], [200, 500, 800, 1100]);
     }
 }
