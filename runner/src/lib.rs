@@ -25,6 +25,7 @@ pub mod flow;
 pub mod hash;
 pub mod load;
 pub mod lock;
+pub mod parquet_settings;
 pub mod plan;
 pub mod query;
 pub mod redact;

@@ -1,26 +1,17 @@
 //! The data path: sources read into Arrow batches, the cleaning engine, writers.
 
 pub mod backfill;
-pub mod checkpoint;
-pub mod cleaning;
-pub mod csv_source;
-pub mod dedupe;
 pub mod deliver;
-mod deliver_batch;
-pub mod delivered;
 pub mod ingest;
-pub mod input;
 pub mod partition;
-pub mod partition_files;
-pub mod record_check;
 pub mod register;
-pub mod socrata;
-pub mod socrata_rows;
-pub mod spill;
 pub mod text;
 
-#[cfg(test)]
-mod tests;
+/// The key of flow `flow`'s state object in the target's object store: a backfill's
+/// checkpoint, an ingest's watermark.
+pub fn state_key(pipeline: &str, flow: &str) -> String {
+    format!("_runner/checkpoints/{pipeline}/{flow}.json")
+}
 
 /// Hands all of `bytes` to arrow-json's `decoder`, however many calls that takes (it stops
 /// taking bytes when its batch is full).

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::backfill::Summary;
+use super::summary::Summary;
 use crate::backend::ObjectStore;
 
 /// What identifies an input's content: its name, size and a version (modification time,
@@ -59,11 +59,6 @@ impl Checkpoint {
         self.files.retain(|f| f.input.path != input.path);
         self.files.push(Finished { input, summary });
     }
-}
-
-/// The checkpoint key of a flow.
-pub fn key(pipeline: &str, flow: &str) -> String {
-    format!("_runner/checkpoints/{pipeline}/{flow}.json")
 }
 
 /// The flow's checkpoint, if one was written.

@@ -50,7 +50,7 @@ pub struct Client {
 impl Client {
     /// A client reading `columns` (the API field names the cleaning program maps).
     pub fn new(source: &SocrataSource, columns: Vec<String>) -> Client {
-        let schema = super::text::schema(&columns);
+        let schema = crate::flow::text::schema(&columns);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(source.timeout.0))
             .http_status_as_error(false)
@@ -146,7 +146,7 @@ impl Client {
                     e.column()
                 )
             })?;
-        let batch = super::text::finish(&self.schema, rows.columns)?;
+        let batch = crate::flow::text::finish(&self.schema, rows.columns)?;
         Ok(Page {
             last: batch.num_rows() < self.source.page_size as usize,
             batch,

@@ -5,7 +5,7 @@
 //! Each topic partition has a state object in the target's store
 //! (`_runner/checkpoints/<pipeline>/<flow>/<topic>-<partition>.json`) with the next offset,
 //! the batch in flight, and the objects beside it that hold the hashes of the records
-//! delivered lately ([`super::delivered`]). A batch is delivered in three steps: its offset
+//! delivered lately ([`window`]). A batch is delivered in three steps: its offset
 //! range is recorded as pending; its objects are written (each whole); the state moves past
 //! it and the consumer group's offset is committed. After a crash, a pending batch is
 //! delivered again over exactly the same offsets, so it rewrites the same objects with the
@@ -19,6 +19,10 @@
 //! object is written with compare-and-swap, so of two workers that both think they own a
 //! partition, only one moves it on; the other starts again from what the first stored.
 
+mod batch;
+pub mod record_check;
+pub mod window;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,8 +31,8 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::deliver_batch::{Prepared, Preparer};
-use super::delivered::{self, Window};
+use self::batch::{Prepared, Preparer};
+use self::window::Window;
 use crate::backend::{Backends, Catalog, Log, Membership, Message, ObjectStore};
 use crate::spec::Pipeline;
 use crate::spec::flow::Flow;
@@ -142,7 +146,7 @@ struct State {
     pending: Option<(u64, u64)>,
     /// The objects that hold the hashes of the records delivered within the dedupe window.
     #[serde(default)]
-    recent: Vec<delivered::Listed>,
+    recent: Vec<window::Listed>,
     /// How many times the log went back below `next_offset` (a broker that lost records
     /// it had acknowledged, a topic deleted and created again). The offsets it hands out
     /// next were used before, so objects of a later epoch carry it in their names and
@@ -770,7 +774,7 @@ impl Job<'_> {
         // there shows no rows meanwhile.
         let registering = async {
             if !unregistered.is_empty() {
-                let registered = super::register::partitions(
+                let registered = crate::flow::register::partitions(
                     self.pipeline,
                     self.layout_name,
                     self.bucket,
@@ -1033,7 +1037,7 @@ impl Job<'_> {
                 slot.window
                     .record(&mut slot.state.recent, &file, &hashes, now_seconds());
             expired.extend(replaced);
-            others.push((delivered::key(&self.hashes_folder(), &name), body));
+            others.push((window::key(&self.hashes_folder(), &name), body));
         }
         let (written, rows) = self.write(objects, others).await?;
         crate::crashpoint::hit("deliver-after-write");
@@ -1050,7 +1054,7 @@ impl Job<'_> {
         // broker that cannot take it now gets it with the next batch.
         let hashes_folder = self.hashes_folder();
         let deleting = futures_util::stream::iter(expired.iter().map(|listed| {
-            let key = delivered::key(&hashes_folder, &listed.name);
+            let key = window::key(&hashes_folder, &listed.name);
             async move {
                 if let Err(e) = self.objects.delete(self.bucket, &key).await {
                     tracing::warn!(flow = self.name, object = key, error = %e, "an expired hashes object was not deleted");

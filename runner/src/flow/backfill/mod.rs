@@ -5,39 +5,48 @@
 //! Object names derive from the input file and a sequence, so a re-run replaces the same
 //! objects instead of adding duplicates. Memory stays bounded whatever the input: the
 //! input is read, cleaned and spilled to local disk grouped by partition
-//! ([`PartitionSpill`]) on three threads at once (reader, [`super::cleaning`], this one),
-//! then the partitions are written as Parquet files ([`super::partition_files`]), one file
+//! ([`PartitionSpill`]) on three threads at once (reader, [`cleaning`], this one),
+//! then the partitions are written as Parquet files ([`write_files`]), one file
 //! open per writer thread, with row groups of up to
-//! [`ROW_GROUP_ROWS`](super::partition_files::ROW_GROUP_ROWS) rows or a share of
+//! [`ROW_GROUP_ROWS`](crate::parquet_settings::ROW_GROUP_ROWS) rows or a share of
 //! [`ROW_GROUP_BUDGET`] bytes. Files are written
 //! to a local spool directory and then stored whole (renamed into place locally, a
 //! multipart upload on S3), so a half-written object is never visible.
 
-use std::collections::BTreeMap;
+pub mod checkpoint;
+pub mod cleaning;
+pub mod csv_source;
+pub mod input;
+pub mod key_dedupe;
+pub mod spill;
+pub mod summary;
+pub mod write_files;
+
+pub use summary::Summary;
+
+#[cfg(test)]
+mod tests;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-use super::checkpoint::{self, Checkpoint};
-use super::cleaning::{Splitter, Stage};
-use super::csv_source::CsvReader;
-use super::dedupe::LastRows;
-use super::input::Input;
-use super::partition::Partitioner;
-use super::partition_files::{FileRules, Writers, Written, parquet_properties};
-use super::spill::{PartitionRows, PartitionSpill};
+use self::checkpoint::Checkpoint;
+use self::cleaning::{Splitter, Stage};
+use self::csv_source::CsvReader;
+use self::input::Input;
+use self::key_dedupe::LastRows;
+use self::spill::{PartitionRows, PartitionSpill};
+use self::write_files::{FileRules, Writers, Written};
 use crate::backend::{Backends, ObjectStore};
 use crate::clean::Program;
+use crate::flow::partition::Partitioner;
+use crate::parquet_settings::parquet_properties;
 use crate::spec::Pipeline;
 use crate::spec::dataset::{Dataset, Dedupe, OnError};
 use crate::spec::flow::Flow;
 use crate::spec::source::{CsvSource, Source, SourceKind};
-
-/// Rows per batch read from the source.
-pub const BATCH_ROWS: usize = 16 * 1024;
 
 /// Batches the CSV reader thread keeps ready ahead of cleaning.
 const READ_AHEAD: usize = 2;
@@ -48,46 +57,6 @@ pub const ROW_GROUP_BUDGET: usize = 64 << 20;
 
 /// Threads writing Parquet files at most.
 const MAX_WRITERS: usize = 4;
-
-/// What a backfill did; the counts reconcile: `read = written + deduplicated + rejected`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Summary {
-    /// The flow.
-    pub flow: String,
-    /// True when the input was already finished by an earlier run (its checkpoint matched)
-    /// and nothing was done; the counts are that run's.
-    #[serde(default)]
-    pub already_done: bool,
-    /// Rows read from the source.
-    pub read: u64,
-    /// Rows written to the layout.
-    pub written: u64,
-    /// Rows dropped because another row has the same key (the dataset's `dedupe`).
-    pub deduplicated: u64,
-    /// Rows quarantined, by reason kind (`field: reason` shortened to the field, or the
-    /// source problem).
-    pub rejected: BTreeMap<String, u64>,
-    /// Objects written (data files and the quarantine).
-    pub objects: Vec<String>,
-}
-
-impl Summary {
-    /// Adds another input's counts and objects to these.
-    pub fn add(&mut self, other: &Summary) {
-        self.read += other.read;
-        self.written += other.written;
-        self.deduplicated += other.deduplicated;
-        for (reason, count) in &other.rejected {
-            *self.rejected.entry(reason.clone()).or_default() += count;
-        }
-        self.objects.extend(other.objects.iter().cloned());
-    }
-
-    /// Total rejected rows.
-    pub fn rejected_total(&self) -> u64 {
-        self.rejected.values().sum()
-    }
-}
 
 /// How far a run is, reported after each batch.
 #[derive(Clone, Copy, Debug, Default)]
@@ -154,7 +123,7 @@ pub async fn run(
         objects,
         progress,
     };
-    let checkpoint_key = checkpoint::key(&pipeline.pipeline, name);
+    let checkpoint_key = crate::flow::state_key(&pipeline.pipeline, name);
     // What earlier runs recorded, also under `restart` (where an unreadable checkpoint is
     // simply forgotten): the objects each input's last run wrote are what its new run
     // replaces.
@@ -194,7 +163,7 @@ pub async fn run(
     }
     total.already_done = skipped == files.len();
     total.objects.sort();
-    super::register::partitions(pipeline, &flow.to, &storage.bucket, &total.objects, catalog)
+    crate::flow::register::partitions(pipeline, &flow.to, &storage.bucket, &total.objects, catalog)
         .await?;
     Ok(total)
 }
@@ -231,7 +200,7 @@ async fn run_file(
         &file_name,
         input.open(job.objects, job.source.read_timeout.0).await?,
         job.source,
-        BATCH_ROWS,
+        csv_source::BATCH_ROWS,
     )?;
     let program = Program::compile(job.dataset, SourceKind::Csv, reader.columns())
         .map_err(|e| format!("{file_name}: {e}"))?;

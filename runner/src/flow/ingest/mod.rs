@@ -10,6 +10,9 @@
 //! the save makes the next run produce that page again: the same bytes under the same key,
 //! which `deliver` drops as a duplicate (see docs/streaming.md for the whole guarantee).
 
+pub mod socrata;
+pub mod socrata_rows;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock};
 
@@ -17,8 +20,7 @@ use arrow_array::{Array, RecordBatch};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::checkpoint;
-use super::socrata::{Client, FLOATING, Page};
+use self::socrata::{Client, FLOATING, Page};
 use crate::backend::{Backends, Log, ObjectStore, Record};
 use crate::clean::parse::Formats;
 use crate::clean::{Cleaned, Program};
@@ -81,7 +83,7 @@ pub struct PollCounts {
 impl PollCounts {
     /// The share of the poll's rows it rejected.
     pub fn ratio(&self) -> f64 {
-        super::reject_ratio(self.rejected, self.read)
+        crate::flow::reject_ratio(self.rejected, self.read)
     }
 }
 
@@ -228,7 +230,7 @@ pub async fn run(
         log,
         objects,
         bucket: &storage.bucket,
-        state_key: checkpoint::key(&pipeline.pipeline, name),
+        state_key: crate::flow::state_key(&pipeline.pipeline, name),
         rejects_prefix: format!("{rejects_prefix}_rejects/{name}/"),
     };
     let mut state = State::load(objects, job.bucket, &job.state_key).await?;
@@ -442,7 +444,7 @@ impl Job<'_> {
         if rejects.rows.is_empty() {
             return Ok(());
         }
-        let body = super::jsonl_body(rejects.rows.iter().map(|reject| {
+        let body = crate::flow::jsonl_body(rejects.rows.iter().map(|reject| {
             *summary.rejected.entry(reject.field.clone()).or_default() += 1;
             serde_json::json!({
                 "source": page.url, "position": offset + reject.row as u64,

@@ -122,7 +122,7 @@ impl PartitionSpill {
                 PartitionRows {
                     segments: spilled.segments.into_iter().rev().collect(),
                     reader: None,
-                    coalescer: BatchCoalescer::new(schema.clone(), super::backfill::BATCH_ROWS),
+                    coalescer: BatchCoalescer::new(schema.clone(), super::csv_source::BATCH_ROWS),
                     done: false,
                 },
             ));
@@ -147,7 +147,7 @@ fn finish_writer(spilled: &mut Spilled) -> Result<(), String> {
 }
 
 /// One partition's spilled rows, read back in input order in batches of about
-/// [`super::backfill::BATCH_ROWS`] rows; each segment file is deleted once read.
+/// [`super::csv_source::BATCH_ROWS`] rows; each segment file is deleted once read.
 pub struct PartitionRows {
     /// Segments not opened yet, the next one last.
     segments: Vec<PathBuf>,

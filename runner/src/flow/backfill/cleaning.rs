@@ -14,9 +14,9 @@ use arrow_array::{BooleanArray, RecordBatch, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field as ArrowField, FieldRef, Schema, SchemaRef};
 
 use super::csv_source::{RawBatch, ReadAhead, SourceReject};
-use super::dedupe::{FirstRows, LastRows, key_hash};
-use super::partition::Partitioner;
+use super::key_dedupe::{FirstRows, LastRows, key_hash};
 use crate::clean::{Program, Reject};
+use crate::flow::partition::Partitioner;
 use crate::spec::dataset::Dedupe;
 
 /// The spilled rows' extra column under `dedupe: last`: each row's input line.

@@ -12,11 +12,11 @@ use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use parquet::file::properties::WriterProperties;
 
-use super::delivered::Window;
-use super::partition::Partitioner;
-use super::partition_files::parquet_properties;
 use super::record_check::RecordCheck;
+use super::window::Window;
 use crate::backend::Message;
+use crate::flow::partition::Partitioner;
+use crate::parquet_settings::parquet_properties;
 use crate::spec::storage::{Format, Layout};
 
 /// Records decoded at a time, the pieces then put together: the decoder's JSON tape stays
@@ -116,7 +116,7 @@ impl Preparer {
             &fresh,
         )?;
         let quarantine = (!poison.is_empty()).then(|| {
-            let body = super::jsonl_body(poison.iter().map(|(i, reason)| {
+            let body = crate::flow::jsonl_body(poison.iter().map(|(i, reason)| {
                 let message = &fresh[*i];
                 serde_json::json!({
                     "topic": self.topic, "partition": partition, "offset": message.offset,
@@ -475,7 +475,7 @@ pub(super) fn decode_all<'m>(
         if !message.value.trim_ascii_start().starts_with(b"{") {
             return Err("not a JSON object".to_owned());
         }
-        super::feed_json(&mut decoder, &message.value)?;
+        crate::flow::feed_json(&mut decoder, &message.value)?;
         // Exactly one row per record: a record with two objects, or with anything after
         // its object, is poison too.
         if decoder.len() != i % DECODE_CHUNK + 1 || decoder.has_partial_record() {

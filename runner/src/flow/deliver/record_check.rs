@@ -178,7 +178,7 @@ impl RecordCheck {
             .with_batch_size(rows + 1)
             .build_decoder()
             .ok()?;
-        super::feed_json(&mut decoder, &values).ok()?;
+        crate::flow::feed_json(&mut decoder, &values).ok()?;
         let batch = decoder
             .flush()
             .ok()?
@@ -509,7 +509,7 @@ mod tests {
     /// What deliver's decoding, the judge of poison, makes of one record: one row, or why
     /// it is poison.
     fn arrow(schema: &SchemaRef, record: &[u8]) -> Result<RecordBatch, String> {
-        crate::flow::deliver_batch::decode_all(schema, Message::numbered(&[record]).iter())
+        crate::flow::deliver::batch::decode_all(schema, Message::numbered(&[record]).iter())
     }
 
     /// The partition columns of `records` when the check takes every one.

@@ -19,6 +19,9 @@ use arrow_schema::SchemaRef;
 
 use crate::spec::source::{Compression, CsvSource, Encoding};
 
+/// Rows per batch read from the source.
+pub const BATCH_ROWS: usize = 16 * 1024;
+
 /// Bytes of rows (read or rejected) after which a batch ends early, so a batch of long
 /// rows stays small.
 pub const BATCH_BYTES: usize = 32 << 20;
@@ -111,7 +114,7 @@ impl CsvReader {
             (1..=header.len()).map(|i| format!("column_{i}")).collect()
         };
         Ok(CsvReader {
-            schema: super::text::schema(&columns),
+            schema: crate::flow::text::schema(&columns),
             columns,
             reader,
             batch_rows: batch_rows.max(1),
@@ -238,7 +241,7 @@ impl CsvReader {
         if lines.is_empty() && rejects.is_empty() {
             return Ok(None);
         }
-        let batch = super::text::finish(&self.schema, builders)?;
+        let batch = crate::flow::text::finish(&self.schema, builders)?;
         Ok(Some(RawBatch {
             batch,
             lines,

@@ -13,43 +13,13 @@ use std::sync::{Arc, Mutex};
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
-use arrow_schema::{DataType, Schema, SchemaRef};
+use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression as ParquetCompression;
 use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
 
 use super::cleaning::keep_rows;
-use super::dedupe::LastRows;
+use super::key_dedupe::LastRows;
 use super::spill::PartitionRows;
-use crate::spec::storage::Codec;
-
-/// Rows of a Parquet row group at most.
-pub const ROW_GROUP_ROWS: usize = 128 * 1024;
-
-/// The settings of a layout's Parquet files of `schema`, for backfill and deliver alike: the
-/// layout's `compression` (snappy when it names none) and row groups of up to
-/// [`ROW_GROUP_ROWS`] rows. Numbers and times are written
-/// plain: mostly distinct (keys, instants, coordinates), they gain little from a dictionary
-/// and cost its hashing. Text keeps dictionaries.
-pub fn parquet_properties(compression: Option<Codec>, schema: &Schema) -> WriterProperties {
-    let codec = match compression.unwrap_or(Codec::Snappy) {
-        Codec::None => ParquetCompression::UNCOMPRESSED,
-        Codec::Gzip => ParquetCompression::GZIP(Default::default()),
-        Codec::Zstd => ParquetCompression::ZSTD(Default::default()),
-        Codec::Snappy => ParquetCompression::SNAPPY,
-    };
-    let mut properties = WriterProperties::builder()
-        .set_compression(codec)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
-    for field in schema.fields() {
-        if !matches!(field.data_type(), DataType::Utf8 | DataType::Boolean) {
-            properties = properties
-                .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
-        }
-    }
-    properties.build()
-}
 
 /// Messages waiting for the caller, per writer thread.
 const QUEUE: usize = 4;
