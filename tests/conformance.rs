@@ -10,7 +10,7 @@ use runner::backend::local::Local;
 use runner::backend::s3::S3;
 use std::time::Duration;
 
-use runner::backend::local_log::partition_for;
+use runner::backend::local::topic_files::partition_for;
 use runner::backend::{Catalog, Log, ObjectStore, Partition, Record};
 use runner::resource::Attrs;
 

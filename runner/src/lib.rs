@@ -33,4 +33,3 @@ pub mod resource;
 pub mod spec;
 pub mod stop;
 pub mod suggest;
-pub mod target;

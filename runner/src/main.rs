@@ -22,7 +22,7 @@ fn block_on<F: std::future::Future<Output = std::io::Result<Outcome>>>(
 
 fn main() -> ExitCode {
     // Dropped last: waits for the Kafka clients still being torn down.
-    let _teardown = runner::backend::kafka_clients::Teardown::start();
+    let _teardown = runner::backend::kafka::clients::Teardown::start();
     let cli = Cli::parse();
     // Warnings show by default: each one may mean lost or repeated rows. RUST_LOG
     // chooses otherwise (`RUST_LOG=info`, `RUST_LOG=error`). librdkafka's own log lines

@@ -8,17 +8,11 @@ pub mod athena;
 pub mod embedded;
 pub mod glue;
 pub mod kafka;
-pub mod kafka_acks;
-pub mod kafka_batches;
-pub mod kafka_clients;
-pub mod kafka_group;
-pub mod kafka_settings;
 pub mod local;
-pub mod local_group;
-pub mod local_log;
 pub mod remote;
 pub mod s3;
 pub mod stall_guard;
+pub mod target;
 
 use async_trait::async_trait;
 use bytes::Bytes;

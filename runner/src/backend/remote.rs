@@ -9,11 +9,11 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use rdkafka::config::ClientConfig;
 
-use super::embedded::{FileAccess, S3Access};
-use super::glue::Glue;
-use super::kafka::Kafka;
-use super::s3::S3;
 use super::{AthenaAccess, Backends};
+use crate::backend::embedded::{FileAccess, S3Access};
+use crate::backend::glue::Glue;
+use crate::backend::kafka::Kafka;
+use crate::backend::s3::S3;
 use crate::spec::Pipeline;
 
 /// The slowest rate, in bytes a second, at which a request's body is given time to go.

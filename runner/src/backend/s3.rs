@@ -22,9 +22,9 @@ where
 use crate::resource::Attrs;
 
 /// The client settings of a request that sends `bytes`: timeouts that give the body time
-/// to go (see [`super::remote::timeouts`]).
+/// to go (see [`crate::backend::remote::timeouts`]).
 fn sending(bytes: u64) -> aws_sdk_s3::config::Builder {
-    aws_sdk_s3::config::Builder::default().timeout_config(super::remote::timeouts(bytes))
+    aws_sdk_s3::config::Builder::default().timeout_config(crate::backend::remote::timeouts(bytes))
 }
 
 /// Files larger than this are uploaded in parts of this size (S3's minimum part is 5 MiB).

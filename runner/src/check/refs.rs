@@ -465,13 +465,13 @@ fn check_targets(ctx: &mut Ctx<'_>) {
 
 /// The `kafka.properties` of target `name`: each a property librdkafka knows, with a value
 /// it takes, given under one of its names only, and not one the delivery guarantee rests
-/// on (see [`crate::backend::kafka_settings`]).
+/// on (see [`crate::backend::kafka::settings`]).
 fn check_kafka_properties(ctx: &mut Ctx<'_>, name: &str, kafka: &crate::spec::target::Kafka) {
     // librdkafka's names of one property, and the first of them given.
     let mut given: HashMap<&str, &str> = HashMap::new();
     for (key, value) in &kafka.properties {
         let pointer = ptr(&["targets", name, "kafka", "properties", key]);
-        let property = crate::backend::kafka_settings::canonical(key);
+        let property = crate::backend::kafka::settings::canonical(key);
         if let Some(&first) = given.get(property) {
             ctx.error(
                 &pointer,
@@ -489,7 +489,7 @@ fn check_kafka_properties(ctx: &mut Ctx<'_>, name: &str, kafka: &crate::spec::ta
         // here: such a value is empty, and only its name can be checked.
         let value = value.expose();
         let resolved = !value.trim().is_empty();
-        if let Some((message, on_name)) = crate::backend::kafka_settings::objection(key, value)
+        if let Some((message, on_name)) = crate::backend::kafka::settings::objection(key, value)
             && (on_name || resolved)
         {
             let hint = match (on_name, property) {
@@ -503,7 +503,7 @@ fn check_kafka_properties(ctx: &mut Ctx<'_>, name: &str, kafka: &crate::spec::ta
                 .hint = hint.map(str::to_owned);
             continue;
         }
-        if let Some(reason) = crate::backend::kafka_settings::refusal(key, value) {
+        if let Some(reason) = crate::backend::kafka::settings::refusal(key, value) {
             // The value may be a secret: it is not repeated.
             ctx.error(
                 &pointer,

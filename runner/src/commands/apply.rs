@@ -10,9 +10,9 @@ use super::Outcome;
 use super::pipelines::load_valid;
 use super::plan::{PlanFile, make_plan};
 use crate::apply::{Report, apply};
+use crate::backend::target::LOCAL;
 use crate::cli::{ApplyArgs, Format};
 use crate::plan::{Action, Plan, render};
-use crate::target::LOCAL;
 
 /// The JSON report of `--format json`.
 #[derive(Serialize)]

@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::Outcome;
 use super::pipelines::load_valid;
+use crate::backend::target;
 use crate::check::Validated;
 use crate::cli::{Format, PlanArgs};
 use crate::plan::{self, Plan, render};
 use crate::resource::desired::desired;
-use crate::target;
 
 /// A saved plan file: the plans of every pipeline planned together.
 #[derive(Debug, Serialize, Deserialize)]

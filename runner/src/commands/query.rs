@@ -7,11 +7,12 @@ use std::io::Write;
 use super::Outcome;
 use super::pipelines::{load_valid, the_one};
 use crate::backend::QueryEngine;
+use crate::backend::target;
 use crate::check::Validated;
 use crate::cli::QueryArgs;
+use crate::query;
 use crate::query::Cut;
 use crate::stop::Stop;
-use crate::{query, target};
 
 /// Runs `runner query`.
 pub async fn run(

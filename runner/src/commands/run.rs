@@ -6,11 +6,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Outcome;
 use super::pipelines::{load_valid, the_one};
+use crate::backend::target;
 use crate::cli::{Format, RunArgs};
 use crate::flow::{backfill, deliver, ingest};
 use crate::spec::flow::Flow;
 use crate::stop::Stop;
-use crate::target;
 
 /// A progress bar on a terminal (rows, bytes, rate, ETA); hidden elsewhere, where progress
 /// goes to the log instead.

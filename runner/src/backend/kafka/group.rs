@@ -6,7 +6,7 @@
 //!
 //! The member consumer only takes part in the group: it pauses every partition it is
 //! assigned, so it fetches nothing, and the worker reads each partition through its own
-//! reader ([`super::kafka`]). It commits the group's offsets, as a member of the current
+//! reader ([`super`]). It commits the group's offsets, as a member of the current
 //! generation. Static membership (`group.instance.id` in the target's Kafka properties,
 //! from a stable worker name such as the pod's) reaches this consumer only.
 
@@ -21,7 +21,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::{BackendError, Membership, Result};
+use crate::backend::{BackendError, Membership, Result};
 
 /// The member's settings unless the target's properties say otherwise: a worker killed is
 /// taken for gone after 10 s (tansu holds a rejoining member 3 s, twice for a static one,

@@ -17,7 +17,7 @@ use rdkafka::bindings as rd;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::RDKafkaErrorCode;
 
-use super::kafka_clients::Closing;
+use super::clients::Closing;
 
 /// One thing taken from the queue.
 pub enum Taken<'a> {

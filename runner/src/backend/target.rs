@@ -1,8 +1,8 @@
 //! Target selection: the embedded `local` target or a named remote one, as [`Backends`].
 
-use crate::backend::Backends;
-use crate::backend::embedded::FileAccess;
-use crate::backend::local::{Local, state_dir};
+use super::Backends;
+use super::embedded::FileAccess;
+use super::local::{Local, state_dir};
 use crate::spec::Pipeline;
 
 /// The name of the built-in target.
@@ -31,5 +31,5 @@ pub async fn connect(pipeline: &Pipeline, target: &str) -> Result<Backends, Stri
             names.join(", ")
         ));
     }
-    crate::backend::remote::connect(target, pipeline).await
+    super::remote::connect(target, pipeline).await
 }

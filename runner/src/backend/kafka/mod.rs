@@ -4,6 +4,12 @@
 //! Configs are changed with IncrementalAlterConfigs (only the named configs change), which
 //! rdkafka does not wrap yet, so that one call goes through librdkafka's C API.
 
+pub mod acks;
+pub mod batches;
+pub mod clients;
+pub mod group;
+pub mod settings;
+
 use std::ffi::{CStr, CString};
 use std::ops::Range;
 use std::sync::Arc;
@@ -23,10 +29,9 @@ use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Map, Value, json};
 
-use super::kafka_batches::{Batches, Taken};
-use super::kafka_clients::{Closing, Made, Producer, metadata_client};
+use self::batches::{Batches, Taken};
+use self::clients::{Closing, Made, Producer, metadata_client};
 use super::{BackendError, Log, Message, Record, Result};
-use super::{kafka_acks, kafka_clients, kafka_settings};
 use crate::resource::Attrs;
 
 /// How long one admin request may take.
@@ -41,7 +46,7 @@ const ACK_MARGIN: Duration = Duration::from_secs(15);
 /// A Kafka cluster's topics.
 pub struct Kafka {
     config: ClientConfig,
-    /// The producer's settings (see [`kafka_settings::producer`]).
+    /// The producer's settings (see [`settings::producer`]).
     producer_config: ClientConfig,
     /// How long the producer tries to deliver a record (`None`: for ever), from its
     /// settings.
@@ -253,8 +258,8 @@ impl Kafka {
         // here rather than at the first request.
         metadata_client(config)
             .map_err(|e| failure(format!("cannot create the Kafka client: {e}")))?;
-        let producer_config = kafka_settings::producer(config);
-        let message_timeout = kafka_settings::message_timeout(&producer_config);
+        let producer_config = settings::producer(config);
+        let message_timeout = settings::message_timeout(&producer_config);
         Ok(Kafka {
             config: config.clone(),
             producer_config,
@@ -269,14 +274,14 @@ impl Kafka {
     }
 
     /// A produce call's failure `e` (the first record failure reported).
-    fn produce_failure(&self, topic: &str, e: kafka_acks::Failure) -> BackendError {
+    fn produce_failure(&self, topic: &str, e: acks::Failure) -> BackendError {
         let e = match e {
-            kafka_acks::Failure::TimedOut => format!(
+            acks::Failure::TimedOut => format!(
                 "no acknowledgement within message.timeout.ms ({} ms); {}",
                 self.message_timeout.map_or(0, |t| t.as_millis()),
                 reachable(&self.config)
             ),
-            kafka_acks::Failure::Other(e) => e,
+            acks::Failure::Other(e) => e,
         };
         failure(format!("Produce to {topic}: {e}"))
     }
@@ -300,7 +305,7 @@ impl Kafka {
 
     /// The consumer that reads `group`'s committed offsets and the partitions' ends, made
     /// on first use and kept, so each is one request, not a new connection. It never joins
-    /// the group (the worker's member does: [`super::kafka_group`]), and its periodic
+    /// the group (the worker's member does: [`self::group`]), and its periodic
     /// metadata refresh is off (see [`Kafka::reader_consumer`]).
     fn consumer(&self, group: &str) -> Result<Arc<Closing>> {
         let mut groups = self
@@ -448,7 +453,7 @@ impl Log for Kafka {
         // The admin client's teardown waits up to 100 ms for its polling thread: it goes on
         // while the command does the rest of its work.
         if let Some(admin) = self.admin.take() {
-            kafka_clients::drop_later(admin);
+            clients::drop_later(admin);
         }
     }
 
@@ -527,7 +532,7 @@ impl Log for Kafka {
             }
         };
         let topic = topic.to_owned();
-        kafka_clients::spawn_tracked("kafka-warm-up", move || {
+        clients::spawn_tracked("kafka-warm-up", move || {
             for _ in 0..2 {
                 if let Err(e) = producer
                     .client()
@@ -770,7 +775,7 @@ impl Log for Kafka {
         topic: &str,
         _partitions: u32,
     ) -> Result<Box<dyn super::Membership>> {
-        let member = super::kafka_group::KafkaMember::join(&self.config, group, topic)?;
+        let member = self::group::KafkaMember::join(&self.config, group, topic)?;
         Ok(Box::new(member))
     }
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::{BackendError, Message, Record, Result};
+use crate::backend::{BackendError, Message, Record, Result};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackendError + '_ {
     move |source| BackendError::Io {
@@ -93,14 +93,14 @@ impl TopicFiles {
     /// The offsets file of `group`, refused when the name would leave the topic's
     /// directory.
     fn group(&self, group: &str) -> Result<PathBuf> {
-        super::local::check_segment("consumer group", group)?;
+        super::files::check_segment("consumer group", group)?;
         Ok(self.dir.join("_groups").join(format!("{group}.json")))
     }
 
-    /// The folder of `group`'s member files (see [`super::local_group`]), refused when the
+    /// The folder of `group`'s member files (see [`super::group`]), refused when the
     /// name would leave the topic's directory.
     pub fn members(&self, group: &str) -> Result<PathBuf> {
-        super::local::check_segment("consumer group", group)?;
+        super::files::check_segment("consumer group", group)?;
         Ok(self.dir.join("_members").join(group))
     }
 
@@ -232,7 +232,7 @@ impl TopicFiles {
             service: "local",
             message: e.to_string(),
         })?;
-        super::local::write_atomic(&path, &bytes)
+        super::files::write_atomic(&path, &bytes)
     }
 }
 

@@ -7,7 +7,7 @@
 //! partitions round robin, so every worker that sees the same members agrees on who reads
 //! what.
 //!
-//! Remote targets use Kafka's own group protocol instead ([`super::kafka_group`]). Either
+//! Remote targets use Kafka's own group protocol instead ([`crate::backend::kafka::group`]). Either
 //! way the split only spreads the work: deliver's per-partition state, written with
 //! compare-and-swap, is what keeps a partition from being delivered twice while two
 //! workers briefly both think they own it.
@@ -20,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::local_log::TopicFiles;
-use super::{BackendError, Membership, Result};
+use super::topic_files::TopicFiles;
+use crate::backend::{BackendError, Membership, Result};
 
 /// How often a member beats and looks at the others.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -120,7 +120,7 @@ impl LocalMember {
             service: "local",
             message: e.to_string(),
         })?;
-        super::local::write_atomic(&self.file(), &body)?;
+        super::files::write_atomic(&self.file(), &body)?;
         let horizon = now_ms().saturating_sub(SESSION.as_millis() as u64);
         let mut live = vec![self.id.clone()];
         for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {

@@ -22,7 +22,7 @@ use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::BaseProducer;
 use rdkafka::types::RDKafkaType;
 
-use super::kafka_acks::Acks;
+use super::acks::Acks;
 
 /// How long a consumer being dropped waits for librdkafka to close it.
 const CLOSE_PATIENCE: Duration = Duration::from_secs(5);
