@@ -1,10 +1,10 @@
 //! runner: a declarative pipeline-as-config runner. The map of the house:
 //!
 //! - validate: `commands::validate` -> `load` (YAML into `spec`) -> `check` -> `diag`.
-//! - plan: `load`, `check` -> `resource` (desired) + `target` -> `backend` -> `plan`.
+//! - plan: `load`, `check` -> `resource` (desired) + `backend::target` -> `backend` -> `plan`.
 //! - apply: the plan path, or a saved plan -> `lock` (remote targets) -> `apply` -> `backend`.
-//! - run: `load`, `check`, `target` -> `flow` (backfill, ingest, deliver) -> `clean`, `backend`.
-//! - query, dashboard: `load`, `check`, `target` -> `query` -> `backend` -> `dashboard`.
+//! - run: `load`, `check`, `backend::target` -> `flow` (backfill, ingest, deliver) -> `clean`, `backend`.
+//! - query, dashboard: `load`, `check`, `backend::target` -> `query` -> `backend` -> `dashboard`.
 //! - The paths, and the module map in dependency order: docs/architecture.md.
 //!
 //! The data flows one way: [`load`] reads YAML into the typed [`spec`] with spans kept,

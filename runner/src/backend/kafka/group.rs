@@ -21,6 +21,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::ffi::queued_events;
 use crate::backend::{BackendError, Membership, Result};
 
 /// The member's settings unless the target's properties say otherwise: a worker killed is
@@ -70,25 +71,6 @@ impl ConsumerContext for MemberContext {
             Rebalance::Error(e) => tracing::warn!(error = %e, "the group's rebalance failed"),
             _ => {}
         }
-    }
-}
-
-/// How many events wait on the member's queue (rebalances, log lines, errors; the main
-/// queue is forwarded to it), through `rd_kafka_queue_length`, which rust-rdkafka does not
-/// wrap.
-fn queued_events(consumer: &BaseConsumer<MemberContext>) -> usize {
-    use rdkafka::bindings as rd;
-
-    // SAFETY: the client pointer lives as long as `consumer`; the queue handle
-    // `rd_kafka_queue_get_consumer` returns is a new reference, destroyed once below.
-    unsafe {
-        let queue = rd::rd_kafka_queue_get_consumer(consumer.client().native_ptr());
-        if queue.is_null() {
-            return 0;
-        }
-        let length = rd::rd_kafka_queue_length(queue);
-        rd::rd_kafka_queue_destroy(queue);
-        length
     }
 }
 
