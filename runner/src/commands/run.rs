@@ -8,6 +8,7 @@ use super::Outcome;
 use super::pipelines::{load_valid, the_one};
 use crate::backend::target;
 use crate::cli::{Format, RunArgs};
+use crate::flow::error::FlowError;
 use crate::flow::{backfill, deliver, ingest};
 use crate::spec::flow::Flow;
 use crate::stop::Stop;
@@ -163,7 +164,7 @@ pub async fn run(
 /// Awaits a streaming flow: its summary (printed as JSON with `--format json`), or `None`
 /// after printing the error with the file and flow.
 async fn report<T: serde::Serialize>(
-    result: impl Future<Output = Result<T, String>>,
+    result: impl Future<Output = Result<T, FlowError>>,
     validated: &crate::check::Validated,
     args: &RunArgs,
     out: &mut dyn Write,
@@ -172,7 +173,7 @@ async fn report<T: serde::Serialize>(
     let summary = match result.await {
         Ok(summary) => summary,
         Err(e) => {
-            writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;
+            flow_failed(&e, validated, args, err)?;
             return Ok(None);
         }
     };
@@ -181,6 +182,24 @@ async fn report<T: serde::Serialize>(
         writeln!(out)?;
     }
     Ok(Some(summary))
+}
+
+/// Prints why a flow stopped, with the file and flow, and whether running it again may
+/// help (a service's or a local file's failure may pass).
+fn flow_failed(
+    e: &FlowError,
+    validated: &crate::check::Validated,
+    args: &RunArgs,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
+    writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;
+    if e.retryable() {
+        writeln!(
+            err,
+            "note: this failure may pass: run the flow again, and it resumes where it stopped"
+        )?;
+    }
+    Ok(())
 }
 
 /// Exit 3, with the reasons on stderr, when a deliver run could not keep its guarantee:
@@ -272,7 +291,7 @@ async fn run_backfill(
     let summary = match result {
         Ok(summary) => summary,
         Err(e) => {
-            writeln!(err, "error: {}: flow '{}': {e}", validated.file, args.flow)?;
+            flow_failed(&e, validated, args, err)?;
             return Ok(Outcome::Findings);
         }
     };

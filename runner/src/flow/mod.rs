@@ -1,7 +1,10 @@
 //! The data path: sources read into Arrow batches, the cleaning engine, writers.
 
+use crate::flow::error::FlowError;
+
 pub mod backfill;
 pub mod deliver;
+pub mod error;
 pub mod ingest;
 pub mod partition;
 pub mod register;
@@ -15,10 +18,10 @@ pub fn state_key(pipeline: &str, flow: &str) -> String {
 
 /// Hands all of `bytes` to arrow-json's `decoder`, however many calls that takes (it stops
 /// taking bytes when its batch is full).
-pub fn feed_json(decoder: &mut arrow_json::reader::Decoder, bytes: &[u8]) -> Result<(), String> {
+pub fn feed_json(decoder: &mut arrow_json::reader::Decoder, bytes: &[u8]) -> Result<(), FlowError> {
     let mut rest = bytes;
     while !rest.is_empty() {
-        let used = decoder.decode(rest).map_err(|e| e.to_string())?;
+        let used = decoder.decode(rest)?;
         if used == 0 {
             break;
         }

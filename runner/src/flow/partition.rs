@@ -7,6 +7,7 @@
 
 use std::fmt::Write;
 
+use crate::flow::error::FlowError;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
@@ -45,7 +46,7 @@ pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 impl Partitioner {
     /// Compiles `templates` (each `name={{ expression }}`) against `schema`.
-    pub fn compile(templates: &[String], schema: &Schema) -> Result<Partitioner, String> {
+    pub fn compile(templates: &[String], schema: &Schema) -> Result<Partitioner, FlowError> {
         let mut parts = Vec::new();
         for template in templates {
             let (name, expression) = template
@@ -76,7 +77,8 @@ impl Partitioner {
                         other => {
                             return Err(format!(
                                 "partition '{template}': unknown attribute '{other}'"
-                            ));
+                            )
+                            .into());
                         }
                     };
                     Part::Calendar(index, calendar)
@@ -114,7 +116,7 @@ impl Partitioner {
 
     /// Groups the rows of `batch` by partition path (`year=2024/month=3/`, or `` without
     /// partitions), keeping row order within each group.
-    pub fn group(&self, batch: &RecordBatch) -> Result<Groups, String> {
+    pub fn group(&self, batch: &RecordBatch) -> Result<Groups, FlowError> {
         match self.group_by_calendar(batch)? {
             Some(groups) => Ok(groups),
             None => self.group_by_path(batch),
@@ -122,7 +124,7 @@ impl Partitioner {
     }
 
     /// [`Partitioner::group`] by each row's rendered path.
-    fn group_by_path(&self, batch: &RecordBatch) -> Result<Groups, String> {
+    fn group_by_path(&self, batch: &RecordBatch) -> Result<Groups, FlowError> {
         let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
         let mut index: foldhash::HashMap<String, usize> = foldhash::HashMap::default();
         let mut path = String::new();
@@ -143,7 +145,7 @@ impl Partitioner {
     /// timestamp (the common `year=/month=/` layouts): a row's attributes are compared as
     /// numbers, and a partition's path is rendered once, for its first row. `None` for
     /// other partitionings.
-    fn group_by_calendar(&self, batch: &RecordBatch) -> Result<Option<Groups>, String> {
+    fn group_by_calendar(&self, batch: &RecordBatch) -> Result<Option<Groups>, FlowError> {
         const MAX_PARTS: usize = 4;
         let mut parts = Vec::with_capacity(MAX_PARTS);
         for (_, part) in &self.parts {
@@ -195,7 +197,7 @@ impl Partitioner {
         batch: &RecordBatch,
         row: usize,
         path: &mut String,
-    ) -> Result<(), String> {
+    ) -> Result<(), FlowError> {
         path.clear();
         for (name, part) in &self.parts {
             let _ = write!(path, "{name}=");
@@ -211,7 +213,7 @@ impl Partitioner {
         part: Part,
         row: usize,
         out: &mut String,
-    ) -> Result<(), String> {
+    ) -> Result<(), FlowError> {
         let (column, calendar) = match part {
             Part::Value(c) => (c, None),
             Part::Calendar(c, k) => (c, Some(k)),
@@ -241,10 +243,10 @@ impl Partitioner {
                 }
                 DataType::Int64 => write!(out, "{}", array.as_primitive::<Int64Type>().value(row)),
                 DataType::Boolean => write!(out, "{}", array.as_boolean().value(row)),
-                other => return Err(format!("cannot partition on a {other} value")),
+                other => return Err(format!("cannot partition on a {other} value").into()),
             },
         };
-        result.map_err(|e| e.to_string())
+        result.map_err(|e| FlowError::Invalid(e.to_string()))
     }
 }
 

@@ -2,6 +2,7 @@
 //! does not use partition projection (projected tables need no registration).
 
 use crate::backend::{Catalog, Partition};
+use crate::flow::error::FlowError;
 use crate::spec::Pipeline;
 
 /// Registers the partitions the written data objects lie in (keys outside `name=value`
@@ -13,7 +14,7 @@ pub async fn partitions(
     bucket: &str,
     objects: &[String],
     catalog: &dyn Catalog,
-) -> Result<(), String> {
+) -> Result<(), FlowError> {
     let Some(cat) = &pipeline.catalog else {
         return Ok(());
     };
@@ -47,8 +48,7 @@ pub async fn partitions(
         if table.layout == layout_name && !table.projection {
             catalog
                 .add_partitions(&cat.database, table_name, &partitions)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             tracing::info!(table = %table_name, partitions = partitions.len(), "partitions registered");
         }
     }

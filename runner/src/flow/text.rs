@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::flow::error::FlowError;
 use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -18,10 +19,10 @@ pub fn schema(columns: &[String]) -> SchemaRef {
 }
 
 /// The batch the filled `builders` make, one per column of `schema`.
-pub fn finish(schema: &SchemaRef, builders: Vec<StringBuilder>) -> Result<RecordBatch, String> {
+pub fn finish(schema: &SchemaRef, builders: Vec<StringBuilder>) -> Result<RecordBatch, FlowError> {
     let arrays: Vec<ArrayRef> = builders
         .into_iter()
         .map(|mut b| Arc::new(b.finish()) as ArrayRef)
         .collect();
-    RecordBatch::try_new(Arc::clone(schema), arrays).map_err(|e| e.to_string())
+    RecordBatch::try_new(Arc::clone(schema), arrays).map_err(FlowError::from)
 }

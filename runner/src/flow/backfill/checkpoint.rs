@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::summary::Summary;
 use crate::backend::ObjectStore;
+use crate::flow::error::FlowError;
 
 /// What identifies an input's content: its name, size and a version (modification time,
 /// or a hash of the validators a server or object store gives); see
@@ -66,10 +67,12 @@ pub async fn load(
     objects: &dyn ObjectStore,
     bucket: &str,
     key: &str,
-) -> Result<Option<Checkpoint>, String> {
-    match objects.get(bucket, key).await.map_err(|e| e.to_string())? {
+) -> Result<Option<Checkpoint>, FlowError> {
+    match objects.get(bucket, key).await? {
         Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            format!("checkpoint s3://{bucket}/{key} is unreadable ({e}); run with --restart")
+            FlowError::Invalid(format!(
+                "checkpoint s3://{bucket}/{key} is unreadable ({e}); run with --restart"
+            ))
         }),
         None => Ok(None),
     }
@@ -82,15 +85,15 @@ pub async fn save(
     bucket: &str,
     key: &str,
     checkpoint: &Checkpoint,
-) -> Result<(), String> {
-    let body = serde_json::to_vec(checkpoint).map_err(|e| e.to_string())?;
+) -> Result<(), FlowError> {
+    let body = serde_json::to_vec(checkpoint)?;
     objects
         .put(bucket, key, body)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(FlowError::from)
 }
 
 /// Forgets the flow's finished work.
-pub async fn clear(objects: &dyn ObjectStore, bucket: &str, key: &str) -> Result<(), String> {
-    objects.delete(bucket, key).await.map_err(|e| e.to_string())
+pub async fn clear(objects: &dyn ObjectStore, bucket: &str, key: &str) -> Result<(), FlowError> {
+    objects.delete(bucket, key).await.map_err(FlowError::from)
 }

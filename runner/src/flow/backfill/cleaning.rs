@@ -16,6 +16,7 @@ use arrow_schema::{DataType, Field as ArrowField, FieldRef, Schema, SchemaRef};
 use super::csv_source::{RawBatch, ReadAhead, SourceReject};
 use super::key_dedupe::{FirstRows, LastRows, key_hash};
 use crate::clean::{Program, Reject};
+use crate::flow::error::FlowError;
 use crate::flow::partition::Partitioner;
 use crate::spec::dataset::Dedupe;
 
@@ -43,7 +44,7 @@ pub struct Staged {
 
 /// The cleaning thread's output.
 pub struct Stage {
-    receiver: Receiver<Result<Option<Staged>, String>>,
+    receiver: Receiver<Result<Option<Staged>, FlowError>>,
 }
 
 impl Stage {
@@ -69,7 +70,7 @@ impl Stage {
 
     /// The next cleaned batch, or `None` at the end of the input; an error when the
     /// input or the cleaning failed.
-    pub fn next_batch(&self) -> Result<Option<Staged>, String> {
+    pub fn next_batch(&self) -> Result<Option<Staged>, FlowError> {
         self.receiver
             .recv()
             .map_err(|_| "the cleaning thread stopped unexpectedly".to_owned())?
@@ -77,7 +78,7 @@ impl Stage {
 }
 
 /// Cleans one raw batch.
-fn clean(program: &Program, raw: RawBatch, bytes: u64) -> Result<Staged, String> {
+fn clean(program: &Program, raw: RawBatch, bytes: u64) -> Result<Staged, FlowError> {
     let read = (raw.batch.num_rows() + raw.rejects.len()) as u64;
     let cleaned = program.apply(&raw.batch)?;
     Ok(Staged {
@@ -150,7 +151,7 @@ impl Splitter {
         &mut self,
         batch: RecordBatch,
         lines: Vec<u64>,
-    ) -> Result<(Vec<(String, RecordBatch)>, u64), String> {
+    ) -> Result<(Vec<(String, RecordBatch)>, u64), FlowError> {
         let keys = &self.key_columns;
         let mut deduplicated = 0;
         let batch = match (self.dedupe, self.last.as_mut()) {
@@ -160,7 +161,7 @@ impl Splitter {
                 }
                 let mut columns = batch.columns().to_vec();
                 columns.push(Arc::new(UInt64Array::from(lines)));
-                RecordBatch::try_new(self.schema(), columns).map_err(|e| e.to_string())?
+                RecordBatch::try_new(self.schema(), columns)?
             }
             (Dedupe::First, _) => {
                 let keep: Vec<bool> = (0..batch.num_rows())
@@ -175,8 +176,7 @@ impl Splitter {
         // The rows are put in partition order with one take; each partition is a slice.
         let groups = self.partitioner.group(&batch)?;
         let order: Vec<u32> = groups.iter().flat_map(|(_, rows)| rows).copied().collect();
-        let sorted = arrow_select::take::take_record_batch(&batch, &UInt32Array::from(order))
-            .map_err(|e| e.to_string())?;
+        let sorted = arrow_select::take::take_record_batch(&batch, &UInt32Array::from(order))?;
         let mut start = 0;
         let parts = groups
             .into_iter()
@@ -190,7 +190,7 @@ impl Splitter {
     }
 
     /// The end of the input: under `dedupe: last`, every key's last line.
-    pub fn finish(self) -> Result<Option<LastRows>, String> {
+    pub fn finish(self) -> Result<Option<LastRows>, FlowError> {
         let mut last = self.last;
         if let Some(last) = last.as_mut() {
             last.finish()?;
@@ -200,12 +200,12 @@ impl Splitter {
 }
 
 /// `batch` without the rows `keep` says false for, and how many those were.
-pub fn keep_rows(batch: &RecordBatch, keep: Vec<bool>) -> Result<(RecordBatch, u64), String> {
+pub fn keep_rows(batch: &RecordBatch, keep: Vec<bool>) -> Result<(RecordBatch, u64), FlowError> {
     let dropped = keep.iter().filter(|k| !**k).count() as u64;
     if dropped == 0 {
         return Ok((batch.clone(), 0));
     }
     arrow_select::filter::filter_record_batch(batch, &BooleanArray::from(keep))
         .map(|kept| (kept, dropped))
-        .map_err(|e| e.to_string())
+        .map_err(FlowError::from)
 }

@@ -17,6 +17,7 @@ use arrow_array::RecordBatch;
 use arrow_array::builder::StringBuilder;
 use arrow_schema::SchemaRef;
 
+use crate::flow::error::FlowError;
 use crate::spec::source::{Compression, CsvSource, Encoding};
 
 /// Rows per batch read from the source.
@@ -78,7 +79,7 @@ impl CsvReader {
         input: Box<dyn Read + Send>,
         source: &CsvSource,
         batch_rows: usize,
-    ) -> Result<CsvReader, String> {
+    ) -> Result<CsvReader, FlowError> {
         let file = name.to_owned();
         let max_record_bytes = source.max_record_bytes.0;
         let cap = Arc::new(AtomicU64::new(record_limit(0, max_record_bytes)));
@@ -89,14 +90,15 @@ impl CsvReader {
             .map_err(|e| read_error(&file, 1, &e, max_record_bytes))?
             .clone();
         if reader.position().byte() > max_record_bytes {
-            return Err(too_long(&file, 1, max_record_bytes));
+            return Err(too_long(&file, 1, max_record_bytes).into());
         }
         if header.is_empty() || header.iter().all(<[u8]>::is_empty) {
             return Err(if source.header {
                 format!("{file}: the file is empty or has no header row")
             } else {
                 format!("{file}: the file is empty")
-            });
+            }
+            .into());
         }
         let columns: Vec<String> = if source.header {
             header
@@ -143,7 +145,7 @@ impl CsvReader {
 
     /// The next batch, or `None` at the end of the file. A read error (I/O, broken gzip)
     /// names the file and line.
-    pub fn next_batch(&mut self) -> Result<Option<RawBatch>, String> {
+    pub fn next_batch(&mut self) -> Result<Option<RawBatch>, FlowError> {
         let width = self.columns.len();
         let mut builders: Vec<StringBuilder> = (0..width)
             .map(|_| StringBuilder::with_capacity(self.batch_rows, self.batch_rows * 24))
@@ -164,7 +166,7 @@ impl CsvReader {
             // The cap stops a record a buffer's length past the limit at most; this makes
             // the limit exact.
             if length > self.max_record_bytes {
-                return Err(too_long(&self.file, start.line(), self.max_record_bytes));
+                return Err(too_long(&self.file, start.line(), self.max_record_bytes).into());
             }
             bytes += length as usize;
             let more = match read {
@@ -178,7 +180,8 @@ impl CsvReader {
                                 start.line(),
                                 &e,
                                 self.max_record_bytes,
-                            ));
+                            )
+                            .into());
                         }
                         _ => {
                             rejects.push(SourceReject {
@@ -313,7 +316,7 @@ impl<R: Read> Read for Capped<R> {
 
 /// What the read-ahead thread sends: a batch with the bytes read so far, the end, or an
 /// error.
-type Ahead = Result<Option<(RawBatch, u64)>, String>;
+type Ahead = Result<Option<(RawBatch, u64)>, FlowError>;
 
 /// A [`CsvReader`] running on its own thread a few batches ahead of its consumer, so
 /// parsing overlaps with cleaning and writing.
@@ -348,7 +351,7 @@ impl CsvReader {
 
 impl ReadAhead {
     /// The next batch and the input bytes read so far, or `None` at the end.
-    pub fn next_batch(&mut self) -> Result<Option<(RawBatch, u64)>, String> {
+    pub fn next_batch(&mut self) -> Result<Option<(RawBatch, u64)>, FlowError> {
         if self.done {
             return Ok(None);
         }
@@ -358,7 +361,7 @@ impl ReadAhead {
                 Ok(None)
             }
             Ok(other) => other,
-            Err(_) => Err("the CSV reader thread stopped unexpectedly".to_owned()),
+            Err(_) => Err("the CSV reader thread stopped unexpectedly".into()),
         }
     }
 
@@ -376,7 +379,7 @@ fn csv_reader(
     opened: Box<dyn Read + Send>,
     source: &CsvSource,
     cap: Arc<AtomicU64>,
-) -> Result<(csv::Reader<Box<dyn Read + Send>>, bool), String> {
+) -> Result<(csv::Reader<Box<dyn Read + Send>>, bool), FlowError> {
     let mut buffered = BufReader::with_capacity(1 << 16, opened);
     let head = buffered.fill_buf().map_err(|e| format!("{file}: {e}"))?;
     let gzip = match source.compression {

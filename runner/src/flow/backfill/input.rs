@@ -8,6 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use super::checkpoint::InputId;
 use crate::backend::ObjectStore;
+use crate::flow::error::FlowError;
 use crate::hash::hash_of;
 
 /// One input file of a source.
@@ -35,7 +36,7 @@ fn is_glob(path: &str) -> bool {
 impl Input {
     /// The inputs `path` names, in name order: the file, URL or object itself, or a glob's
     /// matches (a glob must match at least one).
-    pub async fn list(path: &str, objects: &dyn ObjectStore) -> Result<Vec<Input>, String> {
+    pub async fn list(path: &str, objects: &dyn ObjectStore) -> Result<Vec<Input>, FlowError> {
         if path.starts_with("http://") || path.starts_with("https://") {
             return Ok(vec![Input::Url(path.to_owned())]);
         }
@@ -52,10 +53,7 @@ impl Input {
             }
             let pattern = glob::Pattern::new(key).map_err(|e| format!("{path}: {e}"))?;
             let prefix = &key[..key.find(['*', '?', '[']).unwrap_or(key.len())];
-            let keys = objects
-                .list(bucket, prefix)
-                .await
-                .map_err(|e| e.to_string())?;
+            let keys = objects.list(bucket, prefix).await?;
             let matched: Vec<Input> = keys
                 .into_iter()
                 .filter(|k| pattern.matches(k))
@@ -65,7 +63,7 @@ impl Input {
                 })
                 .collect();
             if matched.is_empty() {
-                return Err(format!("{path}: no object matches"));
+                return Err(format!("{path}: no object matches").into());
             }
             return Ok(matched);
         }
@@ -79,7 +77,7 @@ impl Input {
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(format!("{path}: no file matches"));
+            return Err(format!("{path}: no file matches").into());
         }
         Ok(files.into_iter().map(Input::File).collect())
     }
@@ -128,17 +126,15 @@ impl Input {
         &self,
         objects: &dyn ObjectStore,
         read_timeout: std::time::Duration,
-    ) -> Result<Box<dyn Read + Send>, String> {
+    ) -> Result<Box<dyn Read + Send>, FlowError> {
         let body = match self {
             Input::File(path) => {
                 return std::fs::File::open(path)
                     .map(|f| Box::new(f) as Box<dyn Read + Send>)
-                    .map_err(|e| format!("{}: {e}", path.display()));
+                    .map_err(|e| format!("{}: {e}", path.display()).into());
             }
             Input::Url(url) => open_url(url)?,
-            Input::Object { bucket, key } => {
-                objects.open(bucket, key).await.map_err(|e| e.to_string())?
-            }
+            Input::Object { bucket, key } => objects.open(bucket, key).await?,
         };
         let guarded = crate::backend::stall_guard::guard(self.name(), body, read_timeout)
             .map_err(|e| format!("{}: {e}", self.name()))?;
@@ -148,7 +144,7 @@ impl Input {
     /// What identifies the input's content now: size and modification time for a file;
     /// `Content-Length` and a hash of `ETag` and `Last-Modified` for a URL (one with
     /// neither never counts as done); size and ETag for an object.
-    pub async fn identity(&self, objects: &dyn ObjectStore) -> Result<InputId, String> {
+    pub async fn identity(&self, objects: &dyn ObjectStore) -> Result<InputId, FlowError> {
         let (size, modified) = match self {
             Input::File(path) => {
                 let meta =
@@ -164,8 +160,7 @@ impl Input {
             Input::Object { bucket, key } => {
                 let info = objects
                     .head(bucket, key)
-                    .await
-                    .map_err(|e| e.to_string())?
+                    .await?
                     .ok_or_else(|| format!("s3://{bucket}/{key}: no such object"))?;
                 (info.size, u128::from(hash_of(&info.version)))
             }
@@ -179,20 +174,20 @@ impl Input {
 }
 
 /// The body of a GET of `url`, streamed as it arrives (never downloaded whole first).
-fn open_url(url: &str) -> Result<Box<dyn Read + Send>, String> {
+fn open_url(url: &str) -> Result<Box<dyn Read + Send>, FlowError> {
     match crate::backend::http_agent().get(url).call() {
         Ok(response) => Ok(Box::new(response.into_body().into_reader())),
-        Err(ureq::Error::StatusCode(code)) => Err(format!("GET {url}: HTTP {code}")),
-        Err(e) => Err(format!("GET {url}: {e}")),
+        Err(ureq::Error::StatusCode(code)) => Err(format!("GET {url}: HTTP {code}").into()),
+        Err(e) => Err(format!("GET {url}: {e}").into()),
     }
 }
 
 /// A URL's size and validators, from a HEAD request.
-fn url_identity(url: &str) -> Result<(u64, u128), String> {
+fn url_identity(url: &str) -> Result<(u64, u128), FlowError> {
     let response = match crate::backend::http_agent().head(url).call() {
         Ok(response) => response,
-        Err(ureq::Error::StatusCode(code)) => return Err(format!("HEAD {url}: HTTP {code}")),
-        Err(e) => return Err(format!("HEAD {url}: {e}")),
+        Err(ureq::Error::StatusCode(code)) => return Err(format!("HEAD {url}: HTTP {code}").into()),
+        Err(e) => return Err(format!("HEAD {url}: {e}").into()),
     };
     let header = |name: &str| {
         response

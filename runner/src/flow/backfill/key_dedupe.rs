@@ -13,6 +13,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::flow::error::FlowError;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
@@ -109,7 +110,7 @@ impl LastRows {
     }
 
     /// Records that a row of `key` is on `line` (lines come in increasing order).
-    pub fn record(&mut self, key: u64, line: u64) -> Result<(), String> {
+    pub fn record(&mut self, key: u64, line: u64) -> Result<(), FlowError> {
         self.rows.push((key, line));
         if self.rows.len() >= self.limit {
             self.spill()?;
@@ -118,7 +119,7 @@ impl LastRows {
     }
 
     /// Appends the pairs in memory to their bucket files.
-    fn spill(&mut self) -> Result<(), String> {
+    fn spill(&mut self) -> Result<(), FlowError> {
         if self.buckets.is_empty() {
             for bucket in 0..BUCKETS {
                 let path = self.spill_dir.join(format!("keys-{bucket:03}.bin"));
@@ -137,7 +138,7 @@ impl LastRows {
     }
 
     /// Ends the recording: keeps the lines of the replaced rows, frees the rest.
-    pub fn finish(&mut self) -> Result<(), String> {
+    pub fn finish(&mut self) -> Result<(), FlowError> {
         if self.buckets.is_empty() {
             let rows = std::mem::take(&mut self.rows);
             self.keep_replaced(rows);

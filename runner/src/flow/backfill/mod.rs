@@ -13,6 +13,8 @@
 //! to a local spool directory and then stored whole (renamed into place locally, a
 //! multipart upload on S3), so a half-written object is never visible.
 
+use crate::flow::error::FlowError;
+
 pub mod checkpoint;
 pub mod cleaning;
 pub mod csv_source;
@@ -85,17 +87,18 @@ pub async fn run(
     backends: &Backends,
     restart: bool,
     progress: &dyn Fn(Progress),
-) -> Result<Summary, String> {
+) -> Result<Summary, FlowError> {
     let objects = backends.objects.as_ref();
     let catalog = backends.catalog.as_ref();
     let Some(Flow::Backfill(flow)) = pipeline.flows.get(name) else {
         return Err(format!(
             "'{name}' is not a backfill flow of pipeline '{}'",
             pipeline.pipeline
-        ));
+        )
+        .into());
     };
     let Some(Source::Csv(source)) = pipeline.sources.get(&flow.from) else {
-        return Err(format!("source '{}' is not a csv source", flow.from));
+        return Err(format!("source '{}' is not a csv source", flow.from).into());
     };
     let storage = pipeline
         .storage
@@ -103,16 +106,12 @@ pub async fn run(
         .ok_or("the pipeline has no storage")?;
     // `runner validate` made sure the layout exists and is Parquet.
     let layout = &storage.layouts[&flow.to];
-    if objects
-        .bucket(&storage.bucket)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_none()
-    {
+    if objects.bucket(&storage.bucket).await?.is_none() {
         return Err(format!(
             "bucket '{}' does not exist: run `runner apply` first",
             storage.bucket
-        ));
+        )
+        .into());
     }
     let job = Job {
         name,
@@ -189,7 +188,7 @@ async fn run_file(
     input: &Input,
     size: u64,
     earlier: Option<&Summary>,
-) -> Result<Summary, String> {
+) -> Result<Summary, FlowError> {
     let file_name = input.name();
     let stem = input.output_stem();
     let spool_dir = tempfile::Builder::new()
@@ -278,7 +277,7 @@ fn spill_input(
     spool: &Path,
     summary: &mut Summary,
     reported: &mut Progress,
-) -> Result<Spilled, String> {
+) -> Result<Spilled, FlowError> {
     let dataset = job.dataset;
     let partitioner = Partitioner::compile(&job.layout.partition_by, &program.schema())?;
     let mut splitter = Splitter::new(
@@ -312,9 +311,9 @@ fn spill_input(
             && (!staged.unreadable.is_empty() || !staged.rejects.is_empty())
         {
             let first = quarantine.first.clone().unwrap_or_default();
-            return Err(format!(
-                "a row was rejected and the dataset says on_error: fail: {first}"
-            ));
+            return Err(
+                format!("a row was rejected and the dataset says on_error: fail: {first}").into(),
+            );
         }
         let (parts, deduplicated) = splitter.split(staged.batch, staged.lines)?;
         summary.deduplicated += deduplicated;
@@ -339,7 +338,7 @@ async fn write_files(
     spool: &Path,
     summary: &mut Summary,
     reported: &mut Progress,
-) -> Result<(), String> {
+) -> Result<(), FlowError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WRITERS));
     rules.budget /= threads;
     let mut writers = Writers::start(partitions, rules, spool.to_owned(), threads);
@@ -355,10 +354,7 @@ async fn write_files(
                 (job.progress)(*reported);
             }
             Written::File { key, spool } => {
-                job.objects
-                    .put_file(job.bucket, &key, &spool)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                job.objects.put_file(job.bucket, &key, &spool).await?;
                 std::fs::remove_file(&spool).map_err(|e| format!("{}: {e}", spool.display()))?;
                 summary.objects.push(key);
             }
@@ -378,13 +374,10 @@ async fn tidy_input(
     earlier: Option<&Summary>,
     quarantine: Quarantine,
     summary: &mut Summary,
-) -> Result<(), String> {
+) -> Result<(), FlowError> {
     let (objects, bucket) = (job.objects, job.bucket);
     let ours = format!("part-{stem}-");
-    let listed = objects
-        .list(bucket, &job.layout.prefix)
-        .await
-        .map_err(|e| e.to_string())?;
+    let listed = objects.list(bucket, &job.layout.prefix).await?;
     let named = listed.into_iter().filter(|key| {
         let file_name = key.rsplit('/').next().unwrap_or_default();
         file_name.starts_with(&ours)
@@ -397,22 +390,13 @@ async fn tidy_input(
     stale.sort();
     stale.dedup();
     for key in stale {
-        objects
-            .delete(bucket, &key)
-            .await
-            .map_err(|e| e.to_string())?;
+        objects.delete(bucket, &key).await?;
     }
     let quarantine_key = format!("{}_rejects/{}/{stem}.jsonl", job.layout.prefix, job.name);
     match quarantine.finish()? {
-        None => objects
-            .delete(bucket, &quarantine_key)
-            .await
-            .map_err(|e| e.to_string())?,
+        None => objects.delete(bucket, &quarantine_key).await?,
         Some(path) => {
-            objects
-                .put_file(bucket, &quarantine_key, &path)
-                .await
-                .map_err(|e| e.to_string())?;
+            objects.put_file(bucket, &quarantine_key, &path).await?;
             summary.objects.push(quarantine_key);
         }
     }
@@ -428,7 +412,7 @@ struct Quarantine {
 }
 
 impl Quarantine {
-    fn create(path: PathBuf) -> Result<Quarantine, String> {
+    fn create(path: PathBuf) -> Result<Quarantine, FlowError> {
         let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Quarantine {
             path,
@@ -437,7 +421,7 @@ impl Quarantine {
         })
     }
 
-    fn push(&mut self, reject: &serde_json::Value) -> Result<(), String> {
+    fn push(&mut self, reject: &serde_json::Value) -> Result<(), FlowError> {
         serde_json::to_writer(&mut self.out, reject)
             .map_err(|e| e.to_string())
             .and_then(|()| self.out.write_all(b"\n").map_err(|e| e.to_string()))
@@ -449,7 +433,7 @@ impl Quarantine {
     }
 
     /// The spooled file when a row was quarantined.
-    fn finish(mut self) -> Result<Option<PathBuf>, String> {
+    fn finish(mut self) -> Result<Option<PathBuf>, FlowError> {
         self.out
             .flush()
             .map_err(|e| format!("{}: {e}", self.path.display()))?;

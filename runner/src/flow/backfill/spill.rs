@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
+use crate::flow::error::FlowError;
 use arrow_array::RecordBatch;
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
@@ -57,7 +58,7 @@ impl PartitionSpill {
     }
 
     /// Appends `batch`'s rows to `partition`.
-    pub fn append(&mut self, partition: &str, batch: &RecordBatch) -> Result<(), String> {
+    pub fn append(&mut self, partition: &str, batch: &RecordBatch) -> Result<(), FlowError> {
         self.clock += 1;
         let needs_writer = self
             .partitions
@@ -98,7 +99,7 @@ impl PartitionSpill {
         Ok(())
     }
 
-    fn finish_least_recent(&mut self) -> Result<(), String> {
+    fn finish_least_recent(&mut self) -> Result<(), FlowError> {
         let oldest = self
             .partitions
             .values_mut()
@@ -112,7 +113,7 @@ impl PartitionSpill {
     }
 
     /// Ends the appends: every partition, in name order, with the reader of its rows.
-    pub fn finish(mut self) -> Result<Vec<(String, PartitionRows)>, String> {
+    pub fn finish(mut self) -> Result<Vec<(String, PartitionRows)>, FlowError> {
         let schema = self.schema.clone();
         let mut partitions = Vec::new();
         for (name, mut spilled) in std::mem::take(&mut self.partitions) {
@@ -131,7 +132,7 @@ impl PartitionSpill {
     }
 }
 
-fn finish_writer(spilled: &mut Spilled) -> Result<(), String> {
+fn finish_writer(spilled: &mut Spilled) -> Result<(), FlowError> {
     if let Some(mut writer) = spilled.writer.take() {
         let name = spilled
             .segments
@@ -158,7 +159,7 @@ pub struct PartitionRows {
 
 impl PartitionRows {
     /// The next batch of rows, or `None` at the end of the partition.
-    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, String> {
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, FlowError> {
         loop {
             if let Some(batch) = self.coalescer.next_completed_batch() {
                 return Ok(Some(batch));
@@ -176,9 +177,7 @@ impl PartitionRows {
                         self.reader = Some((path, reader));
                     }
                     None => {
-                        self.coalescer
-                            .finish_buffered_batch()
-                            .map_err(|e| e.to_string())?;
+                        self.coalescer.finish_buffered_batch()?;
                         self.done = true;
                     }
                 }
@@ -187,9 +186,7 @@ impl PartitionRows {
             match reader.next() {
                 Some(batch) => {
                     let batch = batch.map_err(|e| format!("{}: {e}", path.display()))?;
-                    self.coalescer
-                        .push_batch(batch)
-                        .map_err(|e| e.to_string())?;
+                    self.coalescer.push_batch(batch)?;
                 }
                 None => {
                     std::fs::remove_file(&*path).map_err(|e| format!("{}: {e}", path.display()))?;

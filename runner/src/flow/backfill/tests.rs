@@ -7,6 +7,7 @@ use arrow_array::cast::AsArray;
 
 use super::csv_source::CsvReader;
 use super::input::Input;
+use crate::flow::error::FlowError;
 use crate::spec::source::{Compression, CsvSource, Encoding};
 use crate::spec::types::Size;
 
@@ -46,7 +47,7 @@ fn read_all(
 }
 
 /// Opens a local file as the CSV source.
-fn open(path: &std::path::Path, source: &CsvSource, batch: usize) -> Result<CsvReader, String> {
+fn open(path: &std::path::Path, source: &CsvSource, batch: usize) -> Result<CsvReader, FlowError> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     CsvReader::open(&path.display().to_string(), Box::new(file), source, batch)
 }
@@ -127,7 +128,10 @@ fn crlf_quoted_newlines_ragged_rows_and_bad_utf8() {
 #[test]
 fn empty_files_and_missing_files_are_clear_errors() {
     let empty = Temp::new("empty.csv", b"");
-    let error = open(&empty.0, &source(), 10).err().expect("fails");
+    let error = open(&empty.0, &source(), 10)
+        .err()
+        .expect("fails")
+        .to_string();
     assert!(
         error.ends_with("the file is empty or has no header row"),
         "{error}"
@@ -147,15 +151,18 @@ async fn inputs_name_what_is_missing() {
         .open(&store, std::time::Duration::from_secs(60))
         .await
         .err()
-        .expect("fails");
+        .expect("fails")
+        .to_string();
     assert!(missing.starts_with("no/such.csv: "), "{missing}");
     let glob = Input::list("no/such/*.csv", &store)
         .await
-        .expect_err("fails");
+        .expect_err("fails")
+        .to_string();
     assert_eq!(glob, "no/such/*.csv: no file matches");
     let bad = Input::list("s3://only-a-bucket", &store)
         .await
-        .expect_err("fails");
+        .expect_err("fails")
+        .to_string();
     assert_eq!(
         bad,
         "s3://only-a-bucket: an s3:// source is s3://BUCKET/KEY"
@@ -237,7 +244,7 @@ fn an_unclosed_quote_is_an_error_at_its_line_without_reading_the_file_whole() {
         match reader.next_batch() {
             Ok(Some(_)) => {}
             Ok(None) => panic!("the file was read to its end without an error"),
-            Err(e) => break e,
+            Err(e) => break e.to_string(),
         }
     };
     assert!(
@@ -273,13 +280,13 @@ fn max_record_bytes_is_the_sources_and_long_records_below_it_are_read() {
 fn read_all_err(path: &std::path::Path, source: &CsvSource) -> String {
     let mut reader = match open(path, source, 10) {
         Ok(reader) => reader,
-        Err(e) => return e,
+        Err(e) => return e.to_string(),
     };
     loop {
         match reader.next_batch() {
             Ok(Some(_)) => {}
             Ok(None) => panic!("{} was read to its end without an error", path.display()),
-            Err(e) => return e,
+            Err(e) => return e.to_string(),
         }
     }
 }
@@ -338,7 +345,7 @@ fn a_header_longer_than_max_record_bytes_is_an_error_on_line_1() {
     let file = Temp::new("long-header.csv", header.as_bytes());
     let mut small = source();
     small.max_record_bytes = Size(1000);
-    let error = open(&file.0, &small, 10).err().expect("fails");
+    let error = open(&file.0, &small, 10).err().expect("fails").to_string();
     assert!(
         error.ends_with("line 1: the record starting on this line is longer than max_record_bytes (1000 B); is a quote left open?"),
         "{error}"

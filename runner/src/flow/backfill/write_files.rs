@@ -20,6 +20,7 @@ use parquet::file::properties::WriterProperties;
 use super::cleaning::keep_rows;
 use super::key_dedupe::LastRows;
 use super::spill::PartitionRows;
+use crate::flow::error::FlowError;
 
 /// Messages waiting for the caller, per writer thread.
 const QUEUE: usize = 4;
@@ -71,7 +72,7 @@ enum Report {
 
 /// The writer threads at work.
 pub struct Writers {
-    receiver: Receiver<Result<Report, String>>,
+    receiver: Receiver<Result<Report, FlowError>>,
     running: usize,
 }
 
@@ -119,13 +120,13 @@ impl Writers {
     }
 
     /// The next report, or `None` once every thread is done.
-    pub fn next_report(&mut self) -> Result<Option<Written>, String> {
+    pub fn next_report(&mut self) -> Result<Option<Written>, FlowError> {
         while self.running > 0 {
             match self.receiver.recv() {
                 Ok(Ok(Report::Done)) => self.running -= 1,
                 Ok(Ok(Report::Written(written))) => return Ok(Some(written)),
                 Ok(Err(e)) => return Err(e),
-                Err(_) => return Err("a Parquet writer thread stopped unexpectedly".to_owned()),
+                Err(_) => return Err("a Parquet writer thread stopped unexpectedly".into()),
             }
         }
         Ok(None)
@@ -149,8 +150,8 @@ fn write_partition(
     mut rows: PartitionRows,
     rules: &FileRules,
     spool: &mut dyn FnMut() -> PathBuf,
-    out: &SyncSender<Result<Report, String>>,
-) -> Result<(), String> {
+    out: &SyncSender<Result<Report, FlowError>>,
+) -> Result<(), FlowError> {
     let send = |written: Written| {
         out.send(Ok(Report::Written(written)))
             .map_err(|_| "the backfill stopped".to_owned())
@@ -168,8 +169,7 @@ fn write_partition(
             .columns()
             .iter()
             .map(|c| c.to_data().get_slice_memory_size())
-            .sum::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
+            .sum::<Result<_, _>>()?;
         let row_bytes = (batch_bytes / batch.num_rows().max(1)).max(1);
         while batch.num_rows() > 0 {
             let open = match &mut file {
@@ -187,8 +187,7 @@ fn write_partition(
                         sink,
                         SchemaRef::clone(&rules.schema),
                         Some(rules.properties.clone()),
-                    )
-                    .map_err(|e| e.to_string())?;
+                    )?;
                     file.insert(OpenFile {
                         key,
                         spool,
@@ -203,14 +202,12 @@ fn write_partition(
                 .min((rules.max_bytes - open.bytes).div_ceil(row_bytes as u64))
                 .min(batch.num_rows() as u64)
                 .max(1) as usize;
-            open.writer
-                .write(&batch.slice(0, room))
-                .map_err(|e| e.to_string())?;
+            open.writer.write(&batch.slice(0, room))?;
             open.rows += room as u64;
             open.bytes += (room * row_bytes) as u64;
             batch = batch.slice(room, batch.num_rows() - room);
             if open.writer.memory_size() > rules.budget {
-                open.writer.flush().map_err(|e| e.to_string())?;
+                open.writer.flush()?;
             }
             if (open.rows >= rules.max_records || open.bytes >= rules.max_bytes)
                 && let Some(full) = file.take()
@@ -230,8 +227,8 @@ fn write_partition(
 }
 
 /// Finishes a file: its footer written, it is ready to store.
-fn close(file: OpenFile) -> Result<Written, String> {
-    file.writer.close().map_err(|e| e.to_string())?;
+fn close(file: OpenFile) -> Result<Written, FlowError> {
+    file.writer.close()?;
     Ok(Written::File {
         key: file.key,
         spool: file.spool,
@@ -240,12 +237,13 @@ fn close(file: OpenFile) -> Result<Written, String> {
 
 /// A spilled batch of `dedupe: last` without the rows that are not their key's last (and
 /// how many those were), and without the line column.
-fn last_of_their_keys(spilled: RecordBatch, last: &LastRows) -> Result<(RecordBatch, u64), String> {
+fn last_of_their_keys(
+    spilled: RecordBatch,
+    last: &LastRows,
+) -> Result<(RecordBatch, u64), FlowError> {
     let width = spilled.num_columns() - 1;
     let lines = spilled.column(width).as_primitive::<UInt64Type>();
     let keep: Vec<bool> = lines.values().iter().map(|&line| last.keep(line)).collect();
-    let cleaned = spilled
-        .project(&(0..width).collect::<Vec<_>>())
-        .map_err(|e| e.to_string())?;
+    let cleaned = spilled.project(&(0..width).collect::<Vec<_>>())?;
     keep_rows(&cleaned, keep)
 }

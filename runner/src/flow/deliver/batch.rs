@@ -15,6 +15,7 @@ use parquet::file::properties::WriterProperties;
 use super::record_check::RecordCheck;
 use super::window::Window;
 use crate::backend::Message;
+use crate::flow::error::FlowError;
 use crate::flow::partition::Partitioner;
 use crate::parquet_settings::parquet_properties;
 use crate::spec::storage::{Format, Layout};
@@ -74,7 +75,7 @@ impl Preparer {
         layout: &Layout,
         topic: &str,
         flow: &str,
-    ) -> Result<Preparer, String> {
+    ) -> Result<Preparer, FlowError> {
         let (columns, partitioner) =
             Partitioner::compile(&layout.partition_by, &schema)?.projected();
         let check = RecordCheck::new(&schema, &columns);
@@ -100,7 +101,7 @@ impl Preparer {
         messages: Vec<Message>,
         partition: u32,
         file: &str,
-    ) -> Result<Prepared, String> {
+    ) -> Result<Prepared, FlowError> {
         let count = messages.len();
         let (fresh, hashes) = drop_delivered(window, messages);
         let Decoded {
@@ -155,18 +156,16 @@ impl Preparer {
     }
 
     /// Rows `rows` of `batch` as one Parquet file.
-    fn parquet(&self, batch: &RecordBatch, rows: &[u32]) -> Result<Vec<u8>, String> {
+    fn parquet(&self, batch: &RecordBatch, rows: &[u32]) -> Result<Vec<u8>, FlowError> {
         let indices = arrow_array::UInt32Array::from(rows.to_vec());
-        let part =
-            arrow_select::take::take_record_batch(batch, &indices).map_err(|e| e.to_string())?;
+        let part = arrow_select::take::take_record_batch(batch, &indices)?;
         let mut writer = parquet::arrow::ArrowWriter::try_new(
             Vec::new(),
             batch.schema(),
             Some(self.properties.clone()),
-        )
-        .map_err(|e| e.to_string())?;
-        writer.write(&part).map_err(|e| e.to_string())?;
-        writer.into_inner().map_err(|e| e.to_string())
+        )?;
+        writer.write(&part)?;
+        writer.into_inner().map_err(FlowError::from)
     }
 }
 
@@ -327,7 +326,7 @@ fn read(
     format: Format,
     columns: &[usize],
     messages: &[Message],
-) -> Result<Decoded, String> {
+) -> Result<Decoded, FlowError> {
     if messages.is_empty() {
         return Ok(Decoded::default());
     }
@@ -343,7 +342,7 @@ fn read(
                 let all = (0..messages.len()).collect();
                 return decoded(Some(batch), columns, parquet, all, Vec::new());
             }
-            Err(reason) => whole_failed = Some(reason),
+            Err(reason) => whole_failed = Some(reason.to_string()),
         }
     }
     let checked = checked.unwrap_or_else(|| check.check(messages));
@@ -398,9 +397,9 @@ fn decoded(
     parquet: bool,
     kept: Vec<usize>,
     poison: Vec<(usize, String)>,
-) -> Result<Decoded, String> {
+) -> Result<Decoded, FlowError> {
     let columns = match &batch {
-        Some(batch) => Some(batch.project(columns).map_err(|e| e.to_string())?),
+        Some(batch) => Some(batch.project(columns)?),
         None => None,
     };
     Ok(Decoded {
@@ -433,7 +432,7 @@ fn judge(
         return;
     }
     if let Err(reason) = decode_all(schema, indices.iter().map(|&i| &messages[i])) {
-        judge_failed(schema, messages, indices, reason, poison);
+        judge_failed(schema, messages, indices, reason.to_string(), poison);
     }
 }
 
@@ -460,7 +459,7 @@ fn judge_failed(
 pub(super) fn decode_all<'m>(
     schema: &SchemaRef,
     messages: impl ExactSizeIterator<Item = &'m Message>,
-) -> Result<RecordBatch, String> {
+) -> Result<RecordBatch, FlowError> {
     // One row more than a chunk's records: a record holding a second object shows as an
     // extra row rather than as the end of the chunk. (The decoder reserves room for as many
     // rows, so a short input gets a small one.)
@@ -468,28 +467,27 @@ pub(super) fn decode_all<'m>(
     let mut decoder = arrow_json::ReaderBuilder::new(Arc::clone(schema))
         .with_batch_size(chunk + 1)
         .with_strict_mode(true)
-        .build_decoder()
-        .map_err(|e| e.to_string())?;
+        .build_decoder()?;
     let mut pieces = Vec::with_capacity(messages.len().div_ceil(DECODE_CHUNK));
     for (i, message) in messages.enumerate() {
         if !message.value.trim_ascii_start().starts_with(b"{") {
-            return Err("not a JSON object".to_owned());
+            return Err("not a JSON object".into());
         }
         crate::flow::feed_json(&mut decoder, &message.value)?;
         // Exactly one row per record: a record with two objects, or with anything after
         // its object, is poison too.
         if decoder.len() != i % DECODE_CHUNK + 1 || decoder.has_partial_record() {
-            return Err("not exactly one JSON object".to_owned());
+            return Err("not exactly one JSON object".into());
         }
         if decoder.len() == DECODE_CHUNK {
-            pieces.extend(decoder.flush().map_err(|e| e.to_string())?);
+            pieces.extend(decoder.flush()?);
         }
     }
-    pieces.extend(decoder.flush().map_err(|e| e.to_string())?);
+    pieces.extend(decoder.flush()?);
     if pieces.is_empty() {
-        return Err("no rows".to_owned());
+        return Err("no rows".into());
     }
-    arrow_select::concat::concat_batches(schema, &pieces).map_err(|e| e.to_string())
+    arrow_select::concat::concat_batches(schema, &pieces).map_err(FlowError::from)
 }
 
 #[cfg(test)]
@@ -732,13 +730,13 @@ mod tests {
         columns: &[usize],
         schema: &SchemaRef,
         messages: &[Message],
-    ) -> Result<Decoded, String> {
+    ) -> Result<Decoded, FlowError> {
         let check = RecordCheck::new(schema, columns);
         read(schema, &check, format, columns, messages)
     }
 
     /// What a Parquet layout without partitions reads of `messages`.
-    fn decode(schema: &SchemaRef, messages: &[Message]) -> Result<Decoded, String> {
+    fn decode(schema: &SchemaRef, messages: &[Message]) -> Result<Decoded, FlowError> {
         read_as(Format::Parquet, &[], schema, messages)
     }
 

@@ -4,6 +4,7 @@
 
 use super::window::Window;
 use super::{Buffer, CLAIM_TRIES, Job, Slot, State, Summary};
+use crate::flow::error::FlowError;
 
 impl Job<'_> {
     /// Takes up a partition: its state from the store (`loaded`, when the caller read it
@@ -15,7 +16,7 @@ impl Job<'_> {
         partition: u32,
         mut loaded: Option<Slot>,
         summary: &mut Summary,
-    ) -> Result<Slot, String> {
+    ) -> Result<Slot, FlowError> {
         for _ in 0..CLAIM_TRIES {
             let mut slot = match loaded.take() {
                 Some(slot) => slot,
@@ -49,12 +50,12 @@ impl Job<'_> {
         Err(format!(
             "partition {partition}: its state changed under this worker {CLAIM_TRIES} times in a row; \
              is another deliver of this flow running with another object store view?"
-        ))
+        ).into())
     }
 
     /// A partition's state as stored, with its version; a partition without one starts at
     /// the consumer group's committed offset (else at the beginning).
-    pub(super) async fn load(&self, partition: u32) -> Result<Slot, String> {
+    pub(super) async fn load(&self, partition: u32) -> Result<Slot, FlowError> {
         let mut tries = 0;
         let (state, version, window) = loop {
             tries += 1;
@@ -106,7 +107,7 @@ impl Job<'_> {
         slot: &mut Slot,
         end: u64,
         summary: &mut Summary,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, FlowError> {
         if !self.flush(partition, slot, summary).await? {
             return Ok(false);
         }
@@ -127,7 +128,7 @@ impl Job<'_> {
 
     /// The first offset of a partition not delivered (see [`Job::stored_state`]), without
     /// taking it up.
-    pub(super) async fn delivered_to(&self, partition: u32) -> Result<u64, String> {
+    pub(super) async fn delivered_to(&self, partition: u32) -> Result<u64, FlowError> {
         Ok(self.stored_state(partition).await?.0.next_offset)
     }
 
@@ -136,12 +137,11 @@ impl Job<'_> {
     pub(super) async fn stored_state(
         &self,
         partition: u32,
-    ) -> Result<(State, Option<String>), String> {
+    ) -> Result<(State, Option<String>), FlowError> {
         let stored = self
             .objects
             .get_versioned(self.bucket, &self.state_key(partition))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if let Some((body, version)) = stored {
             let state = serde_json::from_slice::<State>(&body)
                 .map_err(|e| format!("{}: {e}", self.state_key(partition)))?;
@@ -150,8 +150,7 @@ impl Job<'_> {
         let committed = self
             .log
             .committed(self.group, self.topic, partition)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let state = State {
             next_offset: committed.unwrap_or(0),
             ..State::default()
@@ -161,8 +160,8 @@ impl Job<'_> {
 
     /// Writes a partition's state if no other worker wrote it since this one read it;
     /// `false` when one did (and nothing was written).
-    pub(super) async fn save(&self, partition: u32, slot: &mut Slot) -> Result<bool, String> {
-        let body = serde_json::to_vec(&slot.state).map_err(|e| e.to_string())?;
+    pub(super) async fn save(&self, partition: u32, slot: &mut Slot) -> Result<bool, FlowError> {
+        let body = serde_json::to_vec(&slot.state)?;
         self.store_state(partition, body, &mut slot.version).await
     }
 
@@ -173,7 +172,7 @@ impl Job<'_> {
         partition: u32,
         body: Vec<u8>,
         version: &mut Option<String>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, FlowError> {
         let written = self
             .objects
             .put_if_version(
@@ -182,8 +181,7 @@ impl Job<'_> {
                 body,
                 version.as_deref(),
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         match written {
             Some(new) => {
                 *version = Some(new);

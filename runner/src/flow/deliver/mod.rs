@@ -36,6 +36,7 @@ use tokio::sync::watch;
 use self::batch::Preparer;
 use self::window::Window;
 use crate::backend::{Backends, Catalog, Log, Membership, Message, ObjectStore};
+use crate::flow::error::FlowError;
 use crate::spec::Pipeline;
 use crate::spec::flow::Flow;
 use crate::stop::Stop;
@@ -180,11 +181,11 @@ pub async fn run(
     backends: &Backends,
     once: Option<Duration>,
     stop: Stop,
-) -> Result<Summary, String> {
+) -> Result<Summary, FlowError> {
     let Some(Flow::Deliver(flow)) = pipeline.flows.get(name) else {
-        return Err(format!("'{name}' is not a deliver flow"));
+        return Err(format!("'{name}' is not a deliver flow").into());
     };
-    let log = backends.log().map_err(|e| e.to_string())?;
+    let log = backends.log()?;
     let storage = pipeline
         .storage
         .as_ref()
@@ -208,8 +209,7 @@ pub async fn run(
     let schema = crate::clean::output_schema(&pipeline.datasets[&dataset_name]);
     let partitions = log
         .partition_count(&flow.from_topic)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .ok_or_else(|| {
             format!(
                 "topic '{}' does not exist: run `runner apply` first",
@@ -235,10 +235,7 @@ pub async fn run(
         dedupe_window: flow.dedupe_window.map_or(DEDUPE_WINDOW, |d| d.0),
         registered: Mutex::new(HashMap::new()),
         dedupe_gaps: std::sync::atomic::AtomicU64::new(0),
-        member: log
-            .join(&flow.group, &flow.from_topic, partitions)
-            .await
-            .map_err(|e| e.to_string())?,
+        member: log.join(&flow.group, &flow.from_topic, partitions).await?,
     };
     let mut summary = Summary {
         flow: name.to_owned(),

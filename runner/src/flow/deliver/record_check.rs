@@ -508,7 +508,10 @@ mod tests {
 
     /// What deliver's decoding, the judge of poison, makes of one record: one row, or why
     /// it is poison.
-    fn arrow(schema: &SchemaRef, record: &[u8]) -> Result<RecordBatch, String> {
+    fn arrow(
+        schema: &SchemaRef,
+        record: &[u8],
+    ) -> Result<RecordBatch, crate::flow::error::FlowError> {
         crate::flow::deliver::batch::decode_all(schema, Message::numbered(&[record]).iter())
     }
 

@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::ObjectStore;
+use crate::flow::error::FlowError;
 
 /// How many hashes objects a partition state lists at most.
 pub const MAX_LISTED: usize = 64;
@@ -49,11 +50,11 @@ impl Window {
         folder: &str,
         listed: &[Listed],
         horizon: u64,
-    ) -> Result<(Window, Vec<String>), String> {
+    ) -> Result<(Window, Vec<String>), FlowError> {
         let mut reads = futures_util::stream::iter(listed.iter().map(|object| async move {
             let key = key(folder, &object.name);
-            let body = store.get(bucket, &key).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>((key, body))
+            let body = store.get(bucket, &key).await?;
+            Ok::<_, FlowError>((key, body))
         }))
         .buffer_unordered(READS_AT_ONCE);
         let mut window = Window::default();
@@ -130,13 +131,14 @@ fn encode(entries: impl Iterator<Item = (u64, u64)>) -> Vec<u8> {
 }
 
 /// The hashes and delivery times in the body of object `key`.
-fn decode(key: &str, body: &[u8]) -> Result<Vec<(u64, u64)>, String> {
+fn decode(key: &str, body: &[u8]) -> Result<Vec<(u64, u64)>, FlowError> {
     let entries = body.chunks_exact(16);
     if !entries.remainder().is_empty() {
         return Err(format!(
             "{key}: {} bytes is not a whole number of 16-byte entries",
             body.len()
-        ));
+        )
+        .into());
     }
     let word = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
     Ok(entries.map(|e| (word(&e[..8]), word(&e[8..]))).collect())
@@ -225,7 +227,8 @@ mod tests {
         };
         let error = Window::load(&store, "b", FOLDER, &[torn], 0)
             .await
-            .expect_err("20 bytes");
+            .expect_err("20 bytes")
+            .to_string();
         assert!(error.contains("t+0+6.hashes: 20 bytes"), "{error}");
     }
 

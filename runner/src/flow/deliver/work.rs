@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{BATCH_RESERVE, Behind, FETCH_MAX, FETCH_WAIT, Job, Slot, Summary};
+use crate::flow::error::FlowError;
 use crate::stop::Stop;
 
 impl Job<'_> {
@@ -18,7 +19,7 @@ impl Job<'_> {
         once: Option<Duration>,
         stop: &Stop,
         summary: &mut Summary,
-    ) -> Result<(), String> {
+    ) -> Result<(), FlowError> {
         let log = self.log;
         let ends = match once {
             Some(_) => self.ends(partitions).await?,
@@ -103,7 +104,7 @@ impl Job<'_> {
             let mut lost = Vec::new();
             let mut due = Vec::new();
             for ((&partition, slot), fetched) in slots.iter_mut().zip(fetched_all) {
-                let mut fetched = fetched.map_err(|e| e.to_string())?;
+                let mut fetched = fetched?;
                 if let Some(end) = log.fetched_end(self.topic, partition)
                     && end < slot.position
                     && !self.rewind(partition, slot, end, summary).await?
@@ -185,12 +186,12 @@ impl Job<'_> {
     }
 
     /// Where each partition of the topic ends now (its next offset).
-    pub(super) async fn ends(&self, partitions: u32) -> Result<Vec<u64>, String> {
+    pub(super) async fn ends(&self, partitions: u32) -> Result<Vec<u64>, FlowError> {
         let asks = (0..partitions).map(|p| self.log.end_offset(self.group, self.topic, p));
         futures_util::future::join_all(asks)
             .await
             .into_iter()
-            .map(|end| end.map_err(|e| e.to_string()))
+            .map(|end| end.map_err(FlowError::from))
             .collect()
     }
 
@@ -200,7 +201,7 @@ impl Job<'_> {
         &self,
         ends: &[u64],
         slots: &BTreeMap<u32, Slot>,
-    ) -> Result<Vec<Behind>, String> {
+    ) -> Result<Vec<Behind>, FlowError> {
         let mut behind = Vec::new();
         for (partition, &end) in (0u32..).zip(ends) {
             let delivered_to = match slots.get(&partition) {

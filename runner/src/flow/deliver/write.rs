@@ -12,6 +12,7 @@ use super::batch::Prepared;
 use super::window;
 use super::{Job, PUTS_AT_ONCE, REFETCH_PATIENCE, Slot, Summary, now_seconds};
 use crate::backend::Message;
+use crate::flow::error::FlowError;
 
 impl Job<'_> {
     /// Delivers what the `partitions` have buffered, side by side; the partitions another
@@ -21,7 +22,7 @@ impl Job<'_> {
         slots: &mut BTreeMap<u32, Slot>,
         partitions: &[u32],
         summary: &mut Summary,
-    ) -> Result<Vec<u32>, String> {
+    ) -> Result<Vec<u32>, FlowError> {
         let flushes = slots
             .iter_mut()
             .filter(|(partition, _)| partitions.contains(partition))
@@ -46,7 +47,7 @@ impl Job<'_> {
         partition: u32,
         slot: &mut Slot,
         summary: &mut Summary,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, FlowError> {
         let messages = std::mem::take(&mut slot.buffer).messages;
         self.deliver(partition, slot, messages, summary).await
     }
@@ -58,7 +59,7 @@ impl Job<'_> {
         &self,
         objects: Vec<(String, Vec<bytes::Bytes>, u64)>,
         others: Vec<(String, Vec<u8>)>,
-    ) -> Result<(Vec<String>, u64), String> {
+    ) -> Result<(Vec<String>, u64), FlowError> {
         // Each partition folder is registered once per run, not with every batch: by the
         // first batch with records in it. Another batch with records there waits for that
         // registration and fails with it, so no batch moves on with a folder unregistered
@@ -67,7 +68,10 @@ impl Job<'_> {
         let mut unregistered = Vec::new();
         let mut awaited = Vec::new();
         {
-            let mut registered = self.registered.lock().map_err(|e| e.to_string())?;
+            let mut registered = self
+                .registered
+                .lock()
+                .map_err(|_| "the list of registered folders is poisoned: a batch panicked")?;
             for (key, _, _) in &objects {
                 let folder = &key[..key.rfind('/').map_or(0, |i| i + 1)];
                 match registered.get(folder) {
@@ -96,7 +100,8 @@ impl Job<'_> {
                     &unregistered,
                     self.catalog,
                 )
-                .await;
+                .await
+                .map_err(|e| e.to_string());
                 outcome.send_replace(Some(registered.clone()));
                 registered?;
             }
@@ -104,12 +109,12 @@ impl Job<'_> {
             for mut theirs in awaited {
                 match theirs.wait_for(Option::is_some).await.as_deref() {
                     Ok(Some(Ok(()))) => {}
-                    Ok(Some(Err(e))) => return Err(e.clone()),
+                    Ok(Some(Err(e))) => return Err(FlowError::Invalid(e.clone())),
                     // Only a batch whose writing was dropped from outside leaves no word.
                     Ok(None) | Err(_) => {
                         return Err("a partition folder of this batch is not in the catalog: \
                                     the batch registering it stopped"
-                            .to_owned());
+                            .into());
                     }
                 }
             }
@@ -130,21 +135,18 @@ impl Job<'_> {
             let mut written = Vec::new();
             let mut rows_written = 0;
             while let Some(put) = puts.next().await {
-                let (object, rows) = put.map_err(|e| e.to_string())?;
+                let (object, rows) = put?;
                 if written.is_empty() {
                     crate::crashpoint::hit("deliver-mid-write");
                 }
                 rows_written += rows;
                 written.push(object);
             }
-            Ok::<_, String>((written, rows_written))
+            Ok::<_, FlowError>((written, rows_written))
         };
         let writing_others =
             futures_util::future::try_join_all(others.into_iter().map(|(key, body)| async move {
-                store
-                    .put(bucket, &key, body)
-                    .await
-                    .map_err(|e| e.to_string())
+                store.put(bucket, &key, body).await.map_err(FlowError::from)
             }));
         let written = futures_util::future::try_join(writing, writing_others).await;
         // A batch that failed before it registered its folders hands its reason to the
@@ -153,7 +155,7 @@ impl Job<'_> {
             outcome.send_if_modified(|known| {
                 let unknown = known.is_none();
                 if unknown {
-                    *known = Some(Err(e.clone()));
+                    *known = Some(Err(e.to_string()));
                 }
                 unknown
             });
@@ -172,7 +174,7 @@ impl Job<'_> {
         partition: u32,
         start: u64,
         end: u64,
-    ) -> Result<Vec<Message>, String> {
+    ) -> Result<Vec<Message>, FlowError> {
         let mut messages = Vec::new();
         let mut next = start;
         let mut empty = 0;
@@ -187,8 +189,7 @@ impl Job<'_> {
                     (end - next) as usize,
                     Duration::from_millis(500),
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             match fetched.last() {
                 Some(last) => {
                     next = last.offset + 1;
@@ -214,7 +215,7 @@ impl Job<'_> {
                             "partition {partition}: the log did not serve the interrupted batch \
                              [{start}, {end}) within {} s; run deliver again when the broker answers",
                             REFETCH_PATIENCE.as_secs()
-                        ));
+                        ).into());
                     }
                 }
             }
@@ -241,7 +242,7 @@ impl Job<'_> {
         slot: &mut Slot,
         messages: Vec<Message>,
         summary: &mut Summary,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, FlowError> {
         let (Some(first), Some(last)) = (messages.first(), messages.last()) else {
             return Ok(true);
         };
@@ -266,7 +267,7 @@ impl Job<'_> {
             None => {
                 let range = (first.offset, last.offset + 1);
                 slot.state.pending = Some(range);
-                let body = serde_json::to_vec(&slot.state).map_err(|e| e.to_string())?;
+                let body = serde_json::to_vec(&slot.state)?;
                 (Some(body), range)
             }
         };
@@ -295,7 +296,7 @@ impl Job<'_> {
             }
         };
         let (recorded, made) = futures_util::future::join(recorded, preparing).await;
-        let (window, prepared) = made.map_err(|e| e.to_string())?;
+        let (window, prepared) = made.map_err(|e| FlowError::Invalid(e.to_string()))?;
         slot.window = window;
         if !recorded? {
             return Ok(false);

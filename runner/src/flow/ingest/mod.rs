@@ -24,6 +24,7 @@ use self::socrata::{Client, FLOATING, Page};
 use crate::backend::{Backends, Log, ObjectStore, Record};
 use crate::clean::parse::Formats;
 use crate::clean::{Cleaned, Program};
+use crate::flow::error::FlowError;
 use crate::hash::hash_of;
 use crate::spec::Pipeline;
 use crate::spec::dataset::Dataset;
@@ -110,11 +111,8 @@ const SAVE_TRIES: usize = 10;
 
 impl State {
     /// The stored state and its version, or an empty one when none is stored.
-    async fn load(objects: &dyn ObjectStore, bucket: &str, key: &str) -> Result<State, String> {
-        let stored = objects
-            .get_versioned(bucket, key)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn load(objects: &dyn ObjectStore, bucket: &str, key: &str) -> Result<State, FlowError> {
+        let stored = objects.get_versioned(bucket, key).await?;
         let Some((bytes, version)) = stored else {
             return Ok(State::default());
         };
@@ -160,13 +158,12 @@ impl State {
         objects: &dyn ObjectStore,
         bucket: &str,
         key: &str,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, FlowError> {
         for merges in 0..SAVE_TRIES as u64 {
-            let body = serde_json::to_vec(self).map_err(|e| e.to_string())?;
+            let body = serde_json::to_vec(self)?;
             let stored = objects
                 .put_if_version(bucket, key, body, self.version.as_deref())
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if let Some(version) = stored {
                 self.version = Some(version);
                 return Ok(merges);
@@ -179,7 +176,7 @@ impl State {
         }
         Err(format!(
             "ingest state s3://{bucket}/{key}: other runs of the flow stored theirs {SAVE_TRIES} times in a row while this one tried"
-        ))
+        ).into())
     }
 }
 
@@ -191,14 +188,14 @@ pub async fn run(
     backends: &Backends,
     once: bool,
     mut stop: Stop,
-) -> Result<Summary, String> {
+) -> Result<Summary, FlowError> {
     let Some(Flow::Ingest(flow)) = pipeline.flows.get(name) else {
-        return Err(format!("'{name}' is not an ingest flow"));
+        return Err(format!("'{name}' is not an ingest flow").into());
     };
     let Some(Source::Socrata(source)) = pipeline.sources.get(&flow.from) else {
-        return Err(format!("source '{}' is not a socrata source", flow.from));
+        return Err(format!("source '{}' is not a socrata source", flow.from).into());
     };
-    let log = backends.log().map_err(|e| e.to_string())?;
+    let log = backends.log()?;
     let storage = pipeline
         .storage
         .as_ref()
@@ -324,7 +321,7 @@ impl Job<'_> {
         state: &mut State,
         summary: &mut Summary,
         stop: &Stop,
-    ) -> Result<(), String> {
+    ) -> Result<(), FlowError> {
         let since = state.watermark.as_deref().and_then(micros).map(|w| {
             let overlap = i64::try_from(self.overlap.as_micros()).unwrap_or(i64::MAX);
             chrono::DateTime::from_timestamp_micros(w.saturating_sub(overlap))
@@ -375,12 +372,9 @@ impl Job<'_> {
             let last = current.page.last || stop.is_set();
             let produce = async {
                 if !records.is_empty() {
-                    self.log
-                        .produce(self.topic, &records)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    self.log.produce(self.topic, &records).await?;
                 }
-                Ok::<_, String>(())
+                Ok::<_, FlowError>(())
             };
             let upcoming = async {
                 match last {
@@ -440,7 +434,7 @@ impl Job<'_> {
         since: Option<&str>,
         offset: u64,
         summary: &mut Summary,
-    ) -> Result<(), String> {
+    ) -> Result<(), FlowError> {
         if rejects.rows.is_empty() {
             return Ok(());
         }
@@ -457,10 +451,7 @@ impl Job<'_> {
             self.rejects_prefix,
             hash_of(&rejects.hashes)
         );
-        self.objects
-            .put(self.bucket, &key, body)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.objects.put(self.bucket, &key, body).await?;
         summary.objects.push(key);
         Ok(())
     }
@@ -479,7 +470,7 @@ fn fresh_rejects<'r>(
     rejects: &'r [crate::clean::Reject],
     state: &mut State,
     summary: &mut Summary,
-) -> Result<Fresh<'r>, String> {
+) -> Result<Fresh<'r>, FlowError> {
     let mut fresh = Fresh {
         rows: Vec::new(),
         hashes: Vec::new(),
@@ -493,8 +484,7 @@ fn fresh_rejects<'r>(
         .columns()
         .iter()
         .map(|c| arrow_cast::display::ArrayFormatter::try_new(c, &options))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+        .collect::<Result<Vec<_>, _>>()?;
     let now = state.watermark.as_deref().and_then(micros).unwrap_or(0);
     for reject in rejects {
         let values: Vec<String> = columns
@@ -517,7 +507,7 @@ fn fresh_rejects<'r>(
 }
 
 /// The next page, cleaned and encoded (see [`cleaned_pages`]).
-async fn receive(pages: &mut mpsc::Receiver<Result<Ready, String>>) -> Result<Ready, String> {
+async fn receive(pages: &mut mpsc::Receiver<Result<Ready, FlowError>>) -> Result<Ready, FlowError> {
     pages
         .recv()
         .await
@@ -530,10 +520,10 @@ async fn receive(pages: &mut mpsc::Receiver<Result<Ready, String>>) -> Result<Re
 /// in this thread; with the page reader's two, at most six pages are in memory. The
 /// thread stops after the last page, after an error, or when the receiver is dropped.
 fn cleaned_pages(
-    mut pages: mpsc::Receiver<Result<Page, String>>,
+    mut pages: mpsc::Receiver<Result<Page, FlowError>>,
     program: Arc<Program>,
     key_columns: Arc<[usize]>,
-) -> mpsc::Receiver<Result<Ready, String>> {
+) -> mpsc::Receiver<Result<Ready, FlowError>> {
     let (sender, receiver) = mpsc::channel(1);
     std::thread::spawn(move || {
         while let Some(page) = pages.blocking_recv() {
@@ -583,10 +573,10 @@ impl Texts {
 }
 
 /// Each row of a cleaned batch as one JSON object (nulls left out), in row order.
-fn json_lines(batch: &RecordBatch) -> Result<Texts, String> {
+fn json_lines(batch: &RecordBatch) -> Result<Texts, FlowError> {
     let mut writer = arrow_json::LineDelimitedWriter::new(Vec::new());
-    writer.write(batch).map_err(|e| e.to_string())?;
-    writer.finish().map_err(|e| e.to_string())?;
+    writer.write(batch)?;
+    writer.finish()?;
     let bytes = writer.into_inner();
     // Every row is one line: a newline inside a string is escaped.
     let ends: Vec<usize> = memchr::memchr_iter(b'\n', &bytes).collect();
@@ -595,20 +585,20 @@ fn json_lines(batch: &RecordBatch) -> Result<Texts, String> {
             "{} rows encoded as {} JSON lines",
             batch.num_rows(),
             ends.len()
-        ));
+        )
+        .into());
     }
     Ok(Texts { bytes, ends })
 }
 
 /// Each row's key as text (key fields joined by `|`), the Kafka record key.
-fn key_texts(batch: &RecordBatch, columns: &[usize]) -> Result<Texts, String> {
+fn key_texts(batch: &RecordBatch, columns: &[usize]) -> Result<Texts, FlowError> {
     use std::io::Write;
     let options = arrow_cast::display::FormatOptions::default();
     let formatters = columns
         .iter()
         .map(|&c| arrow_cast::display::ArrayFormatter::try_new(batch.column(c), &options))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+        .collect::<Result<Vec<_>, _>>()?;
     let mut keys = Texts {
         bytes: Vec::with_capacity(batch.num_rows() * 16),
         ends: Vec::with_capacity(batch.num_rows()),
@@ -618,7 +608,7 @@ fn key_texts(batch: &RecordBatch, columns: &[usize]) -> Result<Texts, String> {
             if i > 0 {
                 keys.bytes.push(b'|');
             }
-            write!(keys.bytes, "{}", formatter.value(row)).map_err(|e| e.to_string())?;
+            write!(keys.bytes, "{}", formatter.value(row))?;
         }
         keys.ends.push(keys.bytes.len());
         keys.bytes.push(b'\n');

@@ -13,6 +13,7 @@ use arrow_schema::SchemaRef;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::flow::error::FlowError;
 use crate::spec::source::SocrataSource;
 
 /// Attempts of one request before giving up.
@@ -91,7 +92,7 @@ impl Client {
     /// on a thread of their own, so the next page is on its way while the last one is
     /// handled: one page waits in the channel and one more in the thread, at most. The
     /// thread stops after a short page, after an error, or when the receiver is dropped.
-    pub fn pages(&self, since: Option<String>) -> mpsc::Receiver<Result<Page, String>> {
+    pub fn pages(&self, since: Option<String>) -> mpsc::Receiver<Result<Page, FlowError>> {
         let (sender, receiver) = mpsc::channel(1);
         let client = self.clone();
         std::thread::spawn(move || {
@@ -113,21 +114,21 @@ impl Client {
     /// Fetches the page at `offset` (see [`Client::page_url`]), retrying throttling, server
     /// errors and timeouts; blocks while it waits. Errors name the URL and, for a malformed
     /// page, the position.
-    pub fn page(&self, since: Option<&str>, offset: u64) -> Result<Page, String> {
+    pub fn page(&self, since: Option<&str>, offset: u64) -> Result<Page, FlowError> {
         let url = self.page_url(since, offset);
         let mut delay = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
             let wait = match get(&self.agent, &url, self.source.app_token.as_ref()) {
                 Answer::Body(body) => return self.parse(&url, &body),
-                Answer::Fatal(message) => return Err(format!("GET {url}: {message}")),
+                Answer::Fatal(message) => return Err(format!("GET {url}: {message}").into()),
                 Answer::Retry { reason, after } if attempt < ATTEMPTS => {
                     let wait = after.unwrap_or(delay).min(MAX_BACKOFF);
                     tracing::warn!(%url, %reason, attempt, wait_ms = wait.as_millis() as u64, "retrying");
                     wait
                 }
                 Answer::Retry { reason, .. } => {
-                    return Err(format!("GET {url}: {reason} ({ATTEMPTS} attempts)"));
+                    return Err(format!("GET {url}: {reason} ({ATTEMPTS} attempts)").into());
                 }
             };
             std::thread::sleep(wait);
@@ -137,7 +138,7 @@ impl Client {
     }
 
     /// A page's JSON array as text columns.
-    fn parse(&self, url: &str, body: &[u8]) -> Result<Page, String> {
+    fn parse(&self, url: &str, body: &[u8]) -> Result<Page, FlowError> {
         let mut rows = super::socrata_rows::read(body, &self.columns, &self.source.watermark)
             .map_err(|e| {
                 format!(
@@ -302,7 +303,8 @@ mod tests {
         assert!(short.last);
         let bad = client
             .parse("u", b"[{\"offense_id\":\"1\"},\n{oops")
-            .expect_err("fails");
+            .expect_err("fails")
+            .to_string();
         assert!(
             bad.starts_with("GET u: malformed page at line 2 column 2"),
             "{bad}"
