@@ -103,6 +103,19 @@ pub fn output_schema(dataset: &Dataset) -> SchemaRef {
     ))
 }
 
+/// Why a dataset's rules could not be compiled or applied. A row a rule rejects is not
+/// an error: its reason is data, kept with the row in the quarantine ([`Reject`]).
+#[derive(Debug, thiserror::Error)]
+pub enum CleanError {
+    /// The rules do not fit the input or do not compile: a mapped column the input lacks,
+    /// an unknown timezone, a pattern or date format that does not parse.
+    #[error("{0}")]
+    Rules(String),
+    /// Arrow could not assemble or filter the cleaned batch.
+    #[error(transparent)]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
 impl Program {
     /// Compiles `dataset` for input columns named `columns` from a `kind` source. An error
     /// names every mapped column the input lacks.
@@ -110,7 +123,7 @@ impl Program {
         dataset: &Dataset,
         kind: SourceKind,
         columns: &[String],
-    ) -> Result<Program, String> {
+    ) -> Result<Program, CleanError> {
         let mut fields = Vec::new();
         let mut missing = Vec::new();
         for (name, field) in &dataset.fields {
@@ -125,7 +138,10 @@ impl Program {
             }
         }
         if !missing.is_empty() {
-            return Err(format!("the input has no column {}", missing.join(", ")));
+            return Err(CleanError::Rules(format!(
+                "the input has no column {}",
+                missing.join(", ")
+            )));
         }
         Ok(Program {
             fields,
@@ -150,14 +166,14 @@ impl Program {
     /// Column by column: each field's values are cleaned in one loop into its typed
     /// column; a row that a field rejects is skipped by the later fields (a row is
     /// rejected for its first failing field) and filtered out at the end.
-    pub fn apply(&self, input: &RecordBatch) -> Result<Cleaned, String> {
+    pub fn apply(&self, input: &RecordBatch) -> Result<Cleaned, CleanError> {
         let columns: Vec<&StringArray> = input
             .columns()
             .iter()
             .map(|c| {
                 c.as_any()
                     .downcast_ref::<StringArray>()
-                    .ok_or("input columns must be text")
+                    .ok_or_else(|| CleanError::Rules("input columns must be text".into()))
             })
             .collect::<Result<_, _>>()?;
         let rows = input.num_rows();
@@ -191,14 +207,13 @@ impl Program {
             arrays.push(output.finish());
         }
         rejects.sort_by_key(|r| r.row);
-        let mut batch = RecordBatch::try_new(self.schema(), arrays).map_err(|e| e.to_string())?;
+        let mut batch = RecordBatch::try_new(self.schema(), arrays)?;
         let accepted: Vec<u32> = (0..rows as u32)
             .filter(|&row| !rejected[row as usize])
             .collect();
         if !rejects.is_empty() {
             let keep = BooleanArray::from(rejected.iter().map(|r| !r).collect::<Vec<_>>());
-            batch = arrow_select::filter::filter_record_batch(&batch, &keep)
-                .map_err(|e| e.to_string())?;
+            batch = arrow_select::filter::filter_record_batch(&batch, &keep)?;
         }
         Ok(Cleaned {
             batch,
@@ -208,13 +223,14 @@ impl Program {
     }
 }
 
-fn compile_field(name: &str, field: &Field, input: usize) -> Result<FieldProgram, String> {
+fn compile_field(name: &str, field: &Field, input: usize) -> Result<FieldProgram, CleanError> {
+    let rules = |e: String| CleanError::Rules(format!("field {name}: {e}"));
     let timezone = field
         .timezone
         .as_deref()
         .map(|tz| {
             tz.parse::<Tz>()
-                .map_err(|_| format!("field {name}: unknown timezone '{tz}'"))
+                .map_err(|_| rules(format!("unknown timezone '{tz}'")))
         })
         .transpose()?;
     let pattern = field
@@ -223,7 +239,7 @@ fn compile_field(name: &str, field: &Field, input: usize) -> Result<FieldProgram
         .map(|p| {
             regex::Regex::new(&format!("^(?:{p})$"))
                 .map(|r| (r, p.to_owned()))
-                .map_err(|e| format!("field {name}: {e}"))
+                .map_err(|e| rules(e.to_string()))
         })
         .transpose()?;
     Ok(FieldProgram {
@@ -238,8 +254,7 @@ fn compile_field(name: &str, field: &Field, input: usize) -> Result<FieldProgram
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        formats: parse::Formats::compile(&field.formats)
-            .map_err(|e| format!("field {name}: {e}"))?,
+        formats: parse::Formats::compile(&field.formats).map_err(rules)?,
         timezone,
         range: field.range,
         allowed: field.allowed.clone(),

@@ -147,8 +147,9 @@ fn a_missing_mapped_column_is_named() {
     let error = Program::compile(&pipeline.datasets["offenses"], SourceKind::Csv, &names)
         .err()
         .expect("fails");
+    assert!(matches!(error, crate::clean::CleanError::Rules(_)));
     assert_eq!(
-        error,
+        error.to_string(),
         "the input has no column 'report_datetime' (for field report_datetime)"
     );
 }

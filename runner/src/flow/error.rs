@@ -19,6 +19,9 @@ pub enum FlowError {
     /// A Parquet file could not be written or read back.
     #[error(transparent)]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// The dataset's rules do not fit the input (a column missing) or could not be applied.
+    #[error(transparent)]
+    Clean(#[from] crate::clean::CleanError),
     /// A state object, checkpoint or record is not the JSON it should be.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
