@@ -126,15 +126,24 @@ pub struct SchemaArgs {
     pub markdown: bool,
 }
 
-/// Arguments of `runner plan`.
+/// The pipelines a command reads and the target it works on, shared by `plan`, `run`
+/// and `dashboard`.
 #[derive(Debug, clap::Args)]
-pub struct PlanArgs {
+pub struct PipelineArgs {
     /// Pipeline files, or directories of them.
     #[arg(default_value = "pipelines")]
     pub paths: Vec<PathBuf>,
     /// The target: `local` (embedded, the default) or a name under `targets:`.
     #[arg(long, default_value = "local")]
     pub target: String,
+}
+
+/// Arguments of `runner plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The pipelines and the target.
+    #[command(flatten)]
+    pub pipelines: PipelineArgs,
     /// Output format: `human` or `json` (the versioned plan format).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -179,12 +188,9 @@ pub struct ApplyArgs {
 pub struct RunArgs {
     /// The flow's name (a key under `flows:`).
     pub flow: String,
-    /// Pipeline files, or directories of them.
-    #[arg(default_value = "pipelines")]
-    pub paths: Vec<PathBuf>,
-    /// The target: `local` (embedded, the default) or a name under `targets:`.
-    #[arg(long, default_value = "local")]
-    pub target: String,
+    /// The pipelines and the target.
+    #[command(flatten)]
+    pub pipelines: PipelineArgs,
     /// Output format of the summary: `human` or `json`.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -261,15 +267,12 @@ impl QueryArgs {
 /// Arguments of `runner dashboard`.
 #[derive(Debug, clap::Args)]
 pub struct DashboardArgs {
-    /// Pipeline files, or directories of them (every pipeline with a `dashboard:`).
-    #[arg(default_value = "pipelines")]
-    pub paths: Vec<PathBuf>,
+    /// The pipelines (every one with a `dashboard:` gets a page) and the target.
+    #[command(flatten)]
+    pub pipelines: PipelineArgs,
     /// The directory the pages are written to (created when missing).
     #[arg(short, long, value_name = "DIR")]
     pub out: PathBuf,
-    /// The target: `local` (embedded, the default) or a name under `targets:`.
-    #[arg(long, default_value = "local")]
-    pub target: String,
     /// The engine: `auto` (Athena when the target has an `athena:` section), `embedded`
     /// or `athena`.
     #[arg(long, value_enum, default_value_t = crate::query::EngineChoice::Auto)]

@@ -19,7 +19,7 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<Outcome> {
-    let pipelines = match load_valid(&args.paths, Some(&args.target), err)? {
+    let pipelines = match load_valid(&args.pipelines.paths, Some(&args.pipelines.target), err)? {
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
@@ -31,7 +31,7 @@ pub async fn run(
         writeln!(
             err,
             "error: no pipeline in {:?} has a dashboard:",
-            args.paths
+            args.pipelines.paths
         )?;
         return Ok(Outcome::Usage);
     }
@@ -61,10 +61,11 @@ async fn write_page(
         return Ok(Outcome::Success);
     };
     let stop = Stop::on_signals();
-    let engine = match connect_engine(validated, &args.target, args.engine, &stop, err).await? {
-        Ok(engine) => engine,
-        Err(outcome) => return Ok(outcome),
-    };
+    let engine =
+        match connect_engine(validated, &args.pipelines.target, args.engine, &stop, err).await? {
+            Ok(engine) => engine,
+            Err(outcome) => return Ok(outcome),
+        };
     let read_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     // Each query runs once, however many panels show it.
     let mut answers: HashMap<&str, Result<Answer, String>> = HashMap::new();
@@ -97,7 +98,7 @@ async fn write_page(
         .collect();
     let provenance = Provenance {
         pipeline: pipeline.pipeline.clone(),
-        source: format!("target {}, {} engine", args.target, engine.name()),
+        source: format!("target {}, {} engine", args.pipelines.target, engine.name()),
         read_at,
     };
     let html = dashboard::page(board, &shown, &provenance);

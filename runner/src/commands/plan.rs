@@ -45,13 +45,13 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<Outcome> {
-    let pipelines = match load_valid(&args.paths, Some(&args.target), err)? {
+    let pipelines = match load_valid(&args.pipelines.paths, Some(&args.pipelines.target), err)? {
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
     let mut plans = Vec::new();
     for pipeline in &pipelines {
-        match make_plan(pipeline, &args.target, args.prune, false).await {
+        match make_plan(pipeline, &args.pipelines.target, args.prune, false).await {
             Ok((made, _)) => plans.push(made),
             Err(e) => {
                 writeln!(err, "error: {}: {e}", pipeline.file)?;
@@ -82,7 +82,7 @@ pub async fn run(
                     "Saved the plan to {}; apply it with `runner apply {} --target {}`.",
                     path.display(),
                     path.display(),
-                    args.target
+                    args.pipelines.target
                 )?;
             }
         }

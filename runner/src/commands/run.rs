@@ -59,7 +59,7 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<Outcome> {
-    let pipelines = match load_valid(&args.paths, Some(&args.target), err)? {
+    let pipelines = match load_valid(&args.pipelines.paths, Some(&args.pipelines.target), err)? {
         Ok(p) => p,
         Err(outcome) => return Ok(outcome),
     };
@@ -70,7 +70,7 @@ pub async fn run(
         Err(outcome) => return Ok(outcome),
     };
     let pipeline = &validated.pipeline;
-    let backends = match target::connect(pipeline, &args.target).await {
+    let backends = match target::connect(pipeline, &args.pipelines.target).await {
         Ok(b) => b,
         Err(e) => {
             writeln!(err, "error: {e}")?;
@@ -282,7 +282,7 @@ async fn run_backfill(
     err: &mut dyn Write,
 ) -> std::io::Result<Outcome> {
     let pipeline = &validated.pipeline;
-    tracing::info!(flow = %args.flow, target = %args.target, "backfill starting");
+    tracing::info!(flow = %args.flow, target = %args.pipelines.target, "backfill starting");
     let bar = progress_bar();
     let logged = std::cell::Cell::new(0);
     let report = |p: backfill::Progress| report_progress(&bar, &logged, p);
