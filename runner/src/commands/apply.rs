@@ -2,16 +2,17 @@
 //! the target through the backends and reports what happened.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::Outcome;
 use super::pipelines::load_valid;
-use super::plan::{PlanFile, make_plan};
+use super::plan::make_plan;
 use crate::apply::{Report, apply};
 use crate::backend::target::LOCAL;
 use crate::cli::{ApplyArgs, Format};
+use crate::plan::file::PlanFile;
 use crate::plan::{Action, Plan, render};
 
 /// The JSON report of `--format json`.
@@ -32,36 +33,14 @@ struct PipelineResult {
     report: Report,
 }
 
-/// Whether the first path is a saved plan (`*.json`).
-fn is_plan_file(paths: &[PathBuf]) -> bool {
-    paths
-        .first()
-        .is_some_and(|p| p.extension().is_some_and(|e| e == "json"))
-}
-
-fn read_plan_file(path: &Path) -> Result<PlanFile, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let file: PlanFile = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not a runner plan: {e}", path.display()))?;
-    if file.format_version != crate::plan::FORMAT_VERSION {
-        return Err(format!(
-            "{}: plan format {} is not supported (this runner reads format {})",
-            path.display(),
-            file.format_version,
-            crate::plan::FORMAT_VERSION
-        ));
-    }
-    Ok(file)
-}
-
 /// Runs `runner apply`.
 pub async fn run(
     args: &ApplyArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<Outcome> {
-    let saved = if is_plan_file(&args.paths) {
-        match read_plan_file(&args.paths[0]) {
+    let saved = if args.paths.first().is_some_and(|p| PlanFile::is_named(p)) {
+        match PlanFile::read(&args.paths[0]) {
             Ok(file) => Some(file),
             Err(e) => {
                 writeln!(err, "error: {e}")?;
@@ -199,7 +178,7 @@ pub async fn run(
         serde_json::to_writer_pretty(
             &mut *out,
             &ApplyOutput {
-                format_version: 1,
+                format_version: crate::plan::FORMAT_VERSION,
                 results: &results,
             },
         )?;

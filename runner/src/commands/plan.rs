@@ -2,24 +2,14 @@
 
 use std::io::Write;
 
-use serde::{Deserialize, Serialize};
-
 use super::Outcome;
 use super::pipelines::load_valid;
 use crate::backend::target;
 use crate::check::Validated;
 use crate::cli::{Format, PlanArgs};
+use crate::plan::file::PlanFile;
 use crate::plan::{self, Plan, render};
 use crate::resource::desired::desired;
-
-/// A saved plan file: the plans of every pipeline planned together.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PlanFile {
-    /// [`plan::FORMAT_VERSION`].
-    pub format_version: u32,
-    /// One plan per pipeline.
-    pub plans: Vec<Plan>,
-}
 
 /// Plans `pipeline` against `target_name`: connects, reads the actual state, diffs.
 /// `to_apply` keeps the Kafka admin client for the changes that follow.
@@ -59,13 +49,9 @@ pub async fn run(
             }
         }
     }
-    let file = PlanFile {
-        format_version: plan::FORMAT_VERSION,
-        plans,
-    };
+    let file = PlanFile::new(plans);
     if let Some(path) = &args.out {
-        let text = serde_json::to_string_pretty(&file).map_err(std::io::Error::other)?;
-        std::fs::write(path, text + "\n")?;
+        file.write(path)?;
     }
     match args.format {
         Format::Json => {

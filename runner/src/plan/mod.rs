@@ -4,13 +4,15 @@
 
 pub mod actual;
 pub mod diff;
+pub mod file;
 pub mod render;
 
 use serde::{Deserialize, Serialize};
 
 use crate::resource::{Address, Attrs};
 
-/// The version of the saved plan format.
+/// The version of the plan's JSON form (`runner plan --format json`, the saved plan
+/// file) and of the apply report.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// What happens to one resource.
