@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use super::Outcome;
+use crate::backend::{Backends, target};
 use crate::check::{self, Validated};
 use crate::diag::{Diagnostic, Severity, render_human};
 use crate::load::{self, Document, LoadOptions, SchemaChecker};
@@ -142,6 +143,23 @@ pub fn the_one<'a>(
                 files.join(", ")
             )?;
             Ok(Err(Outcome::Usage))
+        }
+    }
+}
+
+/// The backends of `target` for `validated`'s pipeline; a target that cannot be used (not
+/// declared, credentials or endpoints missing) is written to `err` and returned as the
+/// outcome to exit with.
+pub async fn connect(
+    validated: &Validated,
+    target: &str,
+    err: &mut dyn Write,
+) -> std::io::Result<Result<Backends, Outcome>> {
+    match target::connect(&validated.pipeline, target).await {
+        Ok(backends) => Ok(Ok(backends)),
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            Ok(Err(Outcome::Findings))
         }
     }
 }

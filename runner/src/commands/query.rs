@@ -7,7 +7,6 @@ use std::io::Write;
 use super::Outcome;
 use super::pipelines::{load_valid, the_one};
 use crate::backend::QueryEngine;
-use crate::backend::target;
 use crate::check::Validated;
 use crate::cli::QueryArgs;
 use crate::query;
@@ -85,12 +84,9 @@ pub(super) async fn connect_engine(
     err: &mut dyn Write,
 ) -> std::io::Result<Result<Box<dyn QueryEngine>, Outcome>> {
     let pipeline = &validated.pipeline;
-    let backends = match target::connect(pipeline, target).await {
+    let backends = match super::pipelines::connect(validated, target, err).await? {
         Ok(b) => b,
-        Err(e) => {
-            writeln!(err, "error: {e}")?;
-            return Ok(Err(Outcome::Findings));
-        }
+        Err(outcome) => return Ok(Err(outcome)),
     };
     match query::engine(pipeline, &backends, choice, stop.clone()).await {
         Ok(engine) => Ok(Ok(engine)),

@@ -6,7 +6,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Outcome;
 use super::pipelines::{load_valid, the_one};
-use crate::backend::target;
 use crate::cli::{Format, RunArgs};
 use crate::flow::error::FlowError;
 use crate::flow::{backfill, deliver, ingest};
@@ -70,12 +69,9 @@ pub async fn run(
         Err(outcome) => return Ok(outcome),
     };
     let pipeline = &validated.pipeline;
-    let backends = match target::connect(pipeline, &args.pipelines.target).await {
+    let backends = match super::pipelines::connect(validated, &args.pipelines.target, err).await? {
         Ok(b) => b,
-        Err(e) => {
-            writeln!(err, "error: {e}")?;
-            return Ok(Outcome::Findings);
-        }
+        Err(outcome) => return Ok(outcome),
     };
     match &pipeline.flows[&args.flow] {
         Flow::Backfill(flow) => {
