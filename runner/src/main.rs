@@ -7,13 +7,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use runner::cli::{Cli, Command};
-use runner::commands::{self, Outcome};
+use runner::commands::{self, CommandError, Outcome};
 use runner::redact::Redacting;
 
 /// Runs an async command on a single-threaded runtime.
-fn block_on<F: std::future::Future<Output = std::io::Result<Outcome>>>(
+fn block_on<F: std::future::Future<Output = Result<Outcome, CommandError>>>(
     future: F,
-) -> std::io::Result<Outcome> {
+) -> Result<Outcome, CommandError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
@@ -52,10 +52,13 @@ fn main() -> ExitCode {
         Command::Query(args) => block_on(commands::query::run(args, &mut out, &mut err)),
         Command::Dashboard(args) => block_on(commands::dashboard::run(args, &mut out, &mut err)),
     };
-    let outcome = match result.and_then(|o| out.flush().map(|()| o)) {
+    let result = result.and_then(|o| out.flush().map(|()| o).map_err(CommandError::from));
+    let outcome = match result {
         Ok(outcome) => outcome,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Success,
-        Err(e) => {
+        Err(CommandError::Findings) => Outcome::Findings,
+        Err(CommandError::Usage) => Outcome::Usage,
+        Err(CommandError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Success,
+        Err(CommandError::Io(e)) => {
             let _ = writeln!(err, "error: {e}");
             Outcome::Usage
         }

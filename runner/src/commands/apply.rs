@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::Outcome;
 use super::pipelines::load_valid;
 use super::plan::make_plan;
+use super::{CommandError, Outcome};
 use crate::apply::{Report, apply};
 use crate::backend::target::LOCAL;
 use crate::cli::{ApplyArgs, Format};
@@ -38,7 +38,7 @@ pub async fn run(
     args: &ApplyArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<Outcome> {
+) -> Result<Outcome, CommandError> {
     let saved = if args.paths.first().is_some_and(|p| PlanFile::is_named(p)) {
         match PlanFile::read(&args.paths[0]) {
             Ok(file) => Some(file),
@@ -56,10 +56,7 @@ pub async fn run(
         (Some(_), _) => vec![PathBuf::from("pipelines")],
         (None, _) => args.paths.clone(),
     };
-    let pipelines = match load_valid(&pipeline_paths, Some(&args.target), err)? {
-        Ok(p) => p,
-        Err(outcome) => return Ok(outcome),
-    };
+    let pipelines = load_valid(&pipeline_paths, Some(&args.target), err)?;
     let mut results = Vec::new();
     let mut outcome = Outcome::Success;
     for pipeline in &pipelines {

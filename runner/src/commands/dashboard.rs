@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use super::Outcome;
 use super::pipelines::load_valid;
 use super::query::connect_engine;
+use super::{CommandError, Outcome};
 use crate::backend::Answer;
 use crate::check::Validated;
 use crate::cli::DashboardArgs;
@@ -18,11 +18,8 @@ pub async fn run(
     args: &DashboardArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<Outcome> {
-    let pipelines = match load_valid(&args.pipelines.paths, Some(&args.pipelines.target), err)? {
-        Ok(p) => p,
-        Err(outcome) => return Ok(outcome),
-    };
+) -> Result<Outcome, CommandError> {
+    let pipelines = load_valid(&args.pipelines.paths, Some(&args.pipelines.target), err)?;
     let with_dashboard: Vec<&Validated> = pipelines
         .iter()
         .filter(|p| p.pipeline.dashboard.is_some())
@@ -55,17 +52,13 @@ async fn write_page(
     args: &DashboardArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<Outcome> {
+) -> Result<Outcome, CommandError> {
     let pipeline = &validated.pipeline;
     let Some(board) = &pipeline.dashboard else {
         return Ok(Outcome::Success);
     };
     let stop = Stop::on_signals();
-    let engine =
-        match connect_engine(validated, &args.pipelines.target, args.engine, &stop, err).await? {
-            Ok(engine) => engine,
-            Err(outcome) => return Ok(outcome),
-        };
+    let engine = connect_engine(validated, &args.pipelines.target, args.engine, &stop, err).await?;
     let read_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     // Each query runs once, however many panels show it.
     let mut answers: HashMap<&str, Result<Answer, String>> = HashMap::new();

@@ -26,6 +26,28 @@ pub enum Outcome {
     Incomplete,
 }
 
+/// How a command stopped short. Findings and usage errors are written to stderr where
+/// they are found; the variant carries the exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The command found errors and reported them (exit 1).
+    #[error("the command found errors")]
+    Findings,
+    /// A usage error, reported (exit 2).
+    #[error("usage error")]
+    Usage,
+    /// Writing the output failed (exit 2, or 0 when the reader went away: a broken pipe).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl From<serde_json::Error> for CommandError {
+    /// A JSON report that could not be written: its writer's error.
+    fn from(e: serde_json::Error) -> Self {
+        CommandError::Io(e.into())
+    }
+}
+
 impl Outcome {
     /// The exit code.
     pub fn code(self) -> u8 {

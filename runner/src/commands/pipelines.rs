@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use super::Outcome;
+use super::CommandError;
 use crate::backend::{Backends, target};
 use crate::check::{self, Validated};
 use crate::diag::{Diagnostic, Severity, render_human};
@@ -49,16 +49,16 @@ pub fn load_and_check(
     paths: &[PathBuf],
     target: Option<&str>,
     err: &mut dyn Write,
-) -> std::io::Result<Result<Checked, Outcome>> {
+) -> Result<Checked, CommandError> {
     let files = match load::expand_paths(paths) {
         Ok(files) if !files.is_empty() => files,
         Ok(_) => {
             writeln!(err, "error: no pipeline files (*.yaml, *.yml) in {paths:?}")?;
-            return Ok(Err(Outcome::Usage));
+            return Err(CommandError::Usage);
         }
         Err(e) => {
             writeln!(err, "error: {e}")?;
-            return Ok(Err(Outcome::Usage));
+            return Err(CommandError::Usage);
         }
     };
     let lookup = |name: &str| std::env::var(name).ok();
@@ -77,7 +77,7 @@ pub fn load_and_check(
             Ok(loaded) => loaded,
             Err(e) => {
                 writeln!(err, "error: {}: {e}", file.display())?;
-                return Ok(Err(Outcome::Usage));
+                return Err(CommandError::Usage);
             }
         };
         // Before anything about the file is printed: its environment values stay hidden.
@@ -94,7 +94,7 @@ pub fn load_and_check(
         .findings
         .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     checked.findings.dedup();
-    Ok(Ok(checked))
+    Ok(checked)
 }
 
 /// Loads pipelines for a command that needs them valid: prints any errors to `err` and
@@ -103,20 +103,17 @@ pub fn load_valid(
     paths: &[PathBuf],
     target: Option<&str>,
     err: &mut dyn Write,
-) -> std::io::Result<Result<Vec<Validated>, Outcome>> {
-    let checked = match load_and_check(paths, target, err)? {
-        Ok(checked) => checked,
-        Err(outcome) => return Ok(Err(outcome)),
-    };
+) -> Result<Vec<Validated>, CommandError> {
+    let checked = load_and_check(paths, target, err)?;
     if checked.errors() > 0 {
         checked.render(err, std::io::stderr().is_terminal())?;
         writeln!(
             err,
             "error: the pipeline has errors; fix them first (runner validate)"
         )?;
-        return Ok(Err(Outcome::Findings));
+        return Err(CommandError::Findings);
     }
-    Ok(Ok(checked.valid))
+    Ok(checked.valid)
 }
 
 /// The one pipeline among `pipelines` for which `has` holds (e.g. "has a flow named X");
@@ -127,13 +124,13 @@ pub fn the_one<'a>(
     has: impl Fn(&Validated) -> bool,
     what: &str,
     err: &mut dyn Write,
-) -> std::io::Result<Result<&'a Validated, Outcome>> {
+) -> Result<&'a Validated, CommandError> {
     let owners: Vec<&Validated> = pipelines.iter().filter(|p| has(p)).collect();
     match owners.as_slice() {
-        [one] => Ok(Ok(*one)),
+        [one] => Ok(*one),
         [] => {
             writeln!(err, "error: no pipeline has {what}")?;
-            Ok(Err(Outcome::Usage))
+            Err(CommandError::Usage)
         }
         many => {
             let files: Vec<&str> = many.iter().map(|p| p.file.as_str()).collect();
@@ -142,7 +139,7 @@ pub fn the_one<'a>(
                 "error: several pipelines have {what}: {}; name the file",
                 files.join(", ")
             )?;
-            Ok(Err(Outcome::Usage))
+            Err(CommandError::Usage)
         }
     }
 }
@@ -154,12 +151,12 @@ pub async fn connect(
     validated: &Validated,
     target: &str,
     err: &mut dyn Write,
-) -> std::io::Result<Result<Backends, Outcome>> {
+) -> Result<Backends, CommandError> {
     match target::connect(&validated.pipeline, target).await {
-        Ok(backends) => Ok(Ok(backends)),
+        Ok(backends) => Ok(backends),
         Err(e) => {
             writeln!(err, "error: {e}")?;
-            Ok(Err(Outcome::Findings))
+            Err(CommandError::Findings)
         }
     }
 }

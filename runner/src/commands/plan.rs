@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use super::Outcome;
 use super::pipelines::load_valid;
+use super::{CommandError, Outcome};
 use crate::backend::target;
 use crate::check::Validated;
 use crate::cli::{Format, PlanArgs};
@@ -34,11 +34,8 @@ pub async fn run(
     args: &PlanArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<Outcome> {
-    let pipelines = match load_valid(&args.pipelines.paths, Some(&args.pipelines.target), err)? {
-        Ok(p) => p,
-        Err(outcome) => return Ok(outcome),
-    };
+) -> Result<Outcome, CommandError> {
+    let pipelines = load_valid(&args.pipelines.paths, Some(&args.pipelines.target), err)?;
     let mut plans = Vec::new();
     for pipeline in &pipelines {
         match make_plan(pipeline, &args.pipelines.target, args.prune, false).await {

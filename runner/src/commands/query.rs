@@ -4,8 +4,8 @@
 
 use std::io::Write;
 
-use super::Outcome;
 use super::pipelines::{load_valid, the_one};
+use super::{CommandError, Outcome};
 use crate::backend::QueryEngine;
 use crate::check::Validated;
 use crate::cli::QueryArgs;
@@ -18,25 +18,22 @@ pub async fn run(
     args: &QueryArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<Outcome> {
-    let pipelines = match load_valid(&args.pipeline_paths(), Some(&args.target), err)? {
-        Ok(p) => p,
-        Err(outcome) => return Ok(outcome),
-    };
+) -> Result<Outcome, CommandError> {
+    let pipelines = load_valid(&args.pipeline_paths(), Some(&args.target), err)?;
     let (validated, template) = match (args.query_name(), &args.sql) {
         (Some(name), None) => {
             let what = format!("a query named '{name}'");
             let has = |p: &Validated| p.pipeline.queries.contains_key(name);
-            match the_one(&pipelines, has, &what, err)? {
-                Ok(one) => (one, one.pipeline.queries[name].sql.clone()),
-                Err(outcome) => return Ok(outcome),
+            {
+                let one = the_one(&pipelines, has, &what, err)?;
+                (one, one.pipeline.queries[name].sql.clone())
             }
         }
         (None, Some(sql)) => {
             let has = |p: &Validated| p.pipeline.catalog.is_some();
-            match the_one(&pipelines, has, "a catalog", err)? {
-                Ok(one) => (one, sql.clone()),
-                Err(outcome) => return Ok(outcome),
+            {
+                let one = the_one(&pipelines, has, "a catalog", err)?;
+                (one, sql.clone())
             }
         }
         _ => {
@@ -46,10 +43,7 @@ pub async fn run(
     };
     let pipeline = &validated.pipeline;
     let stop = Stop::on_signals();
-    let engine = match connect_engine(validated, &args.target, args.engine, &stop, err).await? {
-        Ok(engine) => engine,
-        Err(outcome) => return Ok(outcome),
-    };
+    let engine = connect_engine(validated, &args.target, args.engine, &stop, err).await?;
     let sql = match query::render(&template, engine.as_ref(), pipeline) {
         Ok(sql) => sql,
         Err(e) => {
@@ -64,7 +58,7 @@ pub async fn run(
     };
     match answered {
         Ok(()) => Ok(Outcome::Success),
-        Err(Cut::Output(e)) => Err(e),
+        Err(Cut::Output(e)) => Err(e.into()),
         Err(Cut::Answer(e)) => {
             let name = args.query_name().unwrap_or("--sql");
             writeln!(err, "error: {}: query '{name}': {e}", validated.file)?;
@@ -82,17 +76,14 @@ pub(super) async fn connect_engine(
     choice: query::EngineChoice,
     stop: &Stop,
     err: &mut dyn Write,
-) -> std::io::Result<Result<Box<dyn QueryEngine>, Outcome>> {
+) -> Result<Box<dyn QueryEngine>, CommandError> {
     let pipeline = &validated.pipeline;
-    let backends = match super::pipelines::connect(validated, target, err).await? {
-        Ok(b) => b,
-        Err(outcome) => return Ok(Err(outcome)),
-    };
+    let backends = super::pipelines::connect(validated, target, err).await?;
     match query::engine(pipeline, &backends, choice, stop.clone()).await {
-        Ok(engine) => Ok(Ok(engine)),
+        Ok(engine) => Ok(engine),
         Err(e) => {
             writeln!(err, "error: {}: {e}", validated.file)?;
-            Ok(Err(Outcome::Findings))
+            Err(CommandError::Findings)
         }
     }
 }

@@ -4,8 +4,8 @@ use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::Outcome;
 use super::pipelines::{load_valid, the_one};
+use super::{CommandError, Outcome};
 use crate::cli::{Format, RunArgs};
 use crate::flow::error::FlowError;
 use crate::flow::{backfill, deliver, ingest};
@@ -57,22 +57,13 @@ pub async fn run(
     args: &RunArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<Outcome> {
-    let pipelines = match load_valid(&args.pipelines.paths, Some(&args.pipelines.target), err)? {
-        Ok(p) => p,
-        Err(outcome) => return Ok(outcome),
-    };
+) -> Result<Outcome, CommandError> {
+    let pipelines = load_valid(&args.pipelines.paths, Some(&args.pipelines.target), err)?;
     let what = format!("a flow named '{}'", args.flow);
     let has = |p: &crate::check::Validated| p.pipeline.flows.contains_key(&args.flow);
-    let validated = match the_one(&pipelines, has, &what, err)? {
-        Ok(one) => one,
-        Err(outcome) => return Ok(outcome),
-    };
+    let validated = the_one(&pipelines, has, &what, err)?;
     let pipeline = &validated.pipeline;
-    let backends = match super::pipelines::connect(validated, &args.pipelines.target, err).await? {
-        Ok(b) => b,
-        Err(outcome) => return Ok(outcome),
-    };
+    let backends = super::pipelines::connect(validated, &args.pipelines.target, err).await?;
     match &pipeline.flows[&args.flow] {
         Flow::Backfill(flow) => {
             let dataset = &pipeline.datasets[&flow.clean];
@@ -201,7 +192,10 @@ fn flow_failed(
 /// Exit 3, with the reasons on stderr, when a deliver run could not keep its guarantee:
 /// records lost from the log, offsets the log skipped, a gap in the dedupe window, or partitions left behind by a
 /// `--once` run; a warning for a log that went back.
-fn deliver_outcome(summary: &deliver::Summary, err: &mut dyn Write) -> std::io::Result<Outcome> {
+fn deliver_outcome(
+    summary: &deliver::Summary,
+    err: &mut dyn Write,
+) -> Result<Outcome, CommandError> {
     let risks = &summary.risks;
     if risks.log_rewinds > 0 {
         writeln!(
@@ -254,7 +248,7 @@ fn check_ratio(
     read: u64,
     dataset: &crate::spec::dataset::Dataset,
     err: &mut dyn Write,
-) -> std::io::Result<Outcome> {
+) -> Result<Outcome, CommandError> {
     let ratio = crate::flow::reject_ratio(rejected, read);
     if ratio > dataset.max_reject_ratio {
         writeln!(
@@ -276,7 +270,7 @@ async fn run_backfill(
     dataset: &crate::spec::dataset::Dataset,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<Outcome> {
+) -> Result<Outcome, CommandError> {
     let pipeline = &validated.pipeline;
     tracing::info!(flow = %args.flow, target = %args.pipelines.target, "backfill starting");
     let bar = progress_bar();

@@ -13,7 +13,7 @@ pub fn schema_text() -> String {
 }
 
 /// Prints the schema, or with `--markdown` the reference, to `out`.
-pub fn run(args: &SchemaArgs, out: &mut dyn Write) -> std::io::Result<super::Outcome> {
+pub fn run(args: &SchemaArgs, out: &mut dyn Write) -> Result<super::Outcome, super::CommandError> {
     let text = if args.markdown {
         super::reference::markdown(&crate::spec::json_schema())
     } else {

@@ -4,8 +4,8 @@ use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
-use super::Outcome;
 use super::pipelines::load_and_check;
+use super::{CommandError, Outcome};
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::diag::{Diagnostic, Severity};
 
@@ -29,11 +29,8 @@ pub fn run(
     args: &ValidateArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<Outcome> {
-    let checked = match load_and_check(&args.paths, args.target.as_deref(), err)? {
-        Ok(checked) => checked,
-        Err(outcome) => return Ok(outcome),
-    };
+) -> Result<Outcome, CommandError> {
+    let checked = load_and_check(&args.paths, args.target.as_deref(), err)?;
     let findings = &checked.findings;
     let docs = &checked.docs;
     let errors = findings
