@@ -8,7 +8,7 @@ pub mod names;
 mod refs;
 mod templates;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Severity};
 use crate::load::{Document, SpanIndex};
 use crate::spec::Pipeline;
 
@@ -88,11 +88,7 @@ impl Ctx<'_> {
         on_key: bool,
         message: impl Into<String>,
     ) -> &mut Diagnostic {
-        let located = self.index.find(pointer);
-        let span = self.index.span(pointer, on_key);
-        self.out
-            .push(Diagnostic::error(self.file, span, &located.path, message));
-        self.out.last_mut().expect("just pushed")
+        self.record(Severity::Error, pointer, on_key, message.into())
     }
 
     /// Records a warning at the value of `pointer` (or its key with `on_key`).
@@ -102,10 +98,23 @@ impl Ctx<'_> {
         on_key: bool,
         message: impl Into<String>,
     ) -> &mut Diagnostic {
+        self.record(Severity::Warning, pointer, on_key, message.into())
+    }
+
+    /// Records a finding of `severity` at the value of `pointer` (or its key).
+    fn record(
+        &mut self,
+        severity: Severity,
+        pointer: &str,
+        on_key: bool,
+        message: String,
+    ) -> &mut Diagnostic {
         let located = self.index.find(pointer);
         let span = self.index.span(pointer, on_key);
-        self.out
-            .push(Diagnostic::warning(self.file, span, &located.path, message));
+        self.out.push(Diagnostic {
+            severity,
+            ..Diagnostic::error(self.file, span, &located.path, message)
+        });
         self.out.last_mut().expect("just pushed")
     }
 
