@@ -7,6 +7,7 @@ pub mod plan;
 pub mod query;
 pub mod reference;
 pub mod run;
+pub mod run_view;
 pub mod schema;
 pub mod validate;
 

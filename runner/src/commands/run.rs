@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::pipelines::{load_valid, the_one};
+use super::run_view;
 use super::{CommandError, Outcome};
 use crate::cli::{Format, RunArgs};
 use crate::flow::error::FlowError;
@@ -78,26 +79,10 @@ pub async fn run(
                 args.once,
                 Stop::on_signals(),
             );
-            let Some(summary) = report(result, validated, args, out, err).await? else {
+            let Some(summary) = finished(result.await, validated, args, err)? else {
                 return Ok(Outcome::Findings);
             };
-            if args.format == Format::Human {
-                writeln!(
-                    out,
-                    "{}: {} polls, {} pages, read {} rows, produced {}, unchanged {}, rejected {}; watermark {}.",
-                    summary.flow,
-                    summary.polls,
-                    summary.pages,
-                    summary.read,
-                    summary.produced,
-                    summary.unchanged,
-                    summary.rejected_total(),
-                    summary.watermark.as_deref().unwrap_or("none")
-                )?;
-                for (reason, count) in &summary.rejected {
-                    writeln!(out, "  rejected by {reason}: {count}")?;
-                }
-            }
+            print_summary(out, args.format, &summary, run_view::ingest)?;
             if summary.state_merges > 0 {
                 writeln!(
                     err,
@@ -127,48 +112,46 @@ pub async fn run(
                 args.once.then_some(args.patience.0),
                 Stop::on_signals(),
             );
-            let Some(summary) = report(result, validated, args, out, err).await? else {
+            let Some(summary) = finished(result.await, validated, args, err)? else {
                 return Ok(Outcome::Findings);
             };
-            if args.format == Format::Human {
-                writeln!(
-                    out,
-                    "{}: read {} records, wrote {} in {} batches ({} objects), dropped {} duplicates, quarantined {} undecodable.",
-                    summary.flow,
-                    summary.read,
-                    summary.written,
-                    summary.batches,
-                    summary.objects.len(),
-                    summary.duplicates,
-                    summary.poison
-                )?;
-            }
+            print_summary(out, args.format, &summary, run_view::deliver)?;
             deliver_outcome(&summary, err)
         }
     }
 }
 
-/// Awaits a streaming flow: its summary (printed as JSON with `--format json`), or `None`
-/// after printing the error with the file and flow.
-async fn report<T: serde::Serialize>(
-    result: impl Future<Output = Result<T, FlowError>>,
+/// A flow's summary, or `None` after printing why it stopped, with the file and flow.
+fn finished<T>(
+    result: Result<T, FlowError>,
     validated: &crate::check::Validated,
     args: &RunArgs,
-    out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<Option<T>> {
-    let summary = match result.await {
-        Ok(summary) => summary,
+    match result {
+        Ok(summary) => Ok(Some(summary)),
         Err(e) => {
             flow_failed(&e, validated, args, err)?;
-            return Ok(None);
+            Ok(None)
         }
-    };
-    if args.format == Format::Json {
-        serde_json::to_writer_pretty(&mut *out, &summary)?;
-        writeln!(out)?;
     }
-    Ok(Some(summary))
+}
+
+/// Prints a flow's summary: as JSON, or through its human view.
+fn print_summary<T: serde::Serialize>(
+    out: &mut dyn Write,
+    format: Format,
+    summary: &T,
+    human: fn(&T) -> String,
+) -> Result<(), CommandError> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, summary)?;
+            writeln!(out)?;
+        }
+        Format::Human => write!(out, "{}", human(summary))?,
+    }
+    Ok(())
 }
 
 /// Prints why a flow stopped, with the file and flow, and whether running it again may
@@ -278,42 +261,9 @@ async fn run_backfill(
     let report = |p: backfill::Progress| report_progress(&bar, &logged, p);
     let result = backfill::run(pipeline, &args.flow, backends, args.restart, &report).await;
     bar.finish_and_clear();
-    let summary = match result {
-        Ok(summary) => summary,
-        Err(e) => {
-            flow_failed(&e, validated, args, err)?;
-            return Ok(Outcome::Findings);
-        }
+    let Some(summary) = finished(result, validated, args, err)? else {
+        return Ok(Outcome::Findings);
     };
-    let ratio = crate::flow::reject_ratio(summary.rejected_total(), summary.read);
-    match args.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &summary)?;
-            writeln!(out)?;
-        }
-        Format::Human => {
-            if summary.already_done {
-                writeln!(
-                    out,
-                    "{}: already done for this input (checkpoint); `--restart` does it again. That run:",
-                    summary.flow
-                )?;
-            }
-            writeln!(
-                out,
-                "{}: read {} rows, wrote {}, deduplicated {}, rejected {} ({:.2}%) into {} objects.",
-                summary.flow,
-                summary.read,
-                summary.written,
-                summary.deduplicated,
-                summary.rejected_total(),
-                ratio * 100.0,
-                summary.objects.len()
-            )?;
-            for (reason, count) in &summary.rejected {
-                writeln!(out, "  rejected by {reason}: {count}")?;
-            }
-        }
-    }
+    print_summary(out, args.format, &summary, run_view::backfill)?;
     check_ratio(summary.rejected_total(), summary.read, dataset, err)
 }
