@@ -21,8 +21,9 @@ use rdkafka::consumer::{
 };
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::failure;
 use super::ffi::queued_events;
-use crate::backend::{BackendError, Membership, Result};
+use crate::backend::{Membership, Result};
 
 /// The member's settings unless the target's properties say otherwise: a worker killed is
 /// taken for gone after 10 s (tansu holds a rejoining member 3 s, twice for a static one,
@@ -39,13 +40,6 @@ const EVENTS_PER_BEAT: usize = 1000;
 const LEAVE_PATIENCE: Duration = Duration::from_secs(5);
 /// The longest a member without partitions waits before it joins its group again.
 const REJOIN_PATIENCE_MAX: Duration = Duration::from_secs(300);
-
-fn failure(message: String) -> BackendError {
-    BackendError::Service {
-        service: "kafka",
-        message,
-    }
-}
 
 /// The member consumer's context: pauses the partitions the group assigns (the member
 /// fetches nothing) and logs the rebalances.
@@ -183,7 +177,7 @@ impl KafkaMember {
         let consumer = self
             .consumer
             .clone()
-            .ok_or_else(|| failure("the group member is closed".into()))?;
+            .ok_or_else(|| failure("the group member is closed"))?;
         let topic = self.topic.clone();
         tokio::task::spawn_blocking(move || work(&consumer, &topic))
             .await
@@ -225,7 +219,7 @@ impl Membership for KafkaMember {
                 .collect();
             let due = rejoin
                 .lock()
-                .map_err(|_| failure("the group member's state is poisoned".into()))?
+                .map_err(|_| failure("the group member's state is poisoned"))?
                 .due(share.len(), Instant::now());
             if due {
                 tracing::warn!(
