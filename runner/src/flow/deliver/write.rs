@@ -100,9 +100,10 @@ impl Job<'_> {
                     &unregistered,
                     self.catalog,
                 )
-                .await
-                .map_err(|e| e.to_string());
-                outcome.send_replace(Some(registered.clone()));
+                .await;
+                // The batches waiting share the outcome as text; this one keeps its error.
+                let shared = registered.as_ref().map(|_| ()).map_err(ToString::to_string);
+                outcome.send_replace(Some(shared));
                 registered?;
             }
             // Another batch's failure is this one's too, with its reason.
