@@ -1,6 +1,7 @@
 //! One module per subcommand; the only code that prints.
 
 pub mod apply;
+pub mod apply_view;
 pub mod dashboard;
 pub mod pipelines;
 pub mod plan;
@@ -47,6 +48,34 @@ impl From<serde_json::Error> for CommandError {
     fn from(e: serde_json::Error) -> Self {
         CommandError::Io(e.into())
     }
+}
+
+/// The version of every command report's JSON shape (`format_version`), raised when a key
+/// is removed or changes meaning; new keys may appear without it.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A command's JSON report: `format_version` first, then the report's own keys.
+#[derive(serde::Serialize)]
+struct Versioned<'a, T> {
+    /// [`FORMAT_VERSION`].
+    format_version: u32,
+    /// The report.
+    #[serde(flatten)]
+    report: &'a T,
+}
+
+/// Writes `report` to `out` as pretty JSON with its `format_version`, and a newline.
+pub fn write_json<T: serde::Serialize>(
+    out: &mut dyn std::io::Write,
+    report: &T,
+) -> Result<(), CommandError> {
+    let versioned = Versioned {
+        format_version: FORMAT_VERSION,
+        report,
+    };
+    serde_json::to_writer_pretty(&mut *out, &versioned)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 impl Outcome {

@@ -145,10 +145,7 @@ fn print_summary<T: serde::Serialize>(
     human: fn(&T) -> String,
 ) -> Result<(), CommandError> {
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, summary)?;
-            writeln!(out)?;
-        }
+        Format::Json => super::write_json(out, summary)?,
         Format::Human => write!(out, "{}", human(summary))?,
     }
     Ok(())

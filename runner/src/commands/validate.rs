@@ -12,8 +12,6 @@ use crate::diag::{Diagnostic, Severity};
 /// The JSON report of `--format json`.
 #[derive(Serialize)]
 struct Report<'a> {
-    /// Version of this report's shape.
-    version: u32,
     /// Files checked.
     files: usize,
     /// Number of errors.
@@ -41,14 +39,12 @@ pub fn run(
     match args.format {
         ValidateFormat::Json => {
             let report = Report {
-                version: 1,
                 files: docs.len(),
                 errors,
                 warnings,
                 findings,
             };
-            serde_json::to_writer_pretty(&mut *out, &report)?;
-            writeln!(out)?;
+            super::write_json(out, &report)?;
         }
         ValidateFormat::Human => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
