@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::apply_view;
 use super::pipelines::load_valid;
 use super::plan::make_plan;
 use super::{CommandError, Outcome};
@@ -13,30 +14,102 @@ use crate::apply::{Report, apply};
 use crate::backend::target::LOCAL;
 use crate::cli::{ApplyArgs, Format};
 use crate::plan::file::PlanFile;
-use crate::plan::{Action, Plan, render};
+use crate::plan::{Action, Plan, Summary};
+use crate::resource::Address;
 
-/// The JSON report of `--format json`.
-#[derive(Serialize)]
-struct ApplyOutput<'a> {
-    /// Version of this report's shape.
-    format_version: u32,
-    /// One result per pipeline.
-    results: &'a [PipelineResult],
+/// What `runner apply` did, pipeline by pipeline: the report its views render.
+#[derive(Debug, Default, Serialize)]
+pub struct ApplyReport {
+    /// One result per pipeline applied, in the order applied.
+    pub results: Vec<PipelineResult>,
 }
 
 /// What happened to one pipeline.
-#[derive(Serialize)]
-struct PipelineResult {
-    pipeline: String,
-    target: String,
-    #[serde(flatten)]
-    report: Report,
+#[derive(Debug, Serialize)]
+pub struct PipelineResult {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The target applied to.
+    pub target: String,
+    /// The plan's counts: resources to add, change and destroy.
+    pub planned: Summary,
+    /// Changes made, in order, with what was done.
+    pub applied: Vec<Applied>,
+    /// The change that failed and why, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Failure>,
+    /// Changes not attempted because an earlier one failed.
+    pub not_attempted: Vec<Address>,
 }
 
-/// Runs `runner apply`.
+/// One change made.
+#[derive(Debug, Serialize)]
+pub struct Applied {
+    /// The resource.
+    pub address: Address,
+    /// What was done to it.
+    pub action: Action,
+}
+
+/// The change that failed.
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    /// The resource.
+    pub address: Address,
+    /// Why, as the service said.
+    pub error: String,
+}
+
+impl PipelineResult {
+    /// The result of applying `plan` as `done` reports.
+    fn new(plan: &Plan, done: Report) -> Self {
+        let action = |address: &Address| {
+            plan.changes
+                .iter()
+                .find(|c| &c.address == address)
+                .map_or(Action::NoOp, |c| c.action)
+        };
+        PipelineResult {
+            pipeline: plan.pipeline.clone(),
+            target: plan.target.clone(),
+            planned: plan.summary,
+            applied: done
+                .applied
+                .into_iter()
+                .map(|address| Applied {
+                    action: action(&address),
+                    address,
+                })
+                .collect(),
+            failed: done
+                .failed
+                .map(|(address, error)| Failure { address, error }),
+            not_attempted: done.not_attempted,
+        }
+    }
+}
+
+/// Runs `runner apply`: applies each pipeline, then prints what was done (also when a
+/// later pipeline was refused: the report holds the pipelines applied before it).
 pub async fn run(
     args: &ApplyArgs,
     out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Outcome, CommandError> {
+    let mut report = ApplyReport::default();
+    let outcome = apply_each(args, &mut report, err).await?;
+    match args.format {
+        Format::Json => super::write_json(out, &report)?,
+        Format::Human => write!(out, "{}", apply_view::human(&report))?,
+    }
+    Ok(outcome)
+}
+
+/// Plans and applies each pipeline into `report`; refusals and failures are written to
+/// `err` as they are found.
+async fn apply_each(
+    args: &ApplyArgs,
+    report: &mut ApplyReport,
     err: &mut dyn Write,
 ) -> Result<Outcome, CommandError> {
     let saved = if args.paths.first().is_some_and(|p| PlanFile::is_named(p)) {
@@ -57,7 +130,6 @@ pub async fn run(
         (None, _) => args.paths.clone(),
     };
     let pipelines = load_valid(&pipeline_paths, Some(&args.target), err)?;
-    let mut results = Vec::new();
     let mut outcome = Outcome::Success;
     for pipeline in &pipelines {
         let name = &pipeline.pipeline.pipeline;
@@ -104,14 +176,9 @@ pub async fn run(
             return Ok(Outcome::Findings);
         }
         if !plan.has_changes() {
-            if args.format == Format::Human {
-                writeln!(out, "{name}: {}", render::summary_line(&plan))?;
-            }
-            results.push(PipelineResult {
-                pipeline: name.clone(),
-                target: args.target.clone(),
-                report: Report::default(),
-            });
+            report
+                .results
+                .push(PipelineResult::new(&plan, Report::default()));
             continue;
         }
         let bucket = pipeline.pipeline.storage.as_ref().map(|s| s.bucket.clone());
@@ -144,10 +211,10 @@ pub async fn run(
             _ => None,
         };
         // The lease is renewed while apply runs; a lock taken over meanwhile stops it.
-        let report = match lock.as_mut() {
+        let done = match lock.as_mut() {
             None => apply(&plan, &backends).await,
             Some(held) => tokio::select! {
-                report = apply(&plan, &backends) => report,
+                done = apply(&plan, &backends) => done,
                 lost = held.keep(backends.objects.as_ref()) => {
                     writeln!(err, "error: {lost}")?;
                     return Ok(Outcome::Findings);
@@ -159,27 +226,10 @@ pub async fn run(
         {
             writeln!(err, "warning: could not release the apply lock: {e}")?;
         }
-        if args.format == Format::Human {
-            print_report(out, name, &plan, &report)?;
-        }
-        if report.failed.is_some() {
+        if done.failed.is_some() {
             outcome = Outcome::Findings;
         }
-        results.push(PipelineResult {
-            pipeline: name.clone(),
-            target: args.target.clone(),
-            report,
-        });
-    }
-    if args.format == Format::Json {
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &ApplyOutput {
-                format_version: crate::plan::FORMAT_VERSION,
-                results: &results,
-            },
-        )?;
-        writeln!(out)?;
+        report.results.push(PipelineResult::new(&plan, done));
     }
     Ok(outcome)
 }
@@ -204,64 +254,4 @@ fn refuse(plan: &Plan, args: &ApplyArgs) -> Option<String> {
         ));
     }
     None
-}
-
-fn print_report(
-    out: &mut dyn Write,
-    pipeline: &str,
-    plan: &Plan,
-    report: &Report,
-) -> std::io::Result<()> {
-    for address in &report.applied {
-        let action = plan
-            .changes
-            .iter()
-            .find(|c| &c.address == address)
-            .map_or(Action::NoOp, |c| c.action);
-        let verb = match action {
-            Action::Create => "created",
-            Action::Update => "updated",
-            Action::Replace => "replaced",
-            Action::Delete => "deleted",
-            Action::NoOp => "unchanged",
-        };
-        writeln!(out, "  {} {address}: {verb}", action.symbol())?;
-    }
-    match &report.failed {
-        None => {
-            let s = plan.summary;
-            writeln!(
-                out,
-                "{pipeline}: apply complete: {} added, {} changed, {} destroyed.",
-                s.add, s.change, s.destroy
-            )
-        }
-        Some((address, error)) => {
-            writeln!(out, "{pipeline}: apply FAILED at {address}: {error}")?;
-            let applied: Vec<String> = report.applied.iter().map(ToString::to_string).collect();
-            let skipped: Vec<String> = report
-                .not_attempted
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            writeln!(
-                out,
-                "  applied: {}",
-                if applied.is_empty() {
-                    "nothing".into()
-                } else {
-                    applied.join(", ")
-                }
-            )?;
-            writeln!(
-                out,
-                "  not applied: {address}{}",
-                skipped.iter().map(|s| format!(", {s}")).collect::<String>()
-            )?;
-            writeln!(
-                out,
-                "Run `runner apply` again once the cause is fixed; it continues from what was made."
-            )
-        }
-    }
 }
