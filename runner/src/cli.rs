@@ -277,6 +277,9 @@ pub struct DashboardArgs {
     /// or `athena`.
     #[arg(long, value_enum, default_value_t = crate::query::EngineChoice::Auto)]
     pub engine: crate::query::EngineChoice,
+    /// Output format of the report of pages written: `human` or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 /// Arguments of `runner validate`.

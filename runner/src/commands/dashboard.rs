@@ -1,17 +1,66 @@
-//! `runner dashboard -o DIR`: runs each dashboard's queries and writes its page.
+//! `runner dashboard -o DIR`: runs each dashboard's queries, writes its page and reports
+//! the pages written.
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
 
 use super::pipelines::load_valid;
 use super::query::connect_engine;
 use super::{CommandError, Outcome};
 use crate::backend::Answer;
 use crate::check::Validated;
-use crate::cli::DashboardArgs;
+use crate::cli::{DashboardArgs, Format};
 use crate::dashboard::{self, Provenance, Shown};
 use crate::query;
 use crate::stop::Stop;
+
+/// The pages `runner dashboard` wrote: the report its views render.
+#[derive(Debug, Default, Serialize)]
+pub struct DashboardReport {
+    /// One page per pipeline with a dashboard, in the order written.
+    pub pages: Vec<Page>,
+}
+
+/// One page written.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    /// The pipeline whose dashboard it shows.
+    pub pipeline: String,
+    /// The HTML file.
+    pub file: PathBuf,
+    /// How many panels it shows.
+    pub panels: usize,
+    /// The queries that failed (their panels say why), by name.
+    pub failed_queries: Vec<FailedQuery>,
+}
+
+/// A dashboard query that failed.
+#[derive(Debug, Serialize)]
+pub struct FailedQuery {
+    /// The query's name.
+    pub query: String,
+    /// Why, as the engine said.
+    pub error: String,
+}
+
+/// The human view: a line per page.
+fn human(report: &DashboardReport) -> String {
+    report
+        .pages
+        .iter()
+        .map(|page| {
+            format!(
+                "{}: {} panels -> {}\n",
+                page.pipeline,
+                page.panels,
+                page.file.display()
+            )
+        })
+        .collect()
+}
 
 /// Runs `runner dashboard`.
 pub async fn run(
@@ -37,25 +86,36 @@ pub async fn run(
         return Ok(Outcome::Usage);
     }
     let mut outcome = Outcome::Success;
+    let mut report = DashboardReport::default();
     for validated in with_dashboard {
-        if write_page(validated, args, out, err).await? != Outcome::Success {
-            outcome = Outcome::Findings;
+        match write_page(validated, args, err).await? {
+            Some(page) => {
+                if !page.failed_queries.is_empty() {
+                    outcome = Outcome::Findings;
+                }
+                report.pages.push(page);
+            }
+            None => outcome = Outcome::Findings,
         }
+    }
+    match args.format {
+        Format::Json => super::write_json(out, &report)?,
+        Format::Human => write!(out, "{}", human(&report))?,
     }
     Ok(outcome)
 }
 
 /// Runs one pipeline's dashboard queries and writes its page (also when a panel failed:
-/// the panel then says why, and the outcome is an error).
+/// the panel then says why, and the page lists the query); `None` when the page could not
+/// be written (the error is on `err`).
 async fn write_page(
     validated: &Validated,
     args: &DashboardArgs,
-    out: &mut dyn Write,
     err: &mut dyn Write,
-) -> Result<Outcome, CommandError> {
+) -> Result<Option<Page>, CommandError> {
     let pipeline = &validated.pipeline;
     let Some(board) = &pipeline.dashboard else {
-        return Ok(Outcome::Success);
+        return Ok(None);
     };
     let stop = Stop::on_signals();
     let engine = connect_engine(validated, &args.pipelines.target, args.engine, &stop, err).await?;
@@ -80,7 +140,16 @@ async fn write_page(
         }
         answers.insert(&panel.query, answer);
     }
-    let failed = answers.values().any(Result::is_err);
+    let mut failed_queries: Vec<FailedQuery> = answers
+        .iter()
+        .filter_map(|(query, answer)| {
+            answer.as_ref().err().map(|error| FailedQuery {
+                query: (*query).to_owned(),
+                error: error.clone(),
+            })
+        })
+        .collect();
+    failed_queries.sort_by(|a, b| a.query.cmp(&b.query));
     let shown: Vec<Shown<'_>> = board
         .panels
         .iter()
@@ -99,18 +168,12 @@ async fn write_page(
     let temp = args.out.join(format!(".{}.html.tmp", pipeline.pipeline));
     if let Err(e) = std::fs::write(&temp, html).and_then(|()| std::fs::rename(&temp, &path)) {
         writeln!(err, "error: {}: {e}", path.display())?;
-        return Ok(Outcome::Findings);
+        return Ok(None);
     }
-    writeln!(
-        out,
-        "{}: {} panels -> {}",
-        pipeline.pipeline,
-        board.panels.len(),
-        path.display()
-    )?;
-    Ok(if failed {
-        Outcome::Findings
-    } else {
-        Outcome::Success
-    })
+    Ok(Some(Page {
+        pipeline: pipeline.pipeline.clone(),
+        file: path,
+        panels: board.panels.len(),
+        failed_queries,
+    }))
 }
