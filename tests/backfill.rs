@@ -361,6 +361,13 @@ fn dirty_rows_are_quarantined_with_file_line_and_reason_and_the_ratio_fails_the_
     assert!(lines.iter().all(|l| l["file"] == fixture));
     assert_eq!(lines[2]["field"], "offense_id");
     assert_eq!(lines[2]["raw"], "not-an-id");
+
+    // The human summary says the same, with the rejects by reason.
+    let human = s.run(&["run", "backfill", &p, "--restart"]);
+    insta::assert_snapshot!(
+        "backfill_summary_with_rejects",
+        crate::util::transcript(&human, &s.dir)
+    );
 }
 
 /// The header of the Seattle CSV export the pipeline reads.

@@ -68,6 +68,18 @@ fn an_unknown_flag_is_a_usage_error() {
 }
 
 #[test]
+fn validate_shows_each_finding_with_its_source_line_for_people_and_github() {
+    let files = [
+        "tests/corpus/invalid/unknown_topic_key.yaml",
+        "tests/corpus/invalid/bad_bucket_name.yaml",
+    ];
+    let human = runner(&[&["validate"], &files[..]].concat());
+    insta::assert_snapshot!("validate_human", crate::util::transcript(&human, &root()));
+    let github = runner(&[&["validate"], &files[..], &["--format", "github"]].concat());
+    insta::assert_snapshot!("validate_github", crate::util::transcript(&github, &root()));
+}
+
+#[test]
 fn findings_across_files_are_sorted_by_file_and_position() {
     let output = runner(&[
         "validate",

@@ -6,7 +6,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::util::{root, stdout};
+use crate::util::{root, stdout, transcript};
 
 /// A scratch state directory and pipeline files, removed on drop.
 pub struct Scratch {
@@ -60,7 +60,8 @@ impl Scratch {
             .args(args)
             .current_dir(root())
             .env("RUNNER_STATE_DIR", self.state())
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG");
         command
     }
 
@@ -97,29 +98,15 @@ fn plan_apply_then_no_changes_on_the_seattle_pipeline() {
     let p = s.pipeline("seattle.yaml", &[]);
 
     let first = s.run(&["plan", &p, "--detailed-exitcode"]);
-    let out = text(&first);
-    assert_eq!(first.status.code(), Some(2), "{out}");
-    for address in [
-        "+ s3_bucket.seattle-911",
-        "+ glue_database.seattle_911",
-        "+ glue_table.seattle_911.offenses",
-        "+ glue_table.seattle_911.offenses_incremental",
-        "+ kafka_topic.seattle_911_crime",
-    ] {
-        assert!(out.contains(address), "{address} missing in:\n{out}");
-    }
-    assert!(
-        out.contains("Plan: 5 to add, 0 to change, 0 to destroy."),
-        "{out}"
-    );
+    insta::assert_snapshot!("plan_creates", transcript(&first, &s.dir));
 
     let applied = s.run(&["apply", &p]);
-    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
-    assert!(stdout(&applied).contains("apply complete: 5 added, 0 changed, 0 destroyed."));
+    insta::assert_snapshot!("apply_creates", transcript(&applied, &s.dir));
 
     let second = s.run(&["plan", &p, "--detailed-exitcode"]);
-    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
-    assert!(stdout(&second).contains("No changes."));
+    insta::assert_snapshot!("plan_no_changes", transcript(&second, &s.dir));
+    let again = s.run(&["apply", &p]);
+    insta::assert_snapshot!("apply_no_changes", transcript(&again, &s.dir));
 
     // What apply made is what the spec says: read the catalog back.
     let table: Value = serde_json::from_slice(
@@ -333,13 +320,20 @@ fn a_failure_part_way_reports_what_was_applied_and_a_rerun_converges() {
     std::fs::create_dir_all(s.state()).expect("state");
     std::fs::write(s.state().join("kafka"), "in the way").expect("write");
     let failed = s.run(&["apply", &p]);
-    let out = text(&failed);
-    assert_eq!(failed.status.code(), Some(1), "{out}");
-    assert!(
-        out.contains("apply FAILED at kafka_topic.seattle_911_crime"),
-        "{out}"
+    insta::assert_snapshot!("apply_fails_part_way", transcript(&failed, &s.dir));
+    let json = s.run(&["apply", &p, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&json.stdout).expect("JSON report");
+    let result = &report["results"][0];
+    assert_eq!(
+        result["failed"]["address"],
+        serde_json::json!({"kind": "kafka_topic", "name": "seattle_911_crime"})
     );
-    assert!(out.contains("applied: s3_bucket.seattle-911, glue_database.seattle_911, glue_table.seattle_911.offenses, glue_table.seattle_911.offenses_incremental"), "{out}");
+    assert_eq!(result["applied"], serde_json::json!([]), "{report:#}");
+    assert_eq!(
+        result["not_attempted"],
+        serde_json::json!([]),
+        "the topic was the last change: {report:#}"
+    );
 
     std::fs::remove_file(s.state().join("kafka")).expect("remove");
     let plan = s.run(&["plan", &p]);

@@ -15,7 +15,11 @@ pub fn root() -> PathBuf {
 /// variables set, and returns its output.
 pub fn runner(args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
-    command.args(args).current_dir(root()).env("NO_COLOR", "1");
+    command
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG");
     for (name, _) in std::env::vars() {
         if name.starts_with("RUNNER_TEST_") {
             command.env_remove(name);
@@ -27,6 +31,22 @@ pub fn runner(args: &[&str]) -> Output {
 /// Standard output as text.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A command's whole output as one text for a snapshot (insta): its exit code, stdout and
+/// stderr, with `scratch` (the test's temporary directory) shown as `[SCRATCH]` so the text
+/// is the same on every machine and every run.
+pub fn transcript(output: &Output, scratch: &Path) -> String {
+    let text = format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        output
+            .status
+            .code()
+            .map_or("signal".into(), |c| c.to_string()),
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text.replace(&scratch.display().to_string(), "[SCRATCH]")
 }
 
 /// The files under `dir` whose extension is `ext`, sorted; quarantine folders
