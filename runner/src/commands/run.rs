@@ -83,23 +83,8 @@ pub async fn run(
                 return Ok(Outcome::Findings);
             };
             print_summary(out, args.format, &summary, run_view::ingest)?;
-            if summary.state_merges > 0 {
-                writeln!(
-                    err,
-                    "warning: another run of this flow stored its state meanwhile ({} merge(s)); rows either run read may be in the topic twice, which deliver drops",
-                    summary.state_merges
-                )?;
-            }
-            if let Some(poll) = summary.over_reject_limit {
-                writeln!(
-                    err,
-                    "error: poll {} rejected {} of {} rows ({:.2}%); the dataset allows {:.2}% (max_reject_ratio), so ingest stopped",
-                    poll.poll,
-                    poll.rejected,
-                    poll.read,
-                    poll.ratio() * 100.0,
-                    dataset.max_reject_ratio * 100.0
-                )?;
+            write!(err, "{}", run_view::ingest_notices(&summary, dataset))?;
+            if summary.over_reject_limit.is_some() {
                 return Ok(Outcome::Findings);
             }
             check_ratio(summary.rejected_total(), summary.read, dataset, err)
@@ -170,52 +155,14 @@ fn flow_failed(
 }
 
 /// Exit 3, with the reasons on stderr, when a deliver run could not keep its guarantee:
-/// records lost from the log, offsets the log skipped, a gap in the dedupe window, or partitions left behind by a
-/// `--once` run; a warning for a log that went back.
+/// records lost from the log, offsets the log skipped, a gap in the dedupe window, or
+/// partitions left behind by a `--once` run; a log that went back is only a warning.
 fn deliver_outcome(
     summary: &deliver::Summary,
     err: &mut dyn Write,
 ) -> Result<Outcome, CommandError> {
-    let risks = &summary.risks;
-    if risks.log_rewinds > 0 {
-        writeln!(
-            err,
-            "warning: the log ended below what was delivered {} time(s) (a broker that lost records, or the topic created again); those partitions were read again from their start",
-            risks.log_rewinds
-        )?;
-    }
-    if risks.lost_from_log > 0 {
-        writeln!(
-            err,
-            "error: {} record(s) of an interrupted batch were no longer in the log (lost by the broker) and could not be delivered",
-            risks.lost_from_log
-        )?;
-    }
-    if risks.offsets_skipped > 0 {
-        writeln!(
-            err,
-            "error: the log served no record for {} offset(s) between what was delivered and the records read next (removed by retention before delivery, or lost by the broker); a topic with transactions or compaction leaves such gaps too",
-            risks.offsets_skipped
-        )?;
-    }
-    if risks.dedupe_gaps > 0 {
-        writeln!(
-            err,
-            "error: {} object(s) of the dedupe window were missing; records delivered before may have been delivered again",
-            risks.dedupe_gaps
-        )?;
-    }
-    for behind in &summary.behind {
-        writeln!(
-            err,
-            "error: partition {} is delivered to offset {} of {} ({} behind): another live worker holds it; run deliver again, or wait longer with --patience",
-            behind.partition,
-            behind.delivered_to,
-            behind.end,
-            behind.end - behind.delivered_to
-        )?;
-    }
-    if risks.kept() && summary.behind.is_empty() {
+    write!(err, "{}", run_view::deliver_notices(summary))?;
+    if summary.risks.kept() && summary.behind.is_empty() {
         Ok(Outcome::Success)
     } else {
         Ok(Outcome::Incomplete)

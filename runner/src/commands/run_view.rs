@@ -1,10 +1,12 @@
 //! The human view of `runner run`'s summaries, one per kind of flow; `--format json`
-//! prints the summary itself, serialized. Warnings and errors about a summary go to stderr
-//! from `commands::run`.
+//! prints the summary itself, serialized. The notices about a summary (warnings and
+//! errors, which `commands::run` writes to stderr whatever the format) are rendered here
+//! too.
 
 use std::fmt::Write as _;
 
 use crate::flow::{backfill, deliver, ingest};
+use crate::spec::dataset::Dataset;
 
 /// A backfill's summary: its counts, the share rejected, and the rows rejected by reason.
 pub fn backfill(summary: &backfill::Summary) -> String {
@@ -67,6 +69,77 @@ pub fn deliver(summary: &deliver::Summary) -> String {
     )
 }
 
+/// The notices of an ingest run: another run's state merged into this one's, and a poll
+/// that rejected more rows than the dataset allows (which stopped the run).
+pub fn ingest_notices(summary: &ingest::Summary, dataset: &Dataset) -> String {
+    let mut text = String::new();
+    if summary.state_merges > 0 {
+        let _ = writeln!(
+            text,
+            "warning: another run of this flow stored its state meanwhile ({} merge(s)); rows either run read may be in the topic twice, which deliver drops",
+            summary.state_merges
+        );
+    }
+    if let Some(poll) = &summary.over_reject_limit {
+        let _ = writeln!(
+            text,
+            "error: poll {} rejected {} of {} rows ({:.2}%); the dataset allows {:.2}% (max_reject_ratio), so ingest stopped",
+            poll.poll,
+            poll.rejected,
+            poll.read,
+            poll.ratio() * 100.0,
+            dataset.max_reject_ratio * 100.0
+        );
+    }
+    text
+}
+
+/// The notices of a deliver run: each event that may mean lost or repeated records, and
+/// each partition a `--once` run left behind.
+pub fn deliver_notices(summary: &deliver::Summary) -> String {
+    let mut text = String::new();
+    let risks = &summary.risks;
+    if risks.log_rewinds > 0 {
+        let _ = writeln!(
+            text,
+            "warning: the log ended below what was delivered {} time(s) (a broker that lost records, or the topic created again); those partitions were read again from their start",
+            risks.log_rewinds
+        );
+    }
+    if risks.lost_from_log > 0 {
+        let _ = writeln!(
+            text,
+            "error: {} record(s) of an interrupted batch were no longer in the log (lost by the broker) and could not be delivered",
+            risks.lost_from_log
+        );
+    }
+    if risks.offsets_skipped > 0 {
+        let _ = writeln!(
+            text,
+            "error: the log served no record for {} offset(s) between what was delivered and the records read next (removed by retention before delivery, or lost by the broker); a topic with transactions or compaction leaves such gaps too",
+            risks.offsets_skipped
+        );
+    }
+    if risks.dedupe_gaps > 0 {
+        let _ = writeln!(
+            text,
+            "error: {} object(s) of the dedupe window were missing; records delivered before may have been delivered again",
+            risks.dedupe_gaps
+        );
+    }
+    for behind in &summary.behind {
+        let _ = writeln!(
+            text,
+            "error: partition {} is delivered to offset {} of {} ({} behind): another live worker holds it; run deliver again, or wait longer with --patience",
+            behind.partition,
+            behind.delivered_to,
+            behind.end,
+            behind.end - behind.delivered_to
+        );
+    }
+    text
+}
+
 /// One indented line per rejection reason.
 fn rejected_by(text: &mut String, rejected: &std::collections::BTreeMap<String, u64>) {
     for (reason, count) in rejected {
@@ -126,5 +199,44 @@ mod tests {
             ..Default::default()
         };
         assert!(ingest(&empty).ends_with("rejected 0; watermark none.\n"));
+    }
+
+    #[test]
+    fn a_deliver_summary_and_every_notice_it_can_raise() {
+        let summary = deliver::Summary {
+            flow: "deliver".into(),
+            read: 5000,
+            written: 4990,
+            duplicates: 7,
+            poison: 3,
+            batches: 4,
+            objects: vec!["a".into(), "b".into(), "c".into()],
+            risks: deliver::Risks {
+                lost_from_log: 2,
+                log_rewinds: 1,
+                dedupe_gaps: 1,
+                offsets_skipped: 5,
+            },
+            behind: vec![deliver::Behind {
+                partition: 2,
+                delivered_to: 120,
+                end: 200,
+            }],
+        };
+        insta::assert_snapshot!(format!("{}---\n{}", deliver(&summary), deliver_notices(&summary)), @r"
+        deliver: read 5000 records, wrote 4990 in 4 batches (3 objects), dropped 7 duplicates, quarantined 3 undecodable.
+        ---
+        warning: the log ended below what was delivered 1 time(s) (a broker that lost records, or the topic created again); those partitions were read again from their start
+        error: 2 record(s) of an interrupted batch were no longer in the log (lost by the broker) and could not be delivered
+        error: the log served no record for 5 offset(s) between what was delivered and the records read next (removed by retention before delivery, or lost by the broker); a topic with transactions or compaction leaves such gaps too
+        error: 1 object(s) of the dedupe window were missing; records delivered before may have been delivered again
+        error: partition 2 is delivered to offset 120 of 200 (80 behind): another live worker holds it; run deliver again, or wait longer with --patience
+        ");
+        let clean = deliver::Summary {
+            risks: deliver::Risks::default(),
+            behind: Vec::new(),
+            ..summary
+        };
+        assert_eq!(deliver_notices(&clean), "");
     }
 }
