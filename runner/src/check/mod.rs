@@ -81,6 +81,14 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// How many errors were found so far.
+    fn errors(&self) -> usize {
+        self.out
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+
     /// Records an error at the value of `pointer` (or its key with `on_key`).
     fn error(
         &mut self,

@@ -225,6 +225,7 @@ fn check_flows(ctx: &mut Ctx<'_>) {
         .collect();
     for (name, flow) in &p.flows {
         let at = ptr(&["flows", name]);
+        let errors_before = ctx.errors();
         match flow {
             Flow::Backfill(f) => {
                 reference(
@@ -265,6 +266,19 @@ fn check_flows(ctx: &mut Ctx<'_>) {
                     &f.from,
                     p.sources.keys(),
                 );
+                if let Some(source) = p.sources.get(&f.from)
+                    && source.kind() != SourceKind::Socrata
+                {
+                    ctx.error(
+                        &format!("{at}/from"),
+                        false,
+                        format!(
+                            "an ingest polls a socrata source; '{}' is {}",
+                            f.from,
+                            source.kind().as_str()
+                        ),
+                    );
+                }
                 reference(
                     ctx,
                     &format!("{at}/clean"),
@@ -312,6 +326,13 @@ fn check_flows(ctx: &mut Ctx<'_>) {
                     None => {}
                 }
             }
+        }
+        // What `runner run` hands the flow; a flow the checks above passed that still
+        // does not resolve (a missing `storage`) is reported here.
+        if ctx.errors() == errors_before
+            && let Err(e) = p.resolve(name)
+        {
+            ctx.error(&at, true, e);
         }
     }
 }

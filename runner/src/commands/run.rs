@@ -10,7 +10,7 @@ use super::{CommandError, Outcome};
 use crate::cli::{Format, RunArgs};
 use crate::flow::error::FlowError;
 use crate::flow::{backfill, deliver, ingest};
-use crate::spec::flow::Flow;
+use crate::spec::resolve::{Backfill, Resolved};
 use crate::stop::Stop;
 
 /// A progress bar on a terminal (rows, bytes, rate, ETA); hidden elsewhere, where progress
@@ -63,36 +63,31 @@ pub async fn run(
     let what = format!("a flow named '{}'", args.flow);
     let has = |p: &crate::check::Validated| p.pipeline.flows.contains_key(&args.flow);
     let validated = the_one(&pipelines, has, &what, err)?;
-    let pipeline = &validated.pipeline;
-    let backends = super::pipelines::connect(validated, &args.pipelines.target, err).await?;
-    match &pipeline.flows[&args.flow] {
-        Flow::Backfill(flow) => {
-            let dataset = &pipeline.datasets[&flow.clean];
-            run_backfill(args, validated, &backends, dataset, out, err).await
+    let resolved = match validated.pipeline.resolve(&args.flow) {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            writeln!(err, "error: {}: {e}", validated.file)?;
+            return Ok(Outcome::Findings);
         }
-        Flow::Ingest(flow) => {
-            let dataset = &pipeline.datasets[&flow.clean];
-            let result = ingest::run(
-                pipeline,
-                &args.flow,
-                &backends,
-                args.once,
-                Stop::on_signals(),
-            );
+    };
+    let backends = super::pipelines::connect(validated, &args.pipelines.target, err).await?;
+    match resolved {
+        Resolved::Backfill(flow) => run_backfill(args, validated, &backends, &flow, out, err).await,
+        Resolved::Ingest(flow) => {
+            let result = ingest::run(&flow, &backends, args.once, Stop::on_signals());
             let Some(summary) = finished(result.await, validated, args, err)? else {
                 return Ok(Outcome::Findings);
             };
             print_summary(out, args.format, &summary, run_view::ingest)?;
-            write!(err, "{}", run_view::ingest_notices(&summary, dataset))?;
+            write!(err, "{}", run_view::ingest_notices(&summary, flow.dataset))?;
             if summary.over_reject_limit.is_some() {
                 return Ok(Outcome::Findings);
             }
-            check_ratio(summary.rejected_total(), summary.read, dataset, err)
+            check_ratio(summary.rejected_total(), summary.read, flow.dataset, err)
         }
-        Flow::Deliver(_) => {
+        Resolved::Deliver(flow) => {
             let result = deliver::run(
-                pipeline,
-                &args.flow,
+                &flow,
                 &backends,
                 args.once.then_some(args.patience.0),
                 Stop::on_signals(),
@@ -194,20 +189,19 @@ async fn run_backfill(
     args: &RunArgs,
     validated: &crate::check::Validated,
     backends: &crate::backend::Backends,
-    dataset: &crate::spec::dataset::Dataset,
+    flow: &Backfill<'_>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Outcome, CommandError> {
-    let pipeline = &validated.pipeline;
     tracing::info!(flow = %args.flow, target = %args.pipelines.target, "backfill starting");
     let bar = progress_bar();
     let logged = std::cell::Cell::new(0);
     let report = |p: backfill::Progress| report_progress(&bar, &logged, p);
-    let result = backfill::run(pipeline, &args.flow, backends, args.restart, &report).await;
+    let result = backfill::run(flow, backends, args.restart, &report).await;
     bar.finish_and_clear();
     let Some(summary) = finished(result, validated, args, err)? else {
         return Ok(Outcome::Findings);
     };
     print_summary(out, args.format, &summary, run_view::backfill)?;
-    check_ratio(summary.rejected_total(), summary.read, dataset, err)
+    check_ratio(summary.rejected_total(), summary.read, flow.dataset, err)
 }

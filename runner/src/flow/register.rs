@@ -3,27 +3,21 @@
 
 use crate::backend::{Catalog, Partition};
 use crate::flow::error::FlowError;
-use crate::spec::Pipeline;
+use crate::spec::resolve::Sink;
 
 /// Registers the partitions the written data objects lie in (keys outside `name=value`
-/// folders, such as the quarantine, are skipped) with every catalog table over
-/// `layout` that does not use partition projection.
+/// folders, such as the quarantine, are skipped) with every catalog table over `sink`'s
+/// layout that does not use partition projection.
 pub async fn partitions(
-    pipeline: &Pipeline,
-    layout_name: &str,
-    bucket: &str,
+    sink: &Sink<'_>,
     objects: &[String],
     catalog: &dyn Catalog,
 ) -> Result<(), FlowError> {
-    let Some(cat) = &pipeline.catalog else {
+    let Some((database, tables)) = &sink.registered else {
         return Ok(());
     };
-    let layout = &pipeline
-        .storage
-        .as_ref()
-        .ok_or("the pipeline has no storage")?
-        .layouts[layout_name];
-    if layout.partition_by.is_empty() {
+    let layout = sink.layout;
+    if layout.partition_by.is_empty() || tables.is_empty() {
         return Ok(());
     }
     let mut partitions: Vec<Partition> = objects
@@ -38,19 +32,15 @@ pub async fn partitions(
                 .collect::<Option<Vec<_>>>()?;
             Some(Partition {
                 values,
-                location: format!("s3://{bucket}/{dir}"),
+                location: format!("s3://{}/{dir}", sink.bucket),
             })
         })
         .collect();
     partitions.sort();
     partitions.dedup();
-    for (table_name, table) in &cat.tables {
-        if table.layout == layout_name && !table.projection {
-            catalog
-                .add_partitions(&cat.database, table_name, &partitions)
-                .await?;
-            tracing::info!(table = %table_name, partitions = partitions.len(), "partitions registered");
-        }
+    for table in tables {
+        catalog.add_partitions(database, table, &partitions).await?;
+        tracing::info!(table = %table, partitions = partitions.len(), "partitions registered");
     }
     Ok(())
 }

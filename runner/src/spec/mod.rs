@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod dataset;
 pub mod flow;
 pub mod query;
+pub mod resolve;
 pub mod source;
 pub mod storage;
 pub mod target;

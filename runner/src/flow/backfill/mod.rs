@@ -45,10 +45,9 @@ use crate::backend::{Backends, ObjectStore};
 use crate::clean::Program;
 use crate::flow::partition::Partitioner;
 use crate::parquet_settings::parquet_properties;
-use crate::spec::Pipeline;
 use crate::spec::dataset::{Dataset, Dedupe, OnError};
-use crate::spec::flow::Flow;
-use crate::spec::source::{CsvSource, Source, SourceKind};
+use crate::spec::resolve::Backfill;
+use crate::spec::source::{CsvSource, SourceKind};
 
 /// Batches the CSV reader thread keeps ready ahead of cleaning.
 const READ_AHEAD: usize = 2;
@@ -82,57 +81,41 @@ pub struct Progress {
 /// batch. Partitions are registered with the catalog tables over the layout that do not
 /// use projection.
 pub async fn run(
-    pipeline: &Pipeline,
-    name: &str,
+    flow: &Backfill<'_>,
     backends: &Backends,
     restart: bool,
     progress: &dyn Fn(Progress),
 ) -> Result<Summary, FlowError> {
     let objects = backends.objects.as_ref();
     let catalog = backends.catalog.as_ref();
-    let Some(Flow::Backfill(flow)) = pipeline.flows.get(name) else {
-        return Err(format!(
-            "'{name}' is not a backfill flow of pipeline '{}'",
-            pipeline.pipeline
-        )
-        .into());
-    };
-    let Some(Source::Csv(source)) = pipeline.sources.get(&flow.from) else {
-        return Err(format!("source '{}' is not a csv source", flow.from).into());
-    };
-    let storage = pipeline
-        .storage
-        .as_ref()
-        .ok_or("the pipeline has no storage")?;
-    // `runner validate` made sure the layout exists and is Parquet.
-    let layout = &storage.layouts[&flow.to];
-    if objects.bucket(&storage.bucket).await?.is_none() {
+    let (name, sink) = (flow.name, &flow.sink);
+    if objects.bucket(sink.bucket).await?.is_none() {
         return Err(format!(
             "bucket '{}' does not exist: run `runner apply` first",
-            storage.bucket
+            sink.bucket
         )
         .into());
     }
     let job = Job {
         name,
-        source,
-        dataset: &pipeline.datasets[&flow.clean],
-        layout,
-        bucket: &storage.bucket,
+        source: flow.source,
+        dataset: flow.dataset,
+        layout: sink.layout,
+        bucket: sink.bucket,
         objects,
         progress,
     };
-    let checkpoint_key = crate::flow::state_key(&pipeline.pipeline, name);
+    let checkpoint_key = crate::flow::state_key(flow.pipeline, name);
     // What earlier runs recorded, also under `restart` (where an unreadable checkpoint is
     // simply forgotten): the objects each input's last run wrote are what its new run
     // replaces.
-    let recorded = match checkpoint::load(objects, &storage.bucket, &checkpoint_key).await {
+    let recorded = match checkpoint::load(objects, sink.bucket, &checkpoint_key).await {
         Ok(recorded) => recorded.unwrap_or_default(),
         Err(_) if restart => Checkpoint::default(),
         Err(e) => return Err(e),
     };
     let mut done = if restart {
-        checkpoint::clear(objects, &storage.bucket, &checkpoint_key).await?;
+        checkpoint::clear(objects, sink.bucket, &checkpoint_key).await?;
         Checkpoint::default()
     } else {
         recorded.clone()
@@ -141,7 +124,7 @@ pub async fn run(
         flow: name.to_owned(),
         ..Summary::default()
     };
-    let files = Input::list(&source.path, objects).await?;
+    let files = Input::list(&flow.source.path, objects).await?;
     let mut skipped = 0;
     for input in &files {
         let id = input.identity(objects).await?;
@@ -154,7 +137,7 @@ pub async fn run(
                 let earlier = recorded.earlier(&id.path);
                 let summary = run_file(&job, input, id.size, earlier).await?;
                 done.record(id, summary.clone());
-                checkpoint::save(objects, &storage.bucket, &checkpoint_key, &done).await?;
+                checkpoint::save(objects, sink.bucket, &checkpoint_key, &done).await?;
                 summary
             }
         };
@@ -162,8 +145,7 @@ pub async fn run(
     }
     total.already_done = skipped == files.len();
     total.objects.sort();
-    crate::flow::register::partitions(pipeline, &flow.to, &storage.bucket, &total.objects, catalog)
-        .await?;
+    crate::flow::register::partitions(sink, &total.objects, catalog).await?;
     Ok(total)
 }
 

@@ -201,7 +201,7 @@ impl Job<'_> {
     pub(super) fn state_key(&self, partition: u32) -> String {
         format!(
             "_runner/checkpoints/{}/{}/{}-{partition}.json",
-            self.pipeline.pipeline, self.name, self.topic
+            self.pipeline, self.name, self.topic
         )
     }
 }

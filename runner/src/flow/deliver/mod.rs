@@ -37,8 +37,7 @@ use self::batch::Preparer;
 use self::window::Window;
 use crate::backend::{Backends, Catalog, Log, Membership, Message, ObjectStore};
 use crate::flow::error::FlowError;
-use crate::spec::Pipeline;
-use crate::spec::flow::Flow;
+use crate::spec::resolve::{Deliver, Sink};
 use crate::stop::Stop;
 
 /// How long the hashes of delivered records are kept for dropping duplicates, unless the
@@ -176,66 +175,43 @@ type Registration = Option<Result<(), String>>;
 /// when the patience runs out are listed in the summary's `behind`. Batches buffered when
 /// it stops are delivered first.
 pub async fn run(
-    pipeline: &Pipeline,
-    name: &str,
+    flow: &Deliver<'_>,
     backends: &Backends,
     once: Option<Duration>,
     stop: Stop,
 ) -> Result<Summary, FlowError> {
-    let Some(Flow::Deliver(flow)) = pipeline.flows.get(name) else {
-        return Err(format!("'{name}' is not a deliver flow").into());
-    };
+    let (name, spec, sink) = (flow.name, flow.flow, &flow.sink);
     let log = backends.log()?;
-    let storage = pipeline
-        .storage
-        .as_ref()
-        .ok_or("the pipeline has no storage")?;
-    let layout = &storage.layouts[&flow.to];
-    let dataset_name = flow
-        .dataset
-        .clone()
-        .or_else(|| {
-            pipeline.flows.values().find_map(|f| match f {
-                Flow::Ingest(i) if i.to_topic == flow.from_topic => Some(i.clean.clone()),
-                _ => None,
-            })
-        })
-        .ok_or_else(|| {
-            format!(
-                "flow '{name}': no ingest flow writes topic '{}'; name the records' dataset with `dataset:`",
-                flow.from_topic
-            )
-        })?;
-    let schema = crate::clean::output_schema(&pipeline.datasets[&dataset_name]);
+    let schema = crate::clean::output_schema(flow.dataset);
     let partitions = log
-        .partition_count(&flow.from_topic)
+        .partition_count(&spec.from_topic)
         .await?
         .ok_or_else(|| {
             format!(
                 "topic '{}' does not exist: run `runner apply` first",
-                flow.from_topic
+                spec.from_topic
             )
         })?;
-    let rotate = layout.rotate.clone().unwrap_or_default();
-    let preparer = Preparer::new(schema, layout, &flow.from_topic, name)?;
+    let rotate = sink.layout.rotate.clone().unwrap_or_default();
+    let preparer = Preparer::new(schema, sink.layout, &spec.from_topic, name)?;
     let job = Job {
-        pipeline,
+        pipeline: flow.pipeline,
         name,
-        layout_name: &flow.to,
-        topic: &flow.from_topic,
-        group: &flow.group,
+        sink,
+        topic: &spec.from_topic,
+        group: &spec.group,
         preparer: Arc::new(preparer),
         log,
         objects: backends.objects.as_ref(),
         catalog: backends.catalog.as_ref(),
-        bucket: &storage.bucket,
+        bucket: sink.bucket,
         max_records: rotate.max_records.unwrap_or(10_000).max(1) as usize,
         max_bytes: rotate.max_bytes.map_or(64 << 20, |s| s.0),
         max_age: rotate.max_age.map_or(Duration::from_secs(60), |d| d.0),
-        dedupe_window: flow.dedupe_window.map_or(DEDUPE_WINDOW, |d| d.0),
+        dedupe_window: spec.dedupe_window.map_or(DEDUPE_WINDOW, |d| d.0),
         registered: Mutex::new(HashMap::new()),
         dedupe_gaps: std::sync::atomic::AtomicU64::new(0),
-        member: log.join(&flow.group, &flow.from_topic, partitions).await?,
+        member: log.join(&spec.group, &spec.from_topic, partitions).await?,
     };
     let mut summary = Summary {
         flow: name.to_owned(),
@@ -263,9 +239,10 @@ struct Slot {
 
 /// What one run of the flow works with.
 struct Job<'a> {
-    pipeline: &'a Pipeline,
+    pipeline: &'a str,
     name: &'a str,
-    layout_name: &'a str,
+    /// Where the flow writes, and the catalog tables it registers partitions with.
+    sink: &'a Sink<'a>,
     topic: &'a str,
     group: &'a str,
     /// What turns a batch into the bodies of its objects.

@@ -93,14 +93,8 @@ impl Job<'_> {
         // there shows no rows meanwhile.
         let registering = async {
             if !unregistered.is_empty() {
-                let registered = crate::flow::register::partitions(
-                    self.pipeline,
-                    self.layout_name,
-                    self.bucket,
-                    &unregistered,
-                    self.catalog,
-                )
-                .await;
+                let registered =
+                    crate::flow::register::partitions(self.sink, &unregistered, self.catalog).await;
                 // The batches waiting share the outcome as text; this one keeps its error.
                 let shared = registered.as_ref().map(|_| ()).map_err(ToString::to_string);
                 outcome.send_replace(Some(shared));
@@ -387,7 +381,7 @@ impl Job<'_> {
     pub(super) fn hashes_folder(&self) -> String {
         format!(
             "_runner/checkpoints/{}/{}/delivered/",
-            self.pipeline.pipeline, self.name
+            self.pipeline, self.name
         )
     }
 }

@@ -26,10 +26,9 @@ use crate::clean::parse::Formats;
 use crate::clean::{Cleaned, Program};
 use crate::flow::error::FlowError;
 use crate::hash::hash_of;
-use crate::spec::Pipeline;
 use crate::spec::dataset::Dataset;
-use crate::spec::flow::Flow;
-use crate::spec::source::{Source, SourceKind};
+use crate::spec::resolve::Ingest;
+use crate::spec::source::SourceKind;
 use crate::stop::Stop;
 
 /// What an ingest run did.
@@ -183,52 +182,33 @@ impl State {
 /// Runs ingest flow `name`: one poll cycle with `once`, otherwise a cycle every
 /// `poll_every` until `stop` is set.
 pub async fn run(
-    pipeline: &Pipeline,
-    name: &str,
+    flow: &Ingest<'_>,
     backends: &Backends,
     once: bool,
     mut stop: Stop,
 ) -> Result<Summary, FlowError> {
-    let Some(Flow::Ingest(flow)) = pipeline.flows.get(name) else {
-        return Err(format!("'{name}' is not an ingest flow").into());
-    };
-    let Some(Source::Socrata(source)) = pipeline.sources.get(&flow.from) else {
-        return Err(format!("source '{}' is not a socrata source", flow.from).into());
-    };
+    let name = flow.name;
     let log = backends.log()?;
-    let storage = pipeline
-        .storage
-        .as_ref()
-        .ok_or("ingest keeps its watermark in the pipeline's bucket: declare storage")?;
-    log.prepare(&flow.to_topic);
+    let topic = &flow.flow.to_topic;
+    log.prepare(topic);
     let objects = backends.objects.as_ref();
-    let dataset = &pipeline.datasets[&flow.clean];
+    let dataset = flow.dataset;
     let columns = source_columns(dataset);
     let program = Arc::new(Program::compile(dataset, SourceKind::Socrata, &columns)?);
-    let client = Client::new(source, columns);
+    let client = Client::new(flow.source, columns);
     let key_columns: Arc<[usize]> = program.key_columns(&dataset.key).into();
-    let rejects_prefix = pipeline
-        .flows
-        .values()
-        .find_map(|f| match f {
-            Flow::Deliver(d) if d.from_topic == flow.to_topic => {
-                Some(storage.layouts[&d.to].prefix.clone())
-            }
-            _ => None,
-        })
-        .unwrap_or_default();
     let job = Job {
         name,
         client: &client,
         program,
         key_columns,
-        topic: &flow.to_topic,
-        overlap: source.overlap.0,
+        topic,
+        overlap: flow.source.overlap.0,
         log,
         objects,
-        bucket: &storage.bucket,
-        state_key: crate::flow::state_key(&pipeline.pipeline, name),
-        rejects_prefix: format!("{rejects_prefix}_rejects/{name}/"),
+        bucket: flow.bucket,
+        state_key: crate::flow::state_key(flow.pipeline, name),
+        rejects_prefix: format!("{}_rejects/{name}/", flow.rejects_prefix),
     };
     let mut state = State::load(objects, job.bucket, &job.state_key).await?;
     let mut summary = Summary {
@@ -256,7 +236,7 @@ pub async fn run(
             summary.over_reject_limit = Some(poll);
             break;
         }
-        if once || stop.is_set() || stop.sleep(source.poll_every.0).await {
+        if once || stop.is_set() || stop.sleep(flow.source.poll_every.0).await {
             break;
         }
     }
