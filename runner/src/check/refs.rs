@@ -235,19 +235,7 @@ fn check_flows(ctx: &mut Ctx<'_>) {
                     &f.from,
                     p.sources.keys(),
                 );
-                if let Some(source) = p.sources.get(&f.from)
-                    && source.kind() != SourceKind::Csv
-                {
-                    ctx.error(
-                        &format!("{at}/from"),
-                        false,
-                        format!(
-                            "a backfill reads a csv source; '{}' is {}",
-                            f.from,
-                            source.kind().as_str()
-                        ),
-                    );
-                }
+                source_kind(ctx, &at, &f.from, SourceKind::Csv, "a backfill reads");
                 reference(
                     ctx,
                     &format!("{at}/clean"),
@@ -266,19 +254,7 @@ fn check_flows(ctx: &mut Ctx<'_>) {
                     &f.from,
                     p.sources.keys(),
                 );
-                if let Some(source) = p.sources.get(&f.from)
-                    && source.kind() != SourceKind::Socrata
-                {
-                    ctx.error(
-                        &format!("{at}/from"),
-                        false,
-                        format!(
-                            "an ingest polls a socrata source; '{}' is {}",
-                            f.from,
-                            source.kind().as_str()
-                        ),
-                    );
-                }
+                source_kind(ctx, &at, &f.from, SourceKind::Socrata, "an ingest polls");
                 reference(
                     ctx,
                     &format!("{at}/clean"),
@@ -334,6 +310,21 @@ fn check_flows(ctx: &mut Ctx<'_>) {
         {
             ctx.error(&at, true, e);
         }
+    }
+}
+
+/// The source `from` of the flow at `at`, when it exists, is of the `kind` the flow reads
+/// (`reads` says how: "a backfill reads").
+fn source_kind(ctx: &mut Ctx<'_>, at: &str, from: &str, kind: SourceKind, reads: &str) {
+    if let Some(source) = ctx.pipeline.sources.get(from)
+        && source.kind() != kind
+    {
+        let message = format!(
+            "{reads} a {} source; '{from}' is {}",
+            kind.as_str(),
+            source.kind().as_str()
+        );
+        ctx.error(&format!("{at}/from"), false, message);
     }
 }
 

@@ -99,33 +99,28 @@ pub fn ingest_notices(summary: &ingest::Summary, dataset: &Dataset) -> String {
 pub fn deliver_notices(summary: &deliver::Summary) -> String {
     let mut text = String::new();
     let risks = &summary.risks;
-    if risks.log_rewinds > 0 {
-        let _ = writeln!(
-            text,
+    let notices = [
+        (
+            risks.log_rewinds,
             "warning: the log ended below what was delivered {} time(s) (a broker that lost records, or the topic created again); those partitions were read again from their start",
-            risks.log_rewinds
-        );
-    }
-    if risks.lost_from_log > 0 {
-        let _ = writeln!(
-            text,
+        ),
+        (
+            risks.lost_from_log,
             "error: {} record(s) of an interrupted batch were no longer in the log (lost by the broker) and could not be delivered",
-            risks.lost_from_log
-        );
-    }
-    if risks.offsets_skipped > 0 {
-        let _ = writeln!(
-            text,
+        ),
+        (
+            risks.offsets_skipped,
             "error: the log served no record for {} offset(s) between what was delivered and the records read next (removed by retention before delivery, or lost by the broker); a topic with transactions or compaction leaves such gaps too",
-            risks.offsets_skipped
-        );
-    }
-    if risks.dedupe_gaps > 0 {
-        let _ = writeln!(
-            text,
+        ),
+        (
+            risks.dedupe_gaps,
             "error: {} object(s) of the dedupe window were missing; records delivered before may have been delivered again",
-            risks.dedupe_gaps
-        );
+        ),
+    ];
+    for (count, notice) in notices {
+        if count > 0 {
+            let _ = writeln!(text, "{}", notice.replacen("{}", &count.to_string(), 1));
+        }
     }
     for behind in &summary.behind {
         let _ = writeln!(
