@@ -228,39 +228,23 @@ fn check_flows(ctx: &mut Ctx<'_>) {
         let errors_before = ctx.errors();
         match flow {
             Flow::Backfill(f) => {
-                reference(
+                source_and_dataset(
                     ctx,
-                    &format!("{at}/from"),
-                    "source",
-                    &f.from,
-                    p.sources.keys(),
-                );
-                source_kind(ctx, &at, &f.from, SourceKind::Csv, "a backfill reads");
-                reference(
-                    ctx,
-                    &format!("{at}/clean"),
-                    "dataset",
-                    &f.clean,
-                    p.datasets.keys(),
+                    &at,
+                    (&f.from, &f.clean),
+                    SourceKind::Csv,
+                    "a backfill reads",
                 );
                 reference(ctx, &format!("{at}/to"), "layout", &f.to, layouts.iter());
                 check_written_layout(ctx, &format!("{at}/to"), flow, &f.to);
             }
             Flow::Ingest(f) => {
-                reference(
+                source_and_dataset(
                     ctx,
-                    &format!("{at}/from"),
-                    "source",
-                    &f.from,
-                    p.sources.keys(),
-                );
-                source_kind(ctx, &at, &f.from, SourceKind::Socrata, "an ingest polls");
-                reference(
-                    ctx,
-                    &format!("{at}/clean"),
-                    "dataset",
-                    &f.clean,
-                    p.datasets.keys(),
+                    &at,
+                    (&f.from, &f.clean),
+                    SourceKind::Socrata,
+                    "an ingest polls",
                 );
                 reference(
                     ctx,
@@ -313,10 +297,19 @@ fn check_flows(ctx: &mut Ctx<'_>) {
     }
 }
 
-/// The source `from` of the flow at `at`, when it exists, is of the `kind` the flow reads
-/// (`reads` says how: "a backfill reads").
-fn source_kind(ctx: &mut Ctx<'_>, at: &str, from: &str, kind: SourceKind, reads: &str) {
-    if let Some(source) = ctx.pipeline.sources.get(from)
+/// The source a flow at `at` reads and the dataset it cleans by (`from`, `clean`): both
+/// exist, and the source is of the `kind` the flow needs (`reads` says how: "a backfill
+/// reads").
+fn source_and_dataset(
+    ctx: &mut Ctx<'_>,
+    at: &str,
+    (from, clean): (&str, &str),
+    kind: SourceKind,
+    reads: &str,
+) {
+    let p = ctx.pipeline;
+    reference(ctx, &format!("{at}/from"), "source", from, p.sources.keys());
+    if let Some(source) = p.sources.get(from)
         && source.kind() != kind
     {
         let message = format!(
@@ -326,6 +319,13 @@ fn source_kind(ctx: &mut Ctx<'_>, at: &str, from: &str, kind: SourceKind, reads:
         );
         ctx.error(&format!("{at}/from"), false, message);
     }
+    reference(
+        ctx,
+        &format!("{at}/clean"),
+        "dataset",
+        clean,
+        p.datasets.keys(),
+    );
 }
 
 /// `flow`'s layout `name` (at `at`) is one the flow writes: a backfill writes Parquet; a

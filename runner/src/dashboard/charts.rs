@@ -72,12 +72,10 @@ pub fn bar(labels: &Column, values: &Column) -> Result<String, String> {
     let height = top + row_height * rows as f64 + 46.0;
     let (axis, top_value) = value_axis(numbers);
     let scale = plot / top_value;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{} by {}">"#,
-        escape(&values.name),
-        escape(&labels.name)
+    let mut svg = svg_open(
+        width,
+        height,
+        &format!("{} by {}", values.name, labels.name),
     );
     for tick in &axis {
         let x = left + tick * scale;
@@ -152,13 +150,7 @@ pub fn line(xs: &Column, ys: &Column) -> Result<String, String> {
     };
     let (axis, top_value) = value_axis(values);
     let y_of = |v: f64| top + plot_h - v / top_value * plot_h;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{} over {}">"#,
-        escape(&ys.name),
-        escape(&xs.name)
-    );
+    let mut svg = svg_open(width, height, &format!("{} over {}", ys.name, xs.name));
     for tick in &axis {
         let y = y_of(*tick);
         let _ = write!(
@@ -365,6 +357,15 @@ pub fn number(column: &Column) -> String {
         escape(column.text.first().map_or("", String::as_str)),
         escape(&shown),
         escape(&column.name)
+    )
+}
+
+/// The opening `<svg>` tag of a chart `width` by `height` pixels, labelled for screen
+/// readers with `label` (escaped here).
+fn svg_open(width: f64, height: f64, label: &str) -> String {
+    format!(
+        r#"<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}">"#,
+        escape(label)
     )
 }
 
