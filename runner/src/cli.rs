@@ -36,7 +36,7 @@ pub enum Command {
     /// Exit status: 0 valid (warnings allowed), 1 when any finding is an error,
     /// 2 on usage or I/O errors (e.g. a path that does not exist).
     #[command(
-        after_help = "Examples:\n  runner validate\n  runner validate pipelines/seattle_911_crime.yaml\n  runner validate pipelines/ --format json > findings.json"
+        after_help = "Examples:\n  runner validate\n  runner validate pipelines/seattle_911_crime.yaml\n  runner validate pipelines/ --format json > findings.json\n  runner validate --format github   # annotations on the pull request in GitHub Actions"
     )]
     Validate(ValidateArgs),
     /// Show what `apply` would change: reads the actual Kafka topics, S3 bucket and Glue
@@ -63,7 +63,7 @@ pub enum Command {
     ///
     /// Exit status: 0 applied (or nothing to do), 1 refused or failed, 2 usage error.
     #[command(
-        after_help = "Examples:\n  runner apply\n  runner plan --target aws --out plan.json && runner apply plan.json --target aws"
+        after_help = "Examples:\n  runner apply\n  runner plan --target aws --out plan.json && runner apply plan.json --target aws\n  runner apply --target aws --format json > applied.json"
     )]
     Apply(ApplyArgs),
     /// Run a data flow of the pipeline by name: `backfill` (CSV history to the layout),
@@ -103,9 +103,12 @@ pub enum Command {
     /// map (latitude/longitude scatter), table, number — drawn as inline SVG with titles,
     /// axis labels and the time the data was read. It needs no network to view.
     ///
+    /// Prints a line per page written, or with --format json the pages and the queries that
+    /// failed.
+    ///
     /// Exit status: 0 written; 1 a query failed; 2 usage error.
     #[command(
-        after_help = "Examples:\n  runner dashboard -o out/\n  runner dashboard pipelines/seattle_911_crime.yaml -o out/ --target aws --engine embedded"
+        after_help = "Examples:\n  runner dashboard -o out/\n  runner dashboard pipelines/seattle_911_crime.yaml -o out/ --target aws --engine embedded\n  runner dashboard -o out/ --format json > pages.json"
     )]
     Dashboard(DashboardArgs),
     /// Print the JSON Schema of pipeline files (what schemas/pipeline.schema.json holds).
