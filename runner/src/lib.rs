@@ -3,7 +3,7 @@
 //! - validate: `commands::validate` -> `load` (YAML into `spec`) -> `check` -> `diag`.
 //! - plan: `load`, `check` -> `resource` (desired) + `backend::target` -> `backend` -> `plan`.
 //! - apply: the plan path, or a saved plan -> `lock` (remote targets) -> `apply` -> `backend`.
-//! - run: `load`, `check`, `backend::target` -> `flow` (backfill, ingest, deliver) -> `clean`, `backend`.
+//! - run: `load`, `check` -> `spec::resolve` + `backend::target` -> `flow` (backfill, ingest, deliver) -> `clean`, `backend`.
 //! - query, dashboard: `load`, `check`, `backend::target` -> `query` -> `backend` -> `dashboard`.
 //! - The paths, and the module map in dependency order: docs/architecture.md.
 //!
