@@ -3,6 +3,8 @@
 //! listing table with the catalog's columns and Hive partition keys, so a user without
 //! Athena gets the same answers from the same SQL.
 
+pub mod trino;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -63,6 +65,7 @@ impl Embedded {
         expected: &[String],
     ) -> Result<Self> {
         let context = SessionContext::new();
+        trino::register(&context);
         let mut registered_buckets: Vec<String> = Vec::new();
         let tables = catalog.tables(database).await?;
         if let Some(missing) = expected
