@@ -270,7 +270,9 @@ fn prune_deletes_only_marked_leftovers_and_only_when_asked() {
     )
     .expect("write");
 
-    // The table leaves the pipeline, and its two queries read the other table instead.
+    // The table leaves the pipeline, and its two queries read the other table instead (by
+    // day of its own timestamp: validate plans the SQL, and `report_date` is a partition
+    // key of the incremental table only).
     let reads_it = "table('offenses_incremental')";
     let without = s.pipeline(
         "without.yaml",
@@ -281,6 +283,10 @@ fn prune_deletes_only_marked_leftovers_and_only_when_asked() {
             ),
             (reads_it, "table('offenses')"),
             (reads_it, "table('offenses')"),
+            (
+                "SELECT report_date, count(*) AS n",
+                "SELECT CAST(report_datetime AS DATE) AS report_date, count(*) AS n",
+            ),
         ],
     );
     let plan = s.run(&["plan", &without, "--detailed-exitcode"]);

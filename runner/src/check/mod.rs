@@ -6,6 +6,7 @@ mod dataset;
 mod durations;
 pub mod names;
 mod refs;
+mod sql;
 mod templates;
 
 use crate::diag::{Diagnostic, Severity};
@@ -29,6 +30,7 @@ pub fn check(doc: &Document) -> (Option<Validated>, Vec<Diagnostic>) {
     };
     let mut ctx = Ctx {
         file: &doc.file,
+        source: &doc.source,
         index: &doc.index,
         pipeline,
         out: Vec::new(),
@@ -38,6 +40,7 @@ pub fn check(doc: &Document) -> (Option<Validated>, Vec<Diagnostic>) {
     durations::check_durations(&mut ctx);
     refs::check_references(&mut ctx);
     templates::check_templates(&mut ctx);
+    sql::check_sql(&mut ctx);
     let diags = ctx.out;
     let ok = !diags
         .iter()
@@ -75,6 +78,8 @@ pub fn check_across(docs: &[Document]) -> Vec<Diagnostic> {
 /// The state shared by the checks of one document.
 pub(crate) struct Ctx<'a> {
     file: &'a str,
+    /// The file's text, to point inside a value (a word of a query).
+    source: &'a str,
     index: &'a SpanIndex,
     pipeline: &'a Pipeline,
     out: Vec<Diagnostic>,
@@ -124,6 +129,25 @@ impl Ctx<'_> {
             ..Diagnostic::error(self.file, span, &located.path, message)
         });
         self.out.last_mut().expect("just pushed")
+    }
+
+    /// Records a finding at the first whole-word occurrence of `word` (any case) inside
+    /// the value of `pointer`, or at the whole value when the word is not there.
+    fn record_at_word(
+        &mut self,
+        severity: Severity,
+        pointer: &str,
+        word: Option<&str>,
+        message: String,
+    ) -> &mut Diagnostic {
+        let value = self.index.span(pointer, false);
+        let found = word.and_then(|w| find_word(self.source, value, w));
+        let diagnostic = self.record(severity, pointer, false, message);
+        if let Some(span) = found {
+            diagnostic.pos = span.start;
+            diagnostic.end = span.end;
+        }
+        diagnostic
     }
 
     /// Reports a rule's `Err` at `pointer`.
@@ -202,4 +226,47 @@ pub(crate) fn ptr(segments: &[&str]) -> String {
         }
     }
     out
+}
+
+/// The span of the first whole-word, case-insensitive occurrence of `word` in `source`
+/// within `within`.
+fn find_word(source: &str, within: crate::diag::Span, word: &str) -> Option<crate::diag::Span> {
+    use crate::diag::{Pos, Span};
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let wanted: Vec<char> = word.to_lowercase().chars().collect();
+    for (n, line) in source.lines().enumerate() {
+        let number = n as u32 + 1;
+        if number < within.start.line || number > within.end.line {
+            continue;
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let from = if number == within.start.line {
+            within.start.column.saturating_sub(1) as usize
+        } else {
+            0
+        };
+        for start in from..chars.len() {
+            let end = start + wanted.len();
+            if end > chars.len() {
+                break;
+            }
+            let matches = chars[start..end]
+                .iter()
+                .zip(&wanted)
+                .all(|(a, b)| a.to_lowercase().eq(std::iter::once(*b)));
+            let bounded = (start == 0 || !is_word(chars[start - 1]))
+                && chars.get(end).is_none_or(|c| !is_word(*c));
+            if matches && bounded {
+                let at = |column: usize| Pos {
+                    line: number,
+                    column: column as u32 + 1,
+                };
+                return Some(Span {
+                    start: at(start),
+                    end: at(end),
+                });
+            }
+        }
+    }
+    None
 }

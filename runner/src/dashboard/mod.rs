@@ -89,6 +89,20 @@ fn panel(index: usize, shown: &Shown<'_>, read_at: &str) -> String {
     )
 }
 
+/// Whether panel `p` can be drawn from answers with these columns: each column it names is
+/// there, with the kind its chart needs (numbers for bar lengths, line heights and map
+/// coordinates). What `runner validate` checks from the query's plan.
+pub fn fits(p: &Panel, schema: datafusion::arrow::datatypes::SchemaRef) -> Result<(), String> {
+    draw(
+        p,
+        &Answer {
+            schema,
+            batches: Vec::new(),
+        },
+    )
+    .map(|_| ())
+}
+
 /// The drawing of panel `p` from `answer`, and the number of rows it shows.
 fn draw(p: &Panel, answer: &Answer) -> Result<(String, usize), String> {
     let columns = columns::columns(answer)?;

@@ -9,13 +9,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
@@ -114,6 +116,43 @@ impl Embedded {
     }
 }
 
+impl Embedded {
+    /// An engine over empty tables of these names and catalog attributes, to plan queries
+    /// with no data and no network (what `runner validate` does).
+    pub fn empty(tables: &[(String, crate::resource::Attrs)]) -> Result<Self> {
+        let context = SessionContext::new();
+        trino::register(&context);
+        for (name, attrs) in tables {
+            let schema =
+                Arc::new(table_schema(attrs).map_err(|e| failure(format!("table {name}: {e}")))?);
+            let table = MemTable::try_new(schema, vec![vec![]]).map_err(failure)?;
+            context
+                .register_table(name.as_str(), Arc::new(table))
+                .map_err(failure)?;
+        }
+        Ok(Embedded { context })
+    }
+
+    /// The columns `sql`'s answer would have, from its plan alone (nothing is read), or
+    /// DataFusion's error as it is, for the caller to locate.
+    pub async fn plan(&self, sql: &str) -> std::result::Result<SchemaRef, DataFusionError> {
+        let frame = self.context.sql(sql).await?;
+        Ok(Arc::new(frame.schema().as_arrow().clone()))
+    }
+
+    /// The names of every function the engine knows: scalar, aggregate and window.
+    pub fn function_names(&self) -> Vec<String> {
+        let state = self.context.state();
+        state
+            .scalar_functions()
+            .keys()
+            .chain(state.aggregate_functions().keys())
+            .chain(state.window_functions().keys())
+            .cloned()
+            .collect()
+    }
+}
+
 /// Registers an S3 object store for `bucket`, signed with the SDK's credential chain.
 async fn register_s3(context: &SessionContext, s3: &S3Access, bucket: &str) -> Result<()> {
     use aws_sdk_s3::config::ProvideCredentials;
@@ -145,29 +184,35 @@ async fn register_s3(context: &SessionContext, s3: &S3Access, bucket: &str) -> R
     Ok(())
 }
 
+/// The `key` columns (`columns` or `partition_keys`) of a catalog table's attributes, with
+/// their engine types.
+fn table_columns(
+    attrs: &crate::resource::Attrs,
+    key: &str,
+) -> std::result::Result<Vec<(String, DataType)>, String> {
+    attrs
+        .get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            let name = c["name"].as_str().unwrap_or_default().to_owned();
+            let glue = c["type"].as_str().unwrap_or_default();
+            let kind = arrow_type(glue)
+                .ok_or_else(|| format!("column {name}: no engine type for '{glue}'"))?;
+            Ok((name, kind))
+        })
+        .collect()
+}
+
 /// A listing table for a catalog table's attributes (columns, partition keys, format).
 fn listing_table(
     name: &str,
     attrs: &crate::resource::Attrs,
     url: &str,
 ) -> std::result::Result<ListingTable, String> {
-    let columns = |key: &str| -> std::result::Result<Vec<(String, DataType)>, String> {
-        attrs
-            .get(key)
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .map(|c| {
-                let name = c["name"].as_str().unwrap_or_default().to_owned();
-                let glue = c["type"].as_str().unwrap_or_default();
-                let kind = arrow_type(glue)
-                    .ok_or_else(|| format!("column {name}: no engine type for '{glue}'"))?;
-                Ok((name, kind))
-            })
-            .collect()
-    };
-    let fields: Vec<Field> = columns("columns")?
+    let fields: Vec<Field> = table_columns(attrs, "columns")?
         .into_iter()
         .map(|(n, t)| Field::new(n, t, true))
         .collect();
@@ -183,12 +228,26 @@ fn listing_table(
     };
     let options = ListingOptions::new(format)
         .with_file_extension(extension)
-        .with_table_partition_cols(columns("partition_keys")?);
+        .with_table_partition_cols(table_columns(attrs, "partition_keys")?);
     let table_url = ListingTableUrl::parse(url).map_err(|e| e.to_string())?;
     let config = ListingTableConfig::new(table_url)
         .with_listing_options(options)
         .with_schema(Arc::new(Schema::new(fields)));
     ListingTable::try_new(config).map_err(|e| format!("{name}: {e}"))
+}
+
+/// The whole schema a catalog table shows to queries: its columns, then its partition keys
+/// (as a listing table adds them).
+fn table_schema(attrs: &crate::resource::Attrs) -> std::result::Result<Schema, String> {
+    let columns = table_columns(attrs, "columns")?;
+    let keys = table_columns(attrs, "partition_keys")?;
+    Ok(Schema::new(
+        columns
+            .into_iter()
+            .chain(keys)
+            .map(|(n, t)| Field::new(n, t, true))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// The Arrow type the flows write for a Glue column type; `None` for types they never write.
