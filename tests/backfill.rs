@@ -71,6 +71,11 @@ fn the_seattle_history_lands_as_typed_partitioned_parquet_and_reruns_replace() {
         (first["read"].as_u64(), first["written"].as_u64()),
         (Some(12_885), Some(12_885))
     );
+    assert_eq!(
+        first["unprojected"],
+        serde_json::json!([]),
+        "Athena's projection enumerates every folder the history is written to"
+    );
 
     let historical = s.state().join("s3/seattle-911/historical");
     let files = parquet_files(&historical);
@@ -811,6 +816,32 @@ fn the_fire_pipeline_runs_from_yaml_alone_with_its_exports_dirt() {
         }
     }
     assert_eq!(found, 3, "the three rows checked were written");
+}
+
+#[test]
+fn folders_athenas_projection_would_not_read_are_named_in_the_summary() {
+    let s = Scratch::new("backfill-projection");
+    let (header, parts) = history_parts(100);
+    let mut rows = parts[0][..3].to_vec();
+    // A report dated 2150 (a slip of the source) lands in year=2150, which the historical
+    // table's projection (years 1900 to 2100) does not enumerate.
+    rows[1] = rows[1].replacen(",2023-12-31 00:58:27,", ",2150-01-01 10:00:00,", 1);
+    assert!(rows[1].contains("2150-01-01"), "{}", rows[1]);
+    let csv = s.dir.join("history.csv");
+    std::fs::write(&csv, format!("{header}\n{}\n", rows.join("\n"))).expect("write");
+    let p = s.pipeline_reading("seattle.yaml", csv.to_str().expect("UTF-8"), &[]);
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+    let run = s.run(&["run", "backfill", &p, "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        summary(&run)["unprojected"],
+        serde_json::json!(["year=2150/month=1/"])
+    );
+    assert!(
+        stderr.contains("1 partition folder(s) were written outside the table's partition projection, so Athena does not read their rows: year=2150/month=1/"),
+        "{stderr}"
+    );
 }
 
 /// Rows of every Parquet file under `dir`.

@@ -367,3 +367,49 @@ fn an_unknown_target_is_named_with_the_known_ones() {
         text(&out)
     );
 }
+
+#[test]
+fn validate_warns_when_a_projected_partition_key_may_be_null() {
+    let s = Scratch::new("projected-nulls");
+    // report_datetime, which the historical table's projected year and month come from,
+    // becomes optional.
+    let p = s.pipeline(
+        "seattle.yaml",
+        &[(
+            "        timezone: America/Los_Angeles\n        required: true\n",
+            "        timezone: America/Los_Angeles\n",
+        )],
+    );
+    let output = s.run(&["validate", &p, "--format", "json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a warning: {}",
+        text(&output)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let warnings: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap_or(""),
+                f["message"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            (
+                "catalog.tables.offenses.projection",
+                "rows with no report_datetime are written to month=__HIVE_DEFAULT_PARTITION__, which the projection does not enumerate: Athena does not read them"
+            ),
+            (
+                "catalog.tables.offenses.projection",
+                "rows with no report_datetime are written to year=__HIVE_DEFAULT_PARTITION__, which the projection does not enumerate: Athena does not read them"
+            ),
+        ]
+    );
+}

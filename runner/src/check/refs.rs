@@ -391,6 +391,43 @@ fn check_tables(ctx: &mut Ctx<'_>) {
                 format!("layout '{}' has no partitions to project", table.layout),
             );
         }
+        if let (true, Some(layout), Some(dataset)) =
+            (table.projection, layout, p.datasets.get(&table.dataset))
+        {
+            projected_nulls(ctx, &at, layout, dataset);
+        }
+    }
+}
+
+/// A projected partition key whose field may be NULL puts those rows in
+/// `key=__HIVE_DEFAULT_PARTITION__`, a value the projection never enumerates: a warning at
+/// the table's `projection`.
+fn projected_nulls(
+    ctx: &mut Ctx<'_>,
+    at: &str,
+    layout: &crate::spec::Layout,
+    dataset: &crate::spec::Dataset,
+) {
+    for segment in &layout.partition_by {
+        let Some((key, template)) = segment.split_once('=') else {
+            continue;
+        };
+        let Some((field_name, _)) = crate::resource::glue::template_field(template) else {
+            continue;
+        };
+        if dataset.fields.get(field_name).is_some_and(|f| !f.required) {
+            ctx.warning(
+                &format!("{at}/projection"),
+                false,
+                format!(
+                    "rows with no {field_name} are written to {key}={}, which the projection does not enumerate: Athena does not read them",
+                    crate::flow::partition::NULL_PARTITION
+                ),
+            )
+            .hint = Some(format!(
+                "make '{field_name}' required (its rows without one are then quarantined), or turn projection off so partitions are registered"
+            ));
+        }
     }
 }
 

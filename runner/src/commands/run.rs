@@ -203,5 +203,10 @@ async fn run_backfill(
         return Ok(Outcome::Findings);
     };
     print_summary(out, args.format, &summary, run_view::backfill)?;
+    write!(
+        err,
+        "{}",
+        run_view::unprojected_notice(&summary.unprojected)
+    )?;
     check_ratio(summary.rejected_total(), summary.read, flow.dataset, err)
 }

@@ -122,6 +122,7 @@ pub fn deliver_notices(summary: &deliver::Summary) -> String {
             let _ = writeln!(text, "{}", notice.replacen("{}", &count.to_string(), 1));
         }
     }
+    text.push_str(&unprojected_notice(&summary.unprojected));
     for behind in &summary.behind {
         let _ = writeln!(
             text,
@@ -133,6 +134,26 @@ pub fn deliver_notices(summary: &deliver::Summary) -> String {
         );
     }
     text
+}
+
+/// The warning about partition folders written outside the partition projection of a
+/// table over the layout (Athena does not read them); empty when there are none.
+pub fn unprojected_notice(folders: &[String]) -> String {
+    if folders.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<&str> = folders.iter().take(5).map(String::as_str).collect();
+    let more = folders.len().saturating_sub(shown.len());
+    format!(
+        "warning: {} partition folder(s) were written outside the table's partition projection, so Athena does not read their rows: {}{}; widen the projection's range in the catalog, or turn `projection` off so the partitions are registered\n",
+        folders.len(),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// One indented line per rejection reason.
@@ -156,6 +177,7 @@ mod tests {
             deduplicated: 4,
             rejected: [("offense_start_datetime".to_owned(), 6)].into(),
             objects: vec!["a".into(), "b".into()],
+            unprojected: Vec::new(),
         };
         assert_eq!(
             backfill(&summary),
@@ -212,6 +234,7 @@ mod tests {
                 dedupe_gaps: 1,
                 offsets_skipped: 5,
             },
+            unprojected: vec!["report_date=2150-01-01/".into()],
             behind: vec![deliver::Behind {
                 partition: 2,
                 delivered_to: 120,
@@ -225,10 +248,12 @@ mod tests {
         error: 2 record(s) of an interrupted batch were no longer in the log (lost by the broker) and could not be delivered
         error: the log served no record for 5 offset(s) between what was delivered and the records read next (removed by retention before delivery, or lost by the broker); a topic with transactions or compaction leaves such gaps too
         error: 1 object(s) of the dedupe window were missing; records delivered before may have been delivered again
+        warning: 1 partition folder(s) were written outside the table's partition projection, so Athena does not read their rows: report_date=2150-01-01/; widen the projection's range in the catalog, or turn `projection` off so the partitions are registered
         error: partition 2 is delivered to offset 120 of 200 (80 behind): another live worker holds it; run deliver again, or wait longer with --patience
         ");
         let clean = deliver::Summary {
             risks: deliver::Risks::default(),
+            unprojected: Vec::new(),
             behind: Vec::new(),
             ..summary
         };

@@ -64,24 +64,29 @@ pub fn partition_keys(layout: &Layout, dataset: &Dataset) -> Vec<PartitionKey> {
         .collect()
 }
 
-fn partition_key(name: &str, template: &str, dataset: &Dataset) -> PartitionKey {
+/// The field a partition template renders and the attribute it takes of it
+/// (`{{ report_datetime.year }}` is `report_datetime` and `year`); `None` for a template that
+/// is more than one field.
+pub fn template_field(template: &str) -> Option<(&str, Option<&str>)> {
     let expression = template
         .trim()
         .strip_prefix("{{")
         .and_then(|t| t.strip_suffix("}}"))
-        .map(str::trim);
-    let (field_name, attribute) = match expression {
-        Some(e)
-            if e.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') =>
-        {
-            match e.split_once('.') {
-                Some((f, a)) => (f, Some(a)),
-                None => (e, None),
-            }
-        }
-        _ => ("", None),
-    };
+        .map(str::trim)?;
+    if !expression
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        return None;
+    }
+    Some(match expression.split_once('.') {
+        Some((f, a)) => (f, Some(a)),
+        None => (expression, None),
+    })
+}
+
+fn partition_key(name: &str, template: &str, dataset: &Dataset) -> PartitionKey {
+    let (field_name, attribute) = template_field(template).unwrap_or(("", None));
     let field: Option<&Field> = dataset.fields.get(field_name);
     let integer = |min: i64, max: i64| -> (&'static str, Vec<(&'static str, String)>) {
         (

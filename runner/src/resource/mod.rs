@@ -6,6 +6,7 @@
 
 pub mod desired;
 pub mod glue;
+pub mod projection;
 
 use std::collections::BTreeMap;
 use std::fmt;

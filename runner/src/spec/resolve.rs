@@ -83,6 +83,9 @@ pub struct Sink<'p> {
     /// The catalog's database and the tables over the layout that do not use partition
     /// projection (which need every new partition registered); `None` without a catalog.
     pub registered: Option<(&'p str, Vec<&'p str>)>,
+    /// Whether a catalog table over the layout uses partition projection (whose rules must
+    /// enumerate every folder written).
+    pub projected: bool,
 }
 
 impl Pipeline {
@@ -191,11 +194,18 @@ impl Pipeline {
                 .collect();
             (catalog.database.as_str(), tables)
         });
+        let projected = self.catalog.as_ref().is_some_and(|catalog| {
+            catalog
+                .tables
+                .values()
+                .any(|t| &t.layout == layout_name && t.projection)
+        });
         Ok(Sink {
             bucket: &storage.bucket,
             layout_name,
             layout,
             registered,
+            projected,
         })
     }
 }
@@ -224,6 +234,7 @@ mod tests {
         );
         // The table over `historical` uses projection: nothing to register.
         assert_eq!(backfill.sink.registered, Some(("seattle_911", vec![])));
+        assert!(backfill.sink.projected);
 
         let Ok(Resolved::Ingest(ingest)) = seattle.resolve("ingest") else {
             panic!("ingest is an ingest");
@@ -245,6 +256,7 @@ mod tests {
             deliver.sink.registered,
             Some(("seattle_911", vec!["offenses_incremental"]))
         );
+        assert!(!deliver.sink.projected);
 
         assert_eq!(
             seattle.resolve("nope").err().as_deref(),

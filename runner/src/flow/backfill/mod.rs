@@ -146,6 +146,7 @@ pub async fn run(
     total.already_done = skipped == files.len();
     total.objects.sort();
     crate::flow::register::partitions(sink, &total.objects, catalog).await?;
+    total.unprojected = crate::flow::register::unprojected(sink, flow.dataset, &total.objects);
     Ok(total)
 }
 

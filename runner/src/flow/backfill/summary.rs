@@ -25,6 +25,10 @@ pub struct Summary {
     pub rejected: BTreeMap<String, u64>,
     /// Objects written (data files and the quarantine).
     pub objects: Vec<String>,
+    /// Partition folders written that the partition projection of a catalog table over the
+    /// layout does not enumerate: Athena does not read their rows.
+    #[serde(default)]
+    pub unprojected: Vec<String>,
 }
 
 impl Summary {

@@ -76,6 +76,9 @@ pub struct Summary {
     pub objects: Vec<String>,
     /// Events of the run that may mean lost or repeated records.
     pub risks: Risks,
+    /// Partition folders written that the partition projection of a catalog table over the
+    /// layout does not enumerate: Athena does not read their rows.
+    pub unprojected: Vec<String>,
     /// With `--once`: the partitions not delivered up to where the topic ended when the run
     /// started, because other live workers still held them when the run's patience ran
     /// out. Empty when every partition was delivered that far.
@@ -223,6 +226,7 @@ pub async fn run(
     summary.risks.dedupe_gaps += job.dedupe_gaps.into_inner();
     summary.objects.sort();
     summary.objects.dedup();
+    summary.unprojected = crate::flow::register::unprojected(sink, flow.dataset, &summary.objects);
     Ok(summary)
 }
 
