@@ -2,6 +2,7 @@
 
 mod athena;
 mod athena_pages;
+mod athena_sql;
 mod backfill;
 mod broker_restart;
 mod cli;

@@ -161,6 +161,23 @@ impl<'p> Planner<'p> {
                 plain(format!("the query does not plan: {}", first_line(message)))
             }
             DataFusionError::SQL(parse, _) => plain(format!("SQL syntax: {parse}")),
+            DataFusionError::NotImplemented(what) => {
+                // A lateral `CROSS JOIN UNNEST(column)` is the common case.
+                let lateral = what.contains("OuterReferenceColumn");
+                Finding {
+                    message: if lateral {
+                        "the embedded engine cannot unnest a column of the table it joins (CROSS JOIN UNNEST): this query runs on Athena only".into()
+                    } else {
+                        format!(
+                            "the embedded engine cannot run this query ({}): it runs on Athena only",
+                            first_line(what)
+                        )
+                    },
+                    word: lateral.then(|| "UNNEST".to_owned()),
+                    hint: None,
+                    athena_only: true,
+                }
+            }
             other => plain(format!(
                 "the query does not plan: {}",
                 first_line(&other.to_string())
@@ -210,6 +227,25 @@ mod tests {
     }
 
     #[test]
+    fn every_query_of_the_athena_corpus_plans_without_a_finding() {
+        let pipeline = seattle();
+        let planner = Planner::new(&pipeline).expect("a catalog").expect("tables");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/queries");
+        let mut planned = 0;
+        for entry in std::fs::read_dir(dir).expect("tests/queries") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "sql") {
+                let sql = std::fs::read_to_string(&path).expect("readable");
+                if let Err(finding) = planner.plan(&sql) {
+                    panic!("{}: {finding:?}", path.display());
+                }
+                planned += 1;
+            }
+        }
+        assert!(planned >= 40, "{planned}");
+    }
+
+    #[test]
     fn a_misspelled_column_table_or_function_is_named_with_a_suggestion() {
         let pipeline = seattle();
         let planner = Planner::new(&pipeline).expect("a catalog").expect("tables");
@@ -241,6 +277,12 @@ mod tests {
             .plan("SELECT at_timezone(report_datetime, 'UTC') FROM {{ table('offenses') }}")
             .expect_err("Athena only");
         assert!(athena.athena_only, "{athena:?}");
+
+        let unnest = planner
+            .plan("SELECT word, count(*) AS n FROM {{ table('offenses') }} CROSS JOIN UNNEST(split(block_address, ' ')) AS t(word) GROUP BY 1")
+            .expect_err("not on the embedded engine");
+        assert!(unnest.athena_only, "{unnest:?}");
+        assert_eq!(unnest.word.as_deref(), Some("UNNEST"));
 
         let partition = planner
             .plan("SELECT count(*) FROM {{ table('offenses') }} WHERE year = 2023 AND month = 5")

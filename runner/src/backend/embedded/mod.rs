@@ -133,11 +133,14 @@ impl Embedded {
         Ok(Embedded { context })
     }
 
-    /// The columns `sql`'s answer would have, from its plan alone (nothing is read), or
-    /// DataFusion's error as it is, for the caller to locate.
+    /// The columns `sql`'s answer would have, from its plans alone (logical and physical:
+    /// what the engine could not run shows too; nothing is read), or DataFusion's error as
+    /// it is, for the caller to locate.
     pub async fn plan(&self, sql: &str) -> std::result::Result<SchemaRef, DataFusionError> {
         let frame = self.context.sql(sql).await?;
-        Ok(Arc::new(frame.schema().as_arrow().clone()))
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        frame.create_physical_plan().await?;
+        Ok(schema)
     }
 
     /// The names of every function the engine knows: scalar, aggregate and window.
