@@ -1,4 +1,4 @@
-//! The Athena query corpus (tests/queries/): 45 queries written as an Athena user writes them
+//! The Athena query corpus (tests/queries/): 47 queries written as an Athena user writes them
 //! (CTEs, window functions, CAST and TRY_CAST, CASE, interval arithmetic, subqueries, and
 //! Trino's date, string, regex, array and aggregate functions) run on the embedded engine over
 //! the backfilled Seattle history, each answer compared with the one

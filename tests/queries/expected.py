@@ -266,6 +266,9 @@ def answers(rows):
     out["43_sectors"] = (["precinct", "sectors"], [[p, len(s)] for p, s in sorted(sectors.items())])
     out["44_day_of_year"] = (["first_day", "last_day"], [[first.timetuple().tm_yday, last.timetuple().tm_yday]])
     out["45_format_datetime"] = (["weekday", "n"], top(grouped(rows, lambda r: r["report_datetime"].strftime("%A")), 3))
+    words = [w for a in addresses for w in a.split(" ")]
+    out["46_unnest_split"] = (["word", "n"], top(Counter(w for w in words if w != ""), 5))
+    out["47_unnest_qualified"] = (["distinct_words", "words"], [[len(set(words)), len(words)]])
     return out
 
 

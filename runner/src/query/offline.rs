@@ -173,7 +173,8 @@ impl<'p> Planner<'p> {
                             first_line(what)
                         )
                     },
-                    word: lateral.then(|| "UNNEST".to_owned()),
+                    word: (lateral || what.to_lowercase().contains("unnest"))
+                        .then(|| "UNNEST".to_owned()),
                     hint: None,
                     athena_only: true,
                 }
@@ -278,11 +279,20 @@ mod tests {
             .expect_err("Athena only");
         assert!(athena.athena_only, "{athena:?}");
 
-        let unnest = planner
-            .plan("SELECT word, count(*) AS n FROM {{ table('offenses') }} CROSS JOIN UNNEST(split(block_address, ' ')) AS t(word) GROUP BY 1")
+        // A lateral unnest runs (rewritten); with ORDINALITY it does not, and says so.
+        let unnest = "{{ table('offenses') }} CROSS JOIN UNNEST(split(block_address, ' '))";
+        planner
+            .plan(&format!(
+                "SELECT word, count(*) AS n FROM {unnest} AS t(word) GROUP BY 1"
+            ))
+            .expect("a lateral unnest plans");
+        let ordinality = planner
+            .plan(&format!(
+                "SELECT word, i FROM {unnest} WITH ORDINALITY AS t(word, i)"
+            ))
             .expect_err("not on the embedded engine");
-        assert!(unnest.athena_only, "{unnest:?}");
-        assert_eq!(unnest.word.as_deref(), Some("UNNEST"));
+        assert!(ordinality.athena_only, "{ordinality:?}");
+        assert_eq!(ordinality.word.as_deref(), Some("UNNEST"), "{ordinality:?}");
 
         let partition = planner
             .plan("SELECT count(*) FROM {{ table('offenses') }} WHERE year = 2023 AND month = 5")

@@ -137,7 +137,7 @@ impl Embedded {
     /// what the engine could not run shows too; nothing is read), or DataFusion's error as
     /// it is, for the caller to locate.
     pub async fn plan(&self, sql: &str) -> std::result::Result<SchemaRef, DataFusionError> {
-        let frame = self.context.sql(sql).await?;
+        let frame = self.context.sql(&trino::unnest::lateral(sql)).await?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
         frame.create_physical_plan().await?;
         Ok(schema)
@@ -291,7 +291,11 @@ impl QueryEngine for Embedded {
     }
 
     async fn query_stream(&self, sql: &str) -> Result<AnswerStream> {
-        let frame = self.context.sql(sql).await.map_err(failure)?;
+        let frame = self
+            .context
+            .sql(&trino::unnest::lateral(sql))
+            .await
+            .map_err(failure)?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.execute_stream().await.map_err(failure)?;
         Ok(AnswerStream {

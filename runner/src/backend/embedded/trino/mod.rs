@@ -11,6 +11,7 @@ mod arrays;
 mod datetime;
 mod json;
 mod text;
+pub mod unnest;
 
 use std::sync::Arc;
 
