@@ -97,6 +97,31 @@ impl<'p> Planner<'p> {
 
     /// DataFusion's error `e` as a finding about the word it names.
     fn finding(&self, e: &DataFusionError) -> Finding {
+        // A function given arguments of types it does not take, wherever DataFusion
+        // wrapped the error: Trino's words for ours, the function's name otherwise.
+        let text = e.to_string();
+        if let Some(at) = text.find("Unexpected parameters (") {
+            let message = text[at..].split(". ").next().unwrap_or_default().to_owned();
+            let word = message.rsplit(' ').next().map(str::to_owned);
+            return Finding {
+                message,
+                word,
+                hint: None,
+                athena_only: false,
+            };
+        }
+        if let Some(call) = quoted_after(
+            &text,
+            "No function matches the given name and argument types '",
+        ) {
+            let name = call.split('(').next().unwrap_or_default().to_owned();
+            return Finding {
+                message: format!("function {name} does not take arguments of these types ({call})"),
+                word: Some(name),
+                hint: Some("CAST the arguments to the types the function takes".into()),
+                athena_only: false,
+            };
+        }
         let plain = |message: String| Finding {
             message,
             word: None,
@@ -293,6 +318,22 @@ mod tests {
             .expect_err("not on the embedded engine");
         assert!(ordinality.athena_only, "{ordinality:?}");
         assert_eq!(ordinality.word.as_deref(), Some("UNNEST"), "{ordinality:?}");
+
+        let types = planner
+            .plan("SELECT date_trunc('month', offense) FROM {{ table('offenses') }}")
+            .expect_err("a type error");
+        assert_eq!(
+            (types.message.as_str(), types.word.as_deref()),
+            (
+                "Unexpected parameters (varchar, varchar) for function date_trunc",
+                Some("date_trunc")
+            )
+        );
+
+        let builtin = planner
+            .plan("SELECT strpos(offense_id, 1) FROM {{ table('offenses') }}")
+            .expect_err("a type error");
+        assert_eq!(builtin.word.as_deref(), Some("strpos"), "{builtin:?}");
 
         let partition = planner
             .plan("SELECT count(*) FROM {{ table('offenses') }} WHERE year = 2023 AND month = 5")
