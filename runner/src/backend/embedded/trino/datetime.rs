@@ -12,7 +12,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::error::Result;
 
-use super::{FunctionSpec, function, integers, invalid, is_integer, is_text, strings};
+use super::{FunctionSpec, Memo, function, integers, invalid, is_integer, is_text, strings};
 
 /// The functions of this module.
 pub(super) const FUNCTIONS: &[FunctionSpec] = &[
@@ -235,17 +235,12 @@ impl Unit {
 /// Each row's unit, parsed once per distinct name.
 fn units(array: &ArrayRef) -> Result<Vec<Option<Unit>>> {
     let names = strings(array)?;
-    let mut cache: Vec<(String, Unit)> = Vec::new();
+    let mut parsed = Memo::new();
     names
         .iter()
         .map(|name| {
-            let Some(name) = name else { return Ok(None) };
-            if let Some((_, unit)) = cache.iter().find(|(n, _)| n == name) {
-                return Ok(Some(*unit));
-            }
-            let unit = Unit::parse(name)?;
-            cache.push((name.to_owned(), unit));
-            Ok(Some(unit))
+            name.map(|n| parsed.get(n, Unit::parse).copied())
+                .transpose()
         })
         .collect()
 }
@@ -385,7 +380,7 @@ fn format_type(args: &[DataType]) -> std::result::Result<DataType, ()> {
 fn format_with(args: &[ArrayRef], translate: fn(&str) -> Result<String>) -> Result<ArrayRef> {
     let micros = wall_micros(&args[0])?;
     let formats = strings(&args[1])?;
-    let mut cache: Vec<(String, String)> = Vec::new();
+    let mut translated = Memo::new();
     let mut out = StringBuilder::new();
     for i in 0..micros.len() {
         let (Some(t), Some(format)) = (
@@ -395,15 +390,8 @@ fn format_with(args: &[ArrayRef], translate: fn(&str) -> Result<String>) -> Resu
             out.append_null();
             continue;
         };
-        let chrono_format = match cache.iter().find(|(f, _)| f == format) {
-            Some((_, c)) => c.clone(),
-            None => {
-                let c = translate(format)?;
-                cache.push((format.to_owned(), c.clone()));
-                c
-            }
-        };
-        out.append_value(t.format(&chrono_format).to_string());
+        let chrono_format = translated.get(format, translate)?;
+        out.append_value(t.format(chrono_format).to_string());
     }
     Ok(Arc::new(out.finish()))
 }
@@ -430,7 +418,7 @@ fn parse_type(args: &[DataType]) -> std::result::Result<DataType, ()> {
 fn parse_with(args: &[ArrayRef], translate: fn(&str) -> Result<String>) -> Result<ArrayRef> {
     let texts = strings(&args[0])?;
     let formats = strings(&args[1])?;
-    let mut cache: Vec<(String, String)> = Vec::new();
+    let mut translated = Memo::new();
     let mut values = Vec::with_capacity(texts.len());
     for i in 0..texts.len() {
         let (Some(text), Some(format)) = (
@@ -440,15 +428,8 @@ fn parse_with(args: &[ArrayRef], translate: fn(&str) -> Result<String>) -> Resul
             values.push(None);
             continue;
         };
-        let chrono_format = match cache.iter().find(|(f, _)| f == format) {
-            Some((_, c)) => c.clone(),
-            None => {
-                let c = translate(format)?;
-                cache.push((format.to_owned(), c.clone()));
-                c
-            }
-        };
-        let parsed = parse_defaulted(text, &chrono_format).ok_or_else(|| {
+        let chrono_format = translated.get(format, translate)?;
+        let parsed = parse_defaulted(text, chrono_format).ok_or_else(|| {
             invalid(format!(
                 "Invalid format: \"{text}\" for format \"{format}\""
             ))

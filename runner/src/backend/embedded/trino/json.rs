@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 use serde_json::Value;
 
-use super::{FunctionSpec, function, invalid, is_text, strings};
+use super::{FunctionSpec, Memo, function, invalid, is_text, strings};
 
 /// The functions of this module.
 pub(super) const FUNCTIONS: &[FunctionSpec] = &[
@@ -24,15 +24,8 @@ fn text_pair(args: &[DataType]) -> std::result::Result<DataType, ()> {
     }
 }
 
-/// One step of a path.
-#[derive(Debug, PartialEq)]
-enum Step {
-    /// A member of an object, or (when it is a number) an element of an array.
-    Key(String),
-}
-
-/// The steps of `path`; a path that is not of Trino's subset is an error naming it.
-fn parse_path(path: &str) -> Result<Vec<Step>> {
+/// The steps of `path` (member names, or array indexes as text); a path that is not of Trino's subset is an error naming it.
+fn parse_path(path: &str) -> Result<Vec<String>> {
     let bad = || invalid(format!("Invalid JSON path: '{path}'"));
     let rest = path.trim().strip_prefix('$').ok_or_else(bad)?;
     let mut steps = Vec::new();
@@ -47,7 +40,7 @@ fn parse_path(path: &str) -> Result<Vec<Step>> {
                 if key.is_empty() {
                     return Err(bad());
                 }
-                steps.push(Step::Key(key));
+                steps.push(key);
             }
             '[' => {
                 let mut key = String::new();
@@ -65,7 +58,7 @@ fn parse_path(path: &str) -> Result<Vec<Step>> {
                         None => return Err(bad()),
                     }
                 }
-                steps.push(Step::Key(key));
+                steps.push(key);
             }
             _ => return Err(bad()),
         }
@@ -74,8 +67,8 @@ fn parse_path(path: &str) -> Result<Vec<Step>> {
 }
 
 /// The value at `steps` in `json`, if there is one.
-fn find<'a>(json: &'a Value, steps: &[Step]) -> Option<&'a Value> {
-    steps.iter().try_fold(json, |at, Step::Key(key)| match at {
+fn find<'a>(json: &'a Value, steps: &[String]) -> Option<&'a Value> {
+    steps.iter().try_fold(json, |at, key| match at {
         Value::Object(members) => members.get(key),
         Value::Array(elements) => elements.get(key.parse::<usize>().ok()?),
         _ => None,
@@ -86,28 +79,16 @@ fn find<'a>(json: &'a Value, steps: &[Step]) -> Option<&'a Value> {
 fn extract(args: &[ArrayRef], answer: fn(&Value) -> Option<String>) -> Result<ArrayRef> {
     let texts = strings(&args[0])?;
     let paths = strings(&args[1])?;
-    let mut parsed: Vec<(String, Vec<Step>)> = Vec::new();
+    let mut parsed = Memo::new();
     let mut out = StringBuilder::new();
     for i in 0..texts.len() {
         if texts.is_null(i) || paths.is_null(i) {
             out.append_null();
             continue;
         }
-        let path = paths.value(i);
-        let at = match parsed.iter().position(|(p, _)| p == path) {
-            Some(at) => at,
-            None => {
-                parsed.push((path.to_owned(), parse_path(path)?));
-                parsed.len() - 1
-            }
-        };
+        let steps = parsed.get(paths.value(i), parse_path)?;
         let value = serde_json::from_str::<Value>(texts.value(i)).ok();
-        out.append_option(
-            value
-                .as_ref()
-                .and_then(|v| find(v, &parsed[at].1))
-                .and_then(answer),
-        );
+        out.append_option(value.as_ref().and_then(|v| find(v, steps)).and_then(answer));
     }
     Ok(Arc::new(out.finish()))
 }

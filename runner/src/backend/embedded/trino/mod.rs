@@ -203,6 +203,31 @@ fn integers(array: &ArrayRef) -> Result<datafusion::arrow::array::Int64Array> {
         .clone())
 }
 
+/// Values made once per distinct text, for the arguments that are the same on most rows
+/// (a format, a pattern, a path, a unit): a query's rows share a few.
+pub(super) struct Memo<T> {
+    made: Vec<(String, T)>,
+}
+
+impl<T> Memo<T> {
+    /// An empty memo.
+    pub(super) fn new() -> Self {
+        Memo { made: Vec::new() }
+    }
+
+    /// The value for `key`, made by `make` the first time.
+    pub(super) fn get(&mut self, key: &str, make: impl FnOnce(&str) -> Result<T>) -> Result<&T> {
+        let at = match self.made.iter().position(|(k, _)| k == key) {
+            Some(at) => at,
+            None => {
+                self.made.push((key.to_owned(), make(key)?));
+                self.made.len() - 1
+            }
+        };
+        Ok(&self.made[at].1)
+    }
+}
+
 /// An error of a function's value, as Trino words it (`INVALID_FUNCTION_ARGUMENT`).
 fn invalid(message: impl Into<String>) -> DataFusionError {
     DataFusionError::Execution(message.into())

@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::error::Result;
 use regex::Regex;
 
-use super::{FunctionSpec, function, integers, invalid, is_integer, is_text, strings};
+use super::{FunctionSpec, Memo, function, integers, invalid, is_integer, is_text, strings};
 
 /// The functions of this module.
 pub(super) const FUNCTIONS: &[FunctionSpec] = &[
@@ -102,31 +102,9 @@ fn split_part(args: &[ArrayRef], _: &DataType) -> Result<ArrayRef> {
     Ok(Arc::new(out.finish()))
 }
 
-/// Each row's compiled pattern, compiled once per distinct pattern; a bad pattern is an
-/// error naming it.
-struct Patterns {
-    compiled: Vec<(String, Regex)>,
-}
-
-impl Patterns {
-    fn new() -> Self {
-        Patterns {
-            compiled: Vec::new(),
-        }
-    }
-
-    fn get(&mut self, pattern: &str) -> Result<&Regex> {
-        let at = match self.compiled.iter().position(|(p, _)| p == pattern) {
-            Some(at) => at,
-            None => {
-                let regex = Regex::new(pattern)
-                    .map_err(|e| invalid(format!("invalid regular expression '{pattern}': {e}")))?;
-                self.compiled.push((pattern.to_owned(), regex));
-                self.compiled.len() - 1
-            }
-        };
-        Ok(&self.compiled[at].1)
-    }
+/// `pattern` compiled; a bad pattern is an error naming it.
+fn compile(pattern: &str) -> Result<Regex> {
+    Regex::new(pattern).map_err(|e| invalid(format!("invalid regular expression '{pattern}': {e}")))
 }
 
 fn regexp_extract_type(args: &[DataType]) -> std::result::Result<DataType, ()> {
@@ -143,7 +121,7 @@ fn regexp_extract(args: &[ArrayRef], _: &DataType) -> Result<ArrayRef> {
     let texts = strings(&args[0])?;
     let patterns = strings(&args[1])?;
     let groups = args.get(2).map(integers).transpose()?;
-    let mut compiled = Patterns::new();
+    let mut compiled = Memo::new();
     let mut out = StringBuilder::new();
     for i in 0..texts.len() {
         let group = match &groups {
@@ -155,7 +133,7 @@ fn regexp_extract(args: &[ArrayRef], _: &DataType) -> Result<ArrayRef> {
             out.append_null();
             continue;
         };
-        let regex = compiled.get(patterns.value(i))?;
+        let regex = compiled.get(patterns.value(i), compile)?;
         let group = usize::try_from(group)
             .ok()
             .filter(|g| *g < regex.captures_len())
@@ -191,14 +169,14 @@ fn regexp_replace(args: &[ArrayRef], _: &DataType) -> Result<ArrayRef> {
         Some(r) => strings(r)?,
         None => Arc::new(StringArray::from(vec![""; texts.len()])),
     };
-    let mut compiled = Patterns::new();
+    let mut compiled = Memo::new();
     let mut out = StringBuilder::new();
     for i in 0..texts.len() {
         if texts.is_null(i) || patterns.is_null(i) || replacements.is_null(i) {
             out.append_null();
             continue;
         }
-        let regex = compiled.get(patterns.value(i))?;
+        let regex = compiled.get(patterns.value(i), compile)?;
         let replacement = java_replacement(replacements.value(i));
         out.append_value(regex.replace_all(texts.value(i), replacement.as_str()));
     }
