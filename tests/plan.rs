@@ -413,3 +413,38 @@ fn validate_warns_when_a_projected_partition_key_may_be_null() {
         ]
     );
 }
+
+#[test]
+fn validate_warns_when_a_projected_partition_is_injected() {
+    let s = Scratch::new("projected-injected");
+    // The historical layout also splits by precinct, a text without `allowed` values.
+    let p = s.pipeline(
+        "seattle.yaml",
+        &[(
+            "        - \"month={{ report_datetime.month }}\"\n",
+            "        - \"month={{ report_datetime.month }}\"\n        - \"area={{ precinct }}\"\n",
+        )],
+    );
+    let output = s.run(&["validate", &p, "--format", "json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "warnings only: {}",
+        text(&output)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let messages: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["path"] == "catalog.tables.offenses.projection")
+        .map(|f| f["message"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "partition 'area' is projected as injected: Athena answers only queries that filter it with `=` (the embedded engine answers the others)",
+            "rows with no precinct are written to area=__HIVE_DEFAULT_PARTITION__, which the projection does not enumerate: Athena does not read them",
+        ]
+    );
+}

@@ -394,15 +394,16 @@ fn check_tables(ctx: &mut Ctx<'_>) {
         if let (true, Some(layout), Some(dataset)) =
             (table.projection, layout, p.datasets.get(&table.dataset))
         {
-            projected_nulls(ctx, &at, layout, dataset);
+            check_projection(ctx, &at, layout, dataset);
         }
     }
 }
 
-/// A projected partition key whose field may be NULL puts those rows in
-/// `key=__HIVE_DEFAULT_PARTITION__`, a value the projection never enumerates: a warning at
-/// the table's `projection`.
-fn projected_nulls(
+/// What Athena's projection of a table over `layout` would miss: a key whose field may be
+/// NULL puts those rows in `key=__HIVE_DEFAULT_PARTITION__`, a value the projection never
+/// enumerates; a key projected as `injected` (text without `allowed` values) answers only
+/// queries that filter it with `=`. Warnings at the table's `projection`.
+fn check_projection(
     ctx: &mut Ctx<'_>,
     at: &str,
     layout: &crate::spec::Layout,
@@ -428,6 +429,21 @@ fn projected_nulls(
                 "make '{field_name}' required (its rows without one are then quarantined), or turn projection off so partitions are registered"
             ));
         }
+    }
+    let keys = crate::resource::glue::partition_keys(layout, dataset);
+    for key in keys
+        .iter()
+        .filter(|k| k.projection.contains(&("type", "injected".into())))
+    {
+        ctx.warning(
+            &format!("{at}/projection"),
+            false,
+            format!(
+                "partition '{}' is projected as injected: Athena answers only queries that filter it with `=` (the embedded engine answers the others)",
+                key.name
+            ),
+        )
+        .hint = Some("give its field `allowed` values, or turn projection off so partitions are registered".into());
     }
 }
 
