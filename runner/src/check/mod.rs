@@ -2,6 +2,7 @@
 //! sections, templates, formats, timezones, regexes and the types that flow into partition
 //! paths. Every check runs and every finding is collected; nothing stops at the first.
 
+mod columns;
 mod dataset;
 mod durations;
 pub mod names;
@@ -40,6 +41,7 @@ pub fn check(doc: &Document) -> (Option<Validated>, Vec<Diagnostic>) {
     durations::check_durations(&mut ctx);
     refs::check_references(&mut ctx);
     templates::check_templates(&mut ctx);
+    columns::check_columns(&mut ctx);
     sql::check_sql(&mut ctx);
     let diags = ctx.out;
     let ok = !diags
