@@ -246,3 +246,55 @@ fn validate_annotates_each_finding_for_github_actions() {
     }
     assert!(text.trim_end().ends_with('.'), "the summary closes: {text}");
 }
+
+#[test]
+fn runner_test_passes_the_shipped_rule_tests() {
+    let output = runner(&["test", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(report["failed"], 0, "{report:#}");
+    let pipelines: Vec<&str> = report["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .map(|t| t["pipeline"].as_str().unwrap_or(""))
+        .collect();
+    for pipeline in ["seattle-911-crime", "seattle-fire-911"] {
+        assert!(
+            pipelines.iter().filter(|p| **p == pipeline).count() >= 4,
+            "{pipeline} carries its tests: {report:#}"
+        );
+    }
+}
+
+#[test]
+fn a_rule_test_that_fails_shows_each_difference_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("runner-rule-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let text = std::fs::read_to_string(root().join("pipelines/seattle_911_crime.yaml"))
+        .expect("pipeline")
+        // The rule under test changes: precinct codes are no longer upper-cased.
+        .replacen(
+            "precinct: { type: string, case: upper, null_if: [UNKNOWN, OOJ, \"-\"] }",
+            "precinct: { type: string, null_if: [UNKNOWN, OOJ, \"-\"] }",
+            1,
+        )
+        // And a test expects a rejection the rules do not make.
+        .replacen(
+            "rejected: { field: report_number, reason: does not match }",
+            "rejected: { field: offense_id }",
+            1,
+        );
+    let file = dir.join("seattle.yaml");
+    std::fs::write(&file, text).expect("write");
+    let output = runner(&["test", file.to_str().expect("UTF-8")]);
+    std::fs::remove_dir_all(&dir).ok();
+    insta::assert_snapshot!(
+        "rule_test_failures",
+        crate::util::transcript(&output, &dir)
+            .lines()
+            .filter(|l| !l.ends_with(" ... ok"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -39,6 +39,18 @@ pub enum Command {
         after_help = "Examples:\n  runner validate\n  runner validate pipelines/seattle_911_crime.yaml\n  runner validate pipelines/ --format json > findings.json\n  runner validate --format github   # annotations on the pull request in GitHub Actions"
     )]
     Validate(ValidateArgs),
+    /// Run the rule tests of pipeline files (`tests:`): each raw row is cleaned by its
+    /// dataset's rules, offline, and compared with what the test expects.
+    ///
+    /// A test gives a raw row (`input`, by source column) and either the cleaned values of
+    /// the fields it checks (`expect.row`) or the field that rejects it (`expect.rejected`).
+    /// Each failure prints what was expected and what the rules gave, field by field.
+    ///
+    /// Exit status: 0 every test passed; 1 a test failed or a file has errors; 2 usage error.
+    #[command(
+        after_help = "Examples:\n  runner test\n  runner test pipelines/seattle_911_crime.yaml\n  runner test --format json > tests.json"
+    )]
+    Test(TestArgs),
     /// Show what `apply` would change: reads the actual Kafka topics, S3 bucket and Glue
     /// database and tables from the target and compares them with the pipeline.
     ///
@@ -281,6 +293,17 @@ pub struct DashboardArgs {
     #[arg(long, value_enum, default_value_t = crate::query::EngineChoice::Auto)]
     pub engine: crate::query::EngineChoice,
     /// Output format of the report of pages written: `human` or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// Arguments of `runner test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Pipeline files, or directories whose *.yaml and *.yml files are read.
+    #[arg(default_value = "pipelines")]
+    pub paths: Vec<PathBuf>,
+    /// Output format: `human` or `json` (for CI).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

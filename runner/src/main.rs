@@ -45,6 +45,7 @@ fn main() -> ExitCode {
     let mut err = Redacting::new(std::io::stderr());
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(args, &mut out, &mut err),
+        Command::Test(args) => commands::test::run(args, &mut out, &mut err),
         Command::Schema(args) => commands::schema::run(args, &mut out),
         Command::Plan(args) => block_on(commands::plan::run(args, &mut out, &mut err)),
         Command::Apply(args) => block_on(commands::apply::run(args, &mut out, &mut err)),

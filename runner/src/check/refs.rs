@@ -53,6 +53,52 @@ pub(super) fn check_references(ctx: &mut Ctx<'_>) {
     check_tables(ctx);
     check_dashboard(ctx);
     check_targets(ctx);
+    check_rule_tests(ctx);
+}
+
+/// Rule tests name a dataset, expect exactly one of `row` and `rejected`, and name fields of
+/// the dataset there.
+fn check_rule_tests(ctx: &mut Ctx<'_>) {
+    let p = ctx.pipeline;
+    for (name, test) in &p.tests {
+        let at = ptr(&["tests", name]);
+        reference(
+            ctx,
+            &format!("{at}/dataset"),
+            "dataset",
+            &test.dataset,
+            p.datasets.keys(),
+        );
+        let expect = &test.expect;
+        if expect.row.is_some() == expect.rejected.is_some() {
+            ctx.error(
+                &format!("{at}/expect"),
+                true,
+                "expect either `row` (the cleaned values) or `rejected` (the field that rejects the row)",
+            );
+        }
+        let Some(dataset) = p.datasets.get(&test.dataset) else {
+            continue;
+        };
+        for field in expect.row.iter().flat_map(|row| row.keys()) {
+            reference(
+                ctx,
+                &format!("{at}/expect/row/{field}"),
+                "field",
+                field,
+                dataset.fields.keys(),
+            );
+        }
+        if let Some(rejected) = &expect.rejected {
+            reference(
+                ctx,
+                &format!("{at}/expect/rejected/field"),
+                "field",
+                &rejected.field,
+                dataset.fields.keys(),
+            );
+        }
+    }
 }
 
 /// Reports `name` at `at` unless it is one of `known`, with a suggestion.

@@ -7,6 +7,7 @@
 //! returned beside the clean batch, so every input row is accounted for.
 
 pub mod parse;
+pub mod rule_tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -10,6 +10,7 @@ pub mod reference;
 pub mod run;
 pub mod run_view;
 pub mod schema;
+pub mod test;
 pub mod validate;
 
 /// How a command ended, as a process exit status CI can act on.

@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod flow;
 pub mod query;
 pub mod resolve;
+pub mod rule_test;
 pub mod source;
 pub mod storage;
 pub mod target;
@@ -68,6 +69,10 @@ pub struct Pipeline {
     /// Remote targets by name (`--target NAME`). The embedded `local` target is built in.
     #[serde(default)]
     pub targets: IndexMap<String, Target>,
+    /// Tests of the datasets' cleaning rules by name (`runner test`): a raw row and what
+    /// the rules must make of it.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tests: IndexMap<String, rule_test::RuleTest>,
 }
 
 /// The JSON Schema of a pipeline file (draft-07, which yaml-language-server understands).

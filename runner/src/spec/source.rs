@@ -26,7 +26,8 @@ impl Source {
 }
 
 /// The kinds of source, used to pick per-source column names in a dataset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     /// `kind: csv`.
     Csv,
