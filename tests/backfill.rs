@@ -462,8 +462,22 @@ fn a_missing_bucket_or_column_is_a_clear_error() {
             .contains("bucket 'seattle-911' does not exist: run `runner apply` first")
     );
 
+    // A single local file with other columns is found by validate, at the field, before
+    // anything runs.
     let export = crate::util::root().join("data/spd_crime_data_2008_present_export_sample.csv");
     let wrong = s.pipeline_reading("wrong.yaml", &export.display().to_string(), &[]);
+    let refused = s.run(&["apply", &wrong]);
+    let refusal = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(refused.status.code(), Some(1), "{refusal}");
+    assert!(
+        refusal.contains("has no column 'report_number'")
+            && refusal.contains("in datasets.offenses.fields.report_number"),
+        "{refusal}"
+    );
+
+    // A glob is read only by the run, which names the input and the column.
+    let glob = crate::util::root().join("data/spd_crime_data_2008_present_export_sampl?.csv");
+    let wrong = s.pipeline_reading("glob.yaml", &glob.display().to_string(), &[]);
     assert_eq!(s.run(&["apply", &wrong]).status.code(), Some(0));
     let missing = s.run(&["run", "backfill", &wrong]);
     let err = String::from_utf8_lossy(&missing.stderr).into_owned();

@@ -278,7 +278,7 @@ fn prune_deletes_only_marked_leftovers_and_only_when_asked() {
         "without.yaml",
         &[
             (
-                "    offenses_incremental:\n      dataset: offenses\n      layout: incremental\n      description: SPD crime reports delivered from the live feed through Kafka.\n",
+                "    offenses_incremental:\n      dataset: offenses\n      layout: incremental\n      description: SPD crime reports delivered from the live feed through Kafka.\n      checks:\n        - unique: [offense_id]\n        - name: the live feed is flowing\n          severity: warn\n          freshness: { column: report_datetime, within: 2d }\n",
                 "",
             ),
             (reads_it, "table('offenses')"),

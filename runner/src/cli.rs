@@ -78,6 +78,18 @@ pub enum Command {
         after_help = "Examples:\n  runner apply\n  runner plan --target aws --out plan.json && runner apply plan.json --target aws\n  runner apply --target aws --format json > applied.json"
     )]
     Apply(ApplyArgs),
+    /// Run the data checks of the catalog tables (`checks:`) on the embedded engine or
+    /// Athena: not_null, unique, accepted_values, range, row_count, freshness and SQL checks.
+    ///
+    /// Each check is a query of the rows that break it; it passes when there are none, and
+    /// otherwise reports how many, with up to five of them.
+    ///
+    /// Exit status: 0 every check passed (`severity: warn` checks may fail); 1 a check
+    /// failed or could not run; 2 usage error.
+    #[command(
+        after_help = "Examples:\n  runner check\n  runner check --table offenses\n  runner check --target aws --engine athena --format json"
+    )]
+    Check(CheckArgs),
     /// Run a data flow of the pipeline by name: `backfill` (CSV history to the layout),
     /// `ingest` (Socrata API to the topic) or `deliver` (topic to the layout).
     ///
@@ -293,6 +305,24 @@ pub struct DashboardArgs {
     #[arg(long, value_enum, default_value_t = crate::query::EngineChoice::Auto)]
     pub engine: crate::query::EngineChoice,
     /// Output format of the report of pages written: `human` or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// Arguments of `runner check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The pipelines and the target.
+    #[command(flatten)]
+    pub pipelines: PipelineArgs,
+    /// Only this catalog table's checks.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// The engine: `auto` (Athena when the target has an `athena:` section), `embedded`
+    /// or `athena`.
+    #[arg(long, value_enum, default_value_t = crate::query::EngineChoice::Auto)]
+    pub engine: crate::query::EngineChoice,
+    /// Output format: `human` or `json` (for CI).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

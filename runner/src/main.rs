@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => block_on(commands::apply::run(args, &mut out, &mut err)),
         Command::Run(args) => block_on(commands::run::run(args, &mut out, &mut err)),
         Command::Query(args) => block_on(commands::query::run(args, &mut out, &mut err)),
+        Command::Check(args) => block_on(commands::check::run(args, &mut out, &mut err)),
         Command::Dashboard(args) => block_on(commands::dashboard::run(args, &mut out, &mut err)),
     };
     let result = result.and_then(|o| out.flush().map(|()| o).map_err(CommandError::from));

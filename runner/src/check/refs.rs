@@ -442,6 +442,47 @@ fn check_tables(ctx: &mut Ctx<'_>) {
         {
             check_projection(ctx, &at, layout, dataset);
         }
+        check_data_checks(ctx, &at, table, layout);
+    }
+}
+
+/// Each data check of a table gives exactly one kind, and names columns the table has (its
+/// dataset's fields and its layout's partition keys).
+fn check_data_checks(
+    ctx: &mut Ctx<'_>,
+    at: &str,
+    table: &crate::spec::Table,
+    layout: Option<&crate::spec::Layout>,
+) {
+    let mut columns: Vec<String> = ctx
+        .pipeline
+        .datasets
+        .get(&table.dataset)
+        .map(|d| d.fields.keys().cloned().collect())
+        .unwrap_or_default();
+    columns.extend(
+        layout
+            .iter()
+            .flat_map(|l| l.partition_by.iter())
+            .filter_map(|segment| segment.split_once('=').map(|(key, _)| key.to_owned())),
+    );
+    for (i, check) in table.checks.iter().enumerate() {
+        let here = format!("{at}/checks/{i}");
+        if check.kinds() != 1 {
+            ctx.error(
+                &here,
+                false,
+                "a check is exactly one of not_null, unique, accepted_values, range, row_count, freshness and sql",
+            );
+            continue;
+        }
+        for column in check.columns() {
+            if !columns.iter().any(|c| c == column) {
+                let message = format!("the table has no column '{column}'");
+                ctx.error(&here, false, message).hint =
+                    did_you_mean(column, columns.iter().map(String::as_str));
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod apply_view;
+pub mod check;
 pub mod dashboard;
 pub mod pipelines;
 pub mod plan;

@@ -1,6 +1,7 @@
 //! Named queries: rendering a query template for an engine, choosing the engine of a target,
 //! and writing an answer as a table, CSV or JSON; `offline` plans them with no data.
 
+pub mod checks;
 pub mod offline;
 
 use std::fmt::Write as _;

@@ -30,4 +30,7 @@ pub struct Table {
     /// A description stored with the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Data checks on the table's rows (`runner check`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<super::check::DataCheck>,
 }

@@ -5,6 +5,7 @@
 //! description, which editors show through yaml-language-server.
 
 pub mod catalog;
+pub mod check;
 pub mod dataset;
 pub mod flow;
 pub mod query;
