@@ -1,10 +1,10 @@
 //! runner: a declarative pipeline-as-config runner. The map of the house:
 //!
-//! - validate: `commands::validate` -> `load` (YAML into `spec`) -> `check` -> `diag`.
+//! - validate, test: `commands::validate` -> `load` (YAML into `spec`) -> `check` (SQL via `query::offline`) -> `diag`; `commands::test` -> `clean::rule_tests`.
 //! - plan: `load`, `check` -> `resource` (desired) + `backend::target` -> `backend` -> `plan`.
 //! - apply: the plan path, or a saved plan -> `lock` (remote targets) -> `apply` -> `backend`.
 //! - run: `load`, `check` -> `spec::resolve` + `backend::target` -> `flow` (backfill, ingest, deliver) -> `clean`, `backend`.
-//! - query, dashboard: `load`, `check`, `backend::target` -> `query` -> `backend` -> `dashboard`.
+//! - query, dashboard, check: `load`, `check`, `backend::target` -> `query` (`query::checks`) -> `backend` -> `dashboard`.
 //! - The paths, and the module map in dependency order: docs/architecture.md.
 //!
 //! The data flows one way: [`load`] reads YAML into the typed [`spec`] with spans kept,
