@@ -448,3 +448,78 @@ fn validate_warns_when_a_projected_partition_is_injected() {
         ]
     );
 }
+
+#[test]
+fn plan_sample_shows_the_rows_a_rule_change_rejects_or_nulls() {
+    let s = Scratch::new("plan-sample");
+    let p = s.pipeline("seattle.yaml", &[]);
+    let first = s.run(&["plan", &p, "--sample", "500", "--format", "json"]);
+    let plan: Value = serde_json::from_slice(&first.stdout).expect("JSON plan");
+    assert!(
+        plan["data"][0]["before"].is_null(),
+        "nothing applied yet: {plan:#}"
+    );
+    assert_eq!(s.run(&["apply", &p]).status.code(), Some(0));
+
+    // The rules change: offense codes must be digits, and SW is no longer a precinct.
+    let edited = s.pipeline(
+        "edited.yaml",
+        &[
+            (
+                "      offense_code: { type: string }",
+                "      offense_code: { type: string, pattern: \"^[0-9]+$\" }",
+            ),
+            (
+                "null_if: [UNKNOWN, OOJ, \"-\"] }",
+                "null_if: [UNKNOWN, OOJ, \"-\", SW] }",
+            ),
+        ],
+    );
+    let sampled = s.run(&["plan", &edited, "--sample", "500", "--format", "json"]);
+    assert_eq!(sampled.status.code(), Some(0), "{}", text(&sampled));
+    let plan: Value = serde_json::from_slice(&sampled.stdout).expect("JSON plan");
+    let effect = &plan["data"][0];
+    assert_eq!(effect["flow"], "backfill");
+    // Counted from the first 500 rows of the CSV: 280 codes are not all digits (13A, 23H,
+    // ...), and 35 of the rows still kept are in precinct SW.
+    assert_eq!(
+        effect["before"],
+        serde_json::json!({"kept": 500, "rejected": 0})
+    );
+    assert_eq!(
+        effect["after"],
+        serde_json::json!({"kept": 220, "rejected": 280})
+    );
+    assert_eq!(effect["fields"]["offense_code"]["newly_rejected"], 280);
+    assert_eq!(effect["fields"]["precinct"]["became_null"], 35);
+    assert_eq!(effect["fields"]["precinct"]["examples"][0]["after"], "null");
+
+    let human = text(&s.run(&["plan", &edited, "--sample", "500"]));
+    assert!(
+        human.contains("kept 500 -> 220, rejected 0 -> 280"),
+        "{human}"
+    );
+    assert!(
+        human.contains("OVER the limit, a backfill would fail"),
+        "{human}"
+    );
+    // A sample file of the source's columns stands in for the source: the dirty fixture's
+    // 6 readable rows.
+    let dirty = root().join("tests/fixtures/spd_crime_dirty.csv");
+    let from_file = s.run(&[
+        "plan",
+        &edited,
+        "--sample",
+        "100",
+        "--sample-file",
+        dirty.to_str().expect("UTF-8"),
+        "--format",
+        "json",
+    ]);
+    let plan: Value = serde_json::from_slice(&from_file.stdout).expect("JSON plan");
+    assert_eq!(plan["data"].as_array().map(Vec::len), Some(1), "{plan:#}");
+    assert_eq!(plan["data"][0]["rows"], 6, "{plan:#}");
+
+    // Nothing was written: the history's folder is still absent.
+    assert!(!s.state().join("s3/seattle-911/historical").exists());
+}

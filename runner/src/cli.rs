@@ -184,6 +184,15 @@ pub struct PlanArgs {
     /// declares.
     #[arg(long)]
     pub prune: bool,
+    /// Also show what the cleaning rules in the files do to the first N rows of each
+    /// backfill's local CSV source, against the rules last applied: rows kept and rejected
+    /// before and after, and per field the values that change, become NULL or start to be
+    /// rejected, with examples. Nothing is written.
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
+    /// The rows to sample (a CSV file of the source's columns) instead of the sources.
+    #[arg(long, value_name = "FILE", requires = "sample")]
+    pub sample_file: Option<PathBuf>,
 }
 
 /// Arguments of `runner apply`.

@@ -176,6 +176,7 @@ async fn apply_each(
             return Ok(Outcome::Findings);
         }
         if !plan.has_changes() {
+            keep_applied_rules(&backends, &pipeline.pipeline, err).await?;
             report
                 .results
                 .push(PipelineResult::new(&plan, Report::default()));
@@ -228,10 +229,28 @@ async fn apply_each(
         }
         if done.failed.is_some() {
             outcome = Outcome::Findings;
+        } else {
+            keep_applied_rules(&backends, &pipeline.pipeline, err).await?;
         }
         report.results.push(PipelineResult::new(&plan, done));
     }
     Ok(outcome)
+}
+
+/// Keeps the pipeline's cleaning rules as the applied ones, for `plan --sample` to compare
+/// with; a failure is a warning (the resources are applied).
+async fn keep_applied_rules(
+    backends: &crate::backend::Backends,
+    pipeline: &crate::spec::Pipeline,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
+    if let Err(e) = crate::plan::applied::save(backends.objects.as_ref(), pipeline).await {
+        writeln!(
+            err,
+            "warning: could not keep the applied cleaning rules: {e}"
+        )?;
+    }
+    Ok(())
 }
 
 /// Why `plan` may not be applied with these flags, if it may not.

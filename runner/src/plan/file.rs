@@ -14,6 +14,10 @@ pub struct PlanFile {
     pub format_version: u32,
     /// One plan per pipeline.
     pub plans: Vec<Plan>,
+    /// With `--sample`: what the rules in the files do to sample rows, against the rules
+    /// last applied (shown, not applied).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", skip_deserializing)]
+    pub data: Vec<super::sample::DataEffect>,
 }
 
 impl PlanFile {
@@ -22,6 +26,7 @@ impl PlanFile {
         PlanFile {
             format_version: FORMAT_VERSION,
             plans,
+            data: Vec::new(),
         }
     }
 

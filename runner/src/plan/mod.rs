@@ -3,9 +3,11 @@
 //! prints it for people; the JSON form is the same struct serialized.
 
 pub mod actual;
+pub mod applied;
 pub mod diff;
 pub mod file;
 pub mod render;
+pub mod sample;
 
 use serde::{Deserialize, Serialize};
 

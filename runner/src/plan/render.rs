@@ -88,6 +88,60 @@ pub fn summary_line(plan: &Plan) -> String {
     )
 }
 
+/// The data effect of the rules on a sample, for people: counts before and after, then per
+/// field what changes, with examples.
+pub fn data_effect(effect: &super::sample::DataEffect) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let after = effect.after;
+    let _ = writeln!(
+        text,
+        "\nData: flow '{}', dataset '{}', on the first {} rows of its source:",
+        effect.flow, effect.dataset, effect.rows
+    );
+    match effect.before {
+        Some(before) => {
+            let _ = writeln!(
+                text,
+                "  kept {} -> {}, rejected {} -> {}",
+                before.kept, after.kept, before.rejected, after.rejected
+            );
+        }
+        None => {
+            let _ = writeln!(
+                text,
+                "  kept {}, rejected {} (no rules applied yet to compare with)",
+                after.kept, after.rejected
+            );
+        }
+    }
+    let over = if effect.reject_ratio > effect.max_reject_ratio {
+        ": OVER the limit, a backfill would fail"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        text,
+        "  rejects {:.2}% of the sample; max_reject_ratio {:.2}%{over}",
+        effect.reject_ratio * 100.0,
+        effect.max_reject_ratio * 100.0
+    );
+    for (field, f) in &effect.fields {
+        let _ = writeln!(
+            text,
+            "  ~ {field}: {} changed, {} became null, {} newly rejected",
+            f.changed, f.became_null, f.newly_rejected
+        );
+        for e in &f.examples {
+            let _ = writeln!(text, "      row {}: {} -> {}", e.row, e.before, e.after);
+        }
+    }
+    if effect.before.is_some() && effect.fields.is_empty() {
+        let _ = writeln!(text, "  no row of the sample changes.");
+    }
+    text
+}
+
 fn risk_name(risk: Risk) -> &'static str {
     match risk {
         Risk::Safe => "safe",
