@@ -12,7 +12,7 @@ use super::plan::make_plan;
 use super::{CommandError, Outcome};
 use crate::apply::{Report, apply};
 use crate::backend::target::LOCAL;
-use crate::cli::{ApplyArgs, Format};
+use crate::cli::ApplyArgs;
 use crate::plan::file::PlanFile;
 use crate::plan::{Action, Plan, Summary};
 use crate::resource::Address;
@@ -98,10 +98,7 @@ pub async fn run(
 ) -> Result<Outcome, CommandError> {
     let mut report = ApplyReport::default();
     let outcome = apply_each(args, &mut report, err).await?;
-    match args.format {
-        Format::Json => super::write_json(out, &report)?,
-        Format::Human => write!(out, "{}", apply_view::human(&report))?,
-    }
+    super::print(out, args.format, &report, apply_view::human)?;
     Ok(outcome)
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::pipelines::load_valid;
 use super::query::connect_engine;
 use super::{CommandError, Outcome};
-use crate::cli::{CheckArgs, Format};
+use crate::cli::CheckArgs;
 use crate::query::checks::{self, CheckResult};
 use crate::spec::check::CheckSeverity;
 use crate::stop::Stop;
@@ -69,15 +69,8 @@ pub async fn run(
         writeln!(err, "error: no catalog table '{table}' has checks")?;
         return Ok(Outcome::Usage);
     }
-    match args.format {
-        Format::Json => super::write_json(out, &report)?,
-        Format::Human => write!(out, "{}", human(&report))?,
-    }
-    Ok(if report.failed > 0 {
-        Outcome::Findings
-    } else {
-        Outcome::Success
-    })
+    super::print(out, args.format, &report, human)?;
+    Ok(super::failed_if(report.failed))
 }
 
 /// The human view: a line per check, a failing one's count and example rows below it, then
@@ -98,10 +91,8 @@ fn human(report: &CheckReport) -> String {
     }
     let _ = writeln!(
         text,
-        "{} checks: {} passed, {} failed.",
-        report.passed + report.failed,
-        report.passed,
-        report.failed
+        "{}",
+        super::tally("checks", report.passed, report.failed)
     );
     text
 }

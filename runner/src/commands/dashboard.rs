@@ -12,7 +12,7 @@ use super::query::connect_engine;
 use super::{CommandError, Outcome};
 use crate::backend::Answer;
 use crate::check::Validated;
-use crate::cli::{DashboardArgs, Format};
+use crate::cli::DashboardArgs;
 use crate::dashboard::{self, Provenance, Shown};
 use crate::query;
 use crate::stop::Stop;
@@ -98,10 +98,7 @@ pub async fn run(
             None => outcome = Outcome::Findings,
         }
     }
-    match args.format {
-        Format::Json => super::write_json(out, &report)?,
-        Format::Human => write!(out, "{}", human(&report))?,
-    }
+    super::print(out, args.format, &report, human)?;
     Ok(outcome)
 }
 

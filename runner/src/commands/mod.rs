@@ -80,6 +80,37 @@ pub fn write_json<T: serde::Serialize>(
     Ok(())
 }
 
+/// Prints `report` as JSON (with its `format_version`) or through its human view.
+pub fn print<T: serde::Serialize>(
+    out: &mut dyn std::io::Write,
+    format: crate::cli::Format,
+    report: &T,
+    human: fn(&T) -> String,
+) -> Result<(), CommandError> {
+    match format {
+        crate::cli::Format::Json => write_json(out, report)?,
+        crate::cli::Format::Human => write!(out, "{}", human(report))?,
+    }
+    Ok(())
+}
+
+/// The closing line of a report of things that pass or fail: `14 tests: 13 passed, 1 failed.`
+pub fn tally(things: &str, passed: usize, failed: usize) -> String {
+    format!(
+        "{} {things}: {passed} passed, {failed} failed.",
+        passed + failed
+    )
+}
+
+/// Exit 1 when anything failed, else 0.
+pub fn failed_if(failed: usize) -> Outcome {
+    if failed > 0 {
+        Outcome::Findings
+    } else {
+        Outcome::Success
+    }
+}
+
 impl Outcome {
     /// The exit code.
     pub fn code(self) -> u8 {

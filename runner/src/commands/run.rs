@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::pipelines::{load_valid, the_one};
 use super::run_view;
 use super::{CommandError, Outcome};
-use crate::cli::{Format, RunArgs};
+use crate::cli::RunArgs;
 use crate::flow::error::FlowError;
 use crate::flow::{backfill, deliver, ingest};
 use crate::spec::resolve::{Backfill, Resolved};
@@ -78,7 +78,7 @@ pub async fn run(
             let Some(summary) = finished(result.await, validated, args, err)? else {
                 return Ok(Outcome::Findings);
             };
-            print_summary(out, args.format, &summary, run_view::ingest)?;
+            super::print(out, args.format, &summary, run_view::ingest)?;
             write!(err, "{}", run_view::ingest_notices(&summary, flow.dataset))?;
             if summary.over_reject_limit.is_some() {
                 return Ok(Outcome::Findings);
@@ -95,7 +95,7 @@ pub async fn run(
             let Some(summary) = finished(result.await, validated, args, err)? else {
                 return Ok(Outcome::Findings);
             };
-            print_summary(out, args.format, &summary, run_view::deliver)?;
+            super::print(out, args.format, &summary, run_view::deliver)?;
             deliver_outcome(&summary, err)
         }
     }
@@ -115,20 +115,6 @@ fn finished<T>(
             Ok(None)
         }
     }
-}
-
-/// Prints a flow's summary: as JSON, or through its human view.
-fn print_summary<T: serde::Serialize>(
-    out: &mut dyn Write,
-    format: Format,
-    summary: &T,
-    human: fn(&T) -> String,
-) -> Result<(), CommandError> {
-    match format {
-        Format::Json => super::write_json(out, summary)?,
-        Format::Human => write!(out, "{}", human(summary))?,
-    }
-    Ok(())
 }
 
 /// Prints why a flow stopped, with the file and flow, and whether running it again may
@@ -202,7 +188,7 @@ async fn run_backfill(
     let Some(summary) = finished(result, validated, args, err)? else {
         return Ok(Outcome::Findings);
     };
-    print_summary(out, args.format, &summary, run_view::backfill)?;
+    super::print(out, args.format, &summary, run_view::backfill)?;
     write!(
         err,
         "{}",

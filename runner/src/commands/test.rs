@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::pipelines::load_valid;
 use super::{CommandError, Outcome};
 use crate::clean::rule_tests::{self, Verdict};
-use crate::cli::{Format, TestArgs};
+use crate::cli::TestArgs;
 
 /// What `runner test` found: the report its views render.
 #[derive(Debug, Default, Serialize)]
@@ -64,15 +64,8 @@ pub fn run(
             });
         }
     }
-    match args.format {
-        Format::Json => super::write_json(out, &report)?,
-        Format::Human => write!(out, "{}", human(&report))?,
-    }
-    Ok(if report.failed > 0 {
-        Outcome::Findings
-    } else {
-        Outcome::Success
-    })
+    super::print(out, args.format, &report, human)?;
+    Ok(super::failed_if(report.failed))
 }
 
 /// The human view: a line per test, each failure's differences below it, then the count.
@@ -91,10 +84,8 @@ fn human(report: &TestReport) -> String {
     }
     let _ = writeln!(
         text,
-        "{} tests: {} passed, {} failed.",
-        report.passed + report.failed,
-        report.passed,
-        report.failed
+        "{}",
+        super::tally("tests", report.passed, report.failed)
     );
     text
 }
