@@ -25,16 +25,11 @@ pub async fn partitions(
     let mut partitions: Vec<Partition> = objects
         .iter()
         .filter_map(|key| {
-            let dir = &key[..key.rfind('/')? + 1];
-            let relative = dir.strip_prefix(&layout.prefix)?;
-            let values = relative
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .map(|s| s.split_once('=').map(|(_, v)| v.to_owned()))
-                .collect::<Option<Vec<_>>>()?;
+            let (folder, segments) =
+                crate::resource::projection::partition_folder(&layout.prefix, key)?;
             Some(Partition {
-                values,
-                location: format!("s3://{}/{dir}", sink.bucket),
+                values: segments.iter().map(|(_, v)| (*v).to_owned()).collect(),
+                location: format!("s3://{}/{}{folder}", sink.bucket, layout.prefix),
             })
         })
         .collect();

@@ -59,6 +59,23 @@ impl Rule {
     }
 }
 
+/// The partition folder of object `key` under `prefix` (`year=2024/month=3/`, empty for a
+/// key right under it) and its `name=value` segments in order; `None` for a key outside the
+/// prefix or in a folder that is not `name=value` (the quarantine).
+pub fn partition_folder<'k>(
+    prefix: &str,
+    key: &'k str,
+) -> Option<(&'k str, Vec<(&'k str, &'k str)>)> {
+    let relative = key.strip_prefix(prefix)?;
+    let folder = &relative[..relative.rfind('/').map_or(0, |end| end + 1)];
+    let segments = folder
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split_once('='))
+        .collect::<Option<Vec<_>>>()?;
+    Some((folder, segments))
+}
+
 /// The partition folders (relative to the layout's prefix, `year=2150/month=1/`) among the
 /// object keys `written` that a projected table over `layout` of `dataset` rows does not
 /// enumerate on `today`, sorted and each once.
@@ -78,20 +95,15 @@ pub fn unprojected(
     let mut unseen: Vec<String> = written
         .iter()
         .filter_map(|key| {
-            let relative = key.strip_prefix(&layout.prefix)?;
-            let folder = &relative[..relative.rfind('/')? + 1];
-            let seen = folder.split('/').filter(|s| !s.is_empty()).all(|segment| {
-                let Some((name, value)) = segment.split_once('=') else {
-                    return true;
-                };
+            // Keys outside `name=value` folders (the quarantine) belong to no partition.
+            let (folder, segments) = partition_folder(&layout.prefix, key)?;
+            let seen = segments.iter().all(|(name, value)| {
                 rules
                     .iter()
                     .find(|(n, _)| n == name)
                     .is_none_or(|(_, rule)| rule.sees(value, today))
             });
-            // Folders outside `name=value` segments (the quarantine) belong to no partition.
-            let partitioned = folder.split('/').next().is_some_and(|s| s.contains('='));
-            (partitioned && !seen).then(|| folder.to_owned())
+            (!segments.is_empty() && !seen).then(|| folder.to_owned())
         })
         .collect();
     unseen.sort();
