@@ -113,6 +113,17 @@ fn wall_micros(array: &ArrayRef) -> Result<Int64Array> {
     integers(&naive)
 }
 
+/// The UTC microseconds since 1970 of each instant: a zoned timestamp's own instant, and a
+/// date or a timestamp without zone read in UTC (the session's zone).
+fn instant_micros(array: &ArrayRef) -> Result<Int64Array> {
+    match array.data_type() {
+        DataType::Timestamp(_, Some(_)) => {
+            integers(&cast(&cast(array, &utc_micros())?, &DataType::Int64)?)
+        }
+        _ => wall_micros(array),
+    }
+}
+
 /// Wall-clock microseconds back as `kind` (a date, or a timestamp of any unit and zone).
 fn from_wall_micros(micros: Int64Array, kind: &DataType) -> Result<ArrayRef> {
     let array: ArrayRef = Arc::new(micros);
@@ -712,16 +723,7 @@ fn to_iso8601(args: &[ArrayRef], _: &DataType) -> Result<ArrayRef> {
         _ => None,
     };
     let is_date = matches!(kind, DataType::Date32 | DataType::Date64);
-    let utc = match kind {
-        DataType::Timestamp(_, Some(_)) => {
-            let as_utc = cast(
-                &args[0],
-                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            )?;
-            integers(&cast(&as_utc, &DataType::Int64)?)?
-        }
-        _ => wall_micros(&args[0])?,
-    };
+    let utc = instant_micros(&args[0])?;
     let values: StringArray = utc
         .iter()
         .map(|m| {
@@ -774,16 +776,7 @@ fn to_unixtime_type(args: &[DataType]) -> std::result::Result<DataType, ()> {
 
 /// `to_unixtime(x)`: seconds since 1970 as a double (fractions kept).
 fn to_unixtime(args: &[ArrayRef], _: &DataType) -> Result<ArrayRef> {
-    let utc = match args[0].data_type() {
-        DataType::Timestamp(_, Some(_)) => {
-            let as_utc = cast(
-                &args[0],
-                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            )?;
-            integers(&cast(&as_utc, &DataType::Int64)?)?
-        }
-        _ => wall_micros(&args[0])?,
-    };
+    let utc = instant_micros(&args[0])?;
     let values: Float64Array = utc.iter().map(|m| m.map(|m| m as f64 / 1e6)).collect();
     Ok(Arc::new(values))
 }
