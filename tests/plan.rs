@@ -520,6 +520,25 @@ fn plan_sample_shows_the_rows_a_rule_change_rejects_or_nulls() {
     assert_eq!(plan["data"].as_array().map(Vec::len), Some(1), "{plan:#}");
     assert_eq!(plan["data"][0]["rows"], 6, "{plan:#}");
 
+    // A sample file no backfill's dataset reads is refused, naming it.
+    let foreign = root().join("data/seattle_fire_911_calls_mva_2010_2015.csv");
+    let refused = s.run(&[
+        "plan",
+        &edited,
+        "--sample",
+        "10",
+        "--sample-file",
+        foreign.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains(
+            "seattle_fire_911_calls_mva_2010_2015.csv has the columns of no backfill's dataset"
+        ),
+        "{}",
+        text(&refused)
+    );
+
     // Nothing was written: the history's folder is still absent.
     assert!(!s.state().join("s3/seattle-911/historical").exists());
 }

@@ -242,4 +242,13 @@ fn data_checks_pass_warn_and_fail_with_counts_and_examples() {
         "{text}"
     );
     assert!(text.contains("6 checks: 5 passed, 1 failed."), "{text}");
+
+    // A table that has no checks is a usage error that names it.
+    let none = s.run(&["check", &p, "--table", "offences"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("no catalog table 'offences' has checks"),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
 }
